@@ -1,0 +1,53 @@
+"""``create_app(settings)``: wires settings, routes, the lifespan and error handling into one Litestar app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.exceptions import HTTPException
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+
+from app.db import apply_migrations, create_pool
+from app.health import health
+from app.ingest import Ingestor
+from app.openapi import add_body_schemas, build_openapi_config
+from app.problems import from_http_exception
+from app.settings import Settings, load_settings
+from app.state import Services, set_services
+from app.telemetry import TelemetryController
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await apply_migrations(settings.database_url)
+        pool = await create_pool(settings)
+        ingestor = Ingestor(pool, settings)
+        ingestor.start()
+        set_services(app, Services(settings=settings, pool=pool, ingestor=ingestor))
+        try:
+            yield
+        finally:
+            # Order matters: every queued reading is flushed (and acknowledged) before the pool closes.
+            await ingestor.close()
+            await pool.close()
+            set_services(app, None)
+
+    app = Litestar(
+        route_handlers=[health, TelemetryController],
+        lifespan=[lifespan],
+        openapi_config=build_openapi_config(),
+        plugins=[
+            ProblemDetailsPlugin(
+                ProblemDetailsConfig(exception_to_problem_detail_map={HTTPException: from_http_exception})
+            )
+        ],
+        request_max_body_size=settings.max_body_bytes,
+    )
+    add_body_schemas(app)
+    return app

@@ -1,0 +1,91 @@
+"""Every payload the API reads or writes, as strict msgspec structs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+# 1-64 characters, none a C0/C1 control character (so no NUL, no newline) and no "/" (the id is a URL path
+# segment). The trailing (?![\s\S]) anchors at the true end: Python's `$` also matches before a final "\n".
+ROBOT_ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f/]{1,64}$(?![\s\S])"
+STATUSES = ("idle", "moving", "working", "charging", "error")
+
+RobotId = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        pattern=ROBOT_ID_PATTERN,
+        description="1-64 characters; no control characters and no '/'.",
+        examples=["R2-D2"],
+    ),
+]
+Latitude = Annotated[float, Meta(ge=-90.0, le=90.0, description="Degrees, WGS84.")]
+Longitude = Annotated[float, Meta(ge=-180.0, le=180.0, description="Degrees, WGS84.")]
+BatteryLevel = Annotated[float, Meta(ge=0.0, le=100.0, description="State of charge, percent.")]
+BatteryVoltage = Annotated[float, Meta(ge=0.0, le=1000.0, description="Volts.")]
+Status = Literal["idle", "moving", "working", "charging", "error"]
+Timestamp = Annotated[
+    datetime,
+    Meta(tz=True, description="RFC 3339 with a zone. Absent: the server's receive time."),
+]
+Seq = Annotated[int, Meta(ge=0, le=2**63 - 1, description="The robot's own reading counter.")]
+
+
+class Location(msgspec.Struct, forbid_unknown_fields=True):
+    latitude: Latitude
+    longitude: Longitude
+
+
+class Reading(msgspec.Struct, forbid_unknown_fields=True):
+    """One telemetry reading as a robot sends it."""
+
+    robot_id: RobotId
+    location: Location
+    battery_level: BatteryLevel
+    timestamp: Timestamp | None = None
+    battery_voltage: BatteryVoltage | None = None
+    status: Status | None = None
+    seq: Seq | None = None
+
+
+class IngestResult(msgspec.Struct):
+    """Sent only after the request's rows are committed."""
+
+    accepted: int
+    duplicates: int
+
+
+class StoredReading(msgspec.Struct):
+    timestamp: datetime
+    location: Location
+    battery_level: float
+    battery_voltage: float | None
+    status: Status | None
+    seq: int | None
+
+
+class HistoryPage(msgspec.Struct):
+    robot_id: str
+    readings: list[StoredReading]
+    next_cursor: str | None = None
+
+
+class Health(msgspec.Struct):
+    status: Literal["ok", "degraded"]
+    version: str
+    database: Literal["up", "down"]
+
+
+class FieldError(msgspec.Struct, omit_defaults=True):
+    """One problem in a request body: ``index`` is the position in a batch (absent for a single reading)."""
+
+    field: str
+    message: str
+    index: int | None = None
+
+
+TELEMETRY_BODY = Reading | list[Reading]

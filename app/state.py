@@ -1,0 +1,32 @@
+"""The per-process resources that the lifespan opens and the route handlers use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Litestar, Request
+
+from app.db import Pool
+from app.ingest import Ingestor
+from app.settings import Settings
+
+_KEY = "services"
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    pool: Pool
+    ingestor: Ingestor
+
+
+def set_services(app: Litestar, services: Services | None) -> None:
+    app.state[_KEY] = services
+
+
+def get_services(request: Request[Any, Any, Any]) -> Services:
+    services: Services | None = request.app.state.get(_KEY)
+    if services is None:
+        raise RuntimeError("the application lifespan has not started")
+    return services

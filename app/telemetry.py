@@ -1,0 +1,120 @@
+"""Routes under /telemetry: ingest a reading or a batch, and page through one robot's history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+
+from app.history import BadCursor, fetch_history_page, fetch_robot_key
+from app.ingest import FlushError, Row
+from app.openapi import TelemetryBodyOperation
+from app.payloads import PayloadError, decode_readings, resolve_timestamps
+from app.problems import problem
+from app.schemas import HistoryPage, IngestResult
+from app.state import get_services
+
+
+class TelemetryController(Controller):
+    path = "/telemetry"
+    tags = ["telemetry"]  # noqa: RUF012 - Litestar reads this class attribute
+
+    @post(
+        ["/", ""],
+        status_code=200,
+        operation_class=TelemetryBodyOperation,
+        summary="Store one reading or a batch",
+        description=(
+            "All-or-nothing: a bad reading rejects the whole request (422, naming each bad index and field) "
+            "and nothing is stored. The 200 is sent only after the rows are committed. Re-sent readings "
+            "(same robot_id and timestamp) are stored once and counted as duplicates."
+        ),
+    )
+    async def ingest(self, request: Request[Any, Any, Any]) -> IngestResult:
+        services = get_services(request)
+        settings = services.settings
+        body = await request.body()
+        try:
+            readings = decode_readings(body)
+            if len(readings) > settings.max_readings_per_request:
+                raise problem(
+                    413,
+                    "too-many-readings",
+                    "Too many readings",
+                    f"a request may carry at most {settings.max_readings_per_request} readings, "
+                    f"this one has {len(readings)}",
+                )
+            times = resolve_timestamps(
+                readings,
+                datetime.now(UTC),
+                timedelta(seconds=settings.max_future_s),
+                timedelta(seconds=settings.max_past_s),
+            )
+        except PayloadError as exc:
+            if exc.malformed:
+                raise problem(400, "malformed-json", "Malformed JSON", str(exc), errors=exc.errors) from None
+            raise problem(
+                422,
+                "invalid-reading",
+                "Invalid reading",
+                f"{len(exc.errors)} problem(s) found; nothing from this request was stored",
+                errors=exc.errors,
+            ) from None
+        if not readings:
+            return IngestResult(accepted=0, duplicates=0)
+        rows: list[Row] = [
+            (
+                r.robot_id,
+                ts,
+                r.location.latitude,
+                r.location.longitude,
+                r.battery_level,
+                r.battery_voltage,
+                r.status,
+                r.seq,
+            )
+            for r, ts in zip(readings, times, strict=True)
+        ]
+        try:
+            return await services.ingestor.submit(rows)
+        except FlushError as exc:
+            raise problem(
+                503,
+                "storage-unavailable",
+                "Storage unavailable",
+                str(exc),
+                headers={"Retry-After": str(settings.retry_after_s)},
+            ) from None
+
+    @get("/{robot_id:str}", summary="One robot's readings, newest first")
+    async def history(
+        self,
+        request: Request[Any, Any, Any],
+        robot_id: Annotated[str, Parameter(description="The robot's id.")],
+        since: Annotated[datetime | None, Parameter(description="Inclusive lower bound (RFC 3339).")] = None,
+        until: Annotated[datetime | None, Parameter(description="Exclusive upper bound (RFC 3339).")] = None,
+        limit: Annotated[int | None, Parameter(ge=1, description="Page size; capped by the server.")] = None,
+        cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page.")] = None,
+    ) -> HistoryPage:
+        services = get_services(request)
+        settings = services.settings
+        robot_key = await fetch_robot_key(services.pool, robot_id)
+        if robot_key is None:
+            raise problem(404, "unknown-robot", "Unknown robot", f"no readings were ever stored for {robot_id!r}")
+        page_size = min(limit or settings.history_default_limit, settings.history_max_limit)
+        try:
+            return await fetch_history_page(
+                services.pool, robot_id, robot_key, _aware(since), _aware(until), page_size, cursor
+            )
+        except BadCursor as exc:
+            raise problem(400, "bad-cursor", "Bad cursor", str(exc)) from None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """Query times without a zone are taken as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+

@@ -1,0 +1,124 @@
+"""Fixtures: a real TimescaleDB (the project-local cluster, started if needed), one test database, isolation by
+truncation, and the app served in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from app.db import apply_migrations
+from app.main import create_app
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DATABASE = "fleet_test"
+# Identifiers cannot be $n parameters; these are fixed names, never input.
+DROP_TEST_DATABASE = f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)'
+CREATE_TEST_DATABASE = f'CREATE DATABASE "{TEST_DATABASE}"'
+TRUNCATE_ALL = "TRUNCATE telemetry, robots RESTART IDENTITY"
+
+
+def _server_url() -> str:
+    """FLEET_TEST_SERVER_URL names a running server to use; otherwise the project-local cluster is started."""
+    if url := os.environ.get("FLEET_TEST_SERVER_URL"):
+        return url
+    script = ROOT / "scripts" / "db.sh"
+    subprocess.run(["bash", str(script), "up"], check=True)
+    return subprocess.run(["bash", str(script), "url"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def database_url_for(server_url: str, database: str) -> str:
+    return server_url.rsplit("/", 1)[0] + "/" + database
+
+
+async def _recreate_database(server_url: str, drop_sql: str, create_sql: str) -> None:
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(drop_sql)
+        await conn.execute(create_sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    return _server_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> str:
+    asyncio.run(_recreate_database(server_url, DROP_TEST_DATABASE, CREATE_TEST_DATABASE))
+    url = database_url_for(server_url, TEST_DATABASE)
+    asyncio.run(apply_migrations(url))
+    return url
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to an emptied test database: every test starts from no robots and no readings."""
+    connection = await asyncpg.connect(database_url)
+    await connection.execute(TRUNCATE_ALL)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, migrate_on_start=False, flush_interval_ms=2)
+
+
+@pytest.fixture
+async def client(settings: Settings, conn: asyncpg.Connection) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        yield test_client
+
+
+class TcpProxy:
+    """A loopback TCP relay to PostgreSQL that a test can cut, to make the database 'go down' for the app."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+                self._writers.discard(dst)
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
