@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from app import queries
 from app.settings import Settings
@@ -15,7 +17,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATION_LOCK_KEY = 7_201_911
 _MIGRATION_NAME = re.compile(r"^(\d+)_([\w-]+)\.sql$")
 
-Pool = asyncpg.Pool  # type: ignore[type-arg]
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+# What a pool hands out (a proxy) and what asyncpg.connect returns: the ingest code takes either.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 
 async def create_pool(settings: Settings) -> Pool:

@@ -11,7 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from app import queries
-from app.db import Pool
+from app.db import Connection, Pool
 from app.schemas import IngestResult
 from app.settings import Settings
 
@@ -209,7 +209,7 @@ class Ingestor:
         self._robot_keys.update(keys)
         return inserted
 
-    async def _resolve_robot_keys(self, conn: asyncpg.Connection, robot_ids: set[str]) -> dict[str, int]:
+    async def _resolve_robot_keys(self, conn: Connection, robot_ids: set[str]) -> dict[str, int]:
         cached = self._robot_keys
         keys = {robot_id: cached[robot_id] for robot_id in robot_ids if robot_id in cached}
         missing = sorted(robot_ids - keys.keys())  # sorted: concurrent registrations lock in one order
@@ -220,7 +220,7 @@ class Ingestor:
         return keys
 
     @staticmethod
-    async def _update_latest(conn: asyncpg.Connection, records: list[Record]) -> None:
+    async def _update_latest(conn: Connection, records: list[Record]) -> None:
         newest: dict[int, Record] = {}
         for record in records:
             current = newest.get(record[0])

@@ -13,6 +13,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 # Session-level lock so that several workers starting at once apply each migration exactly once.
 LOCK_MIGRATIONS = "SELECT pg_advisory_lock($1)"
 UNLOCK_MIGRATIONS = "SELECT pg_advisory_unlock($1)"
+DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = $1"
+CREATE_DATABASE_PREFIX = "CREATE DATABASE "  # + a quoted identifier: DDL takes no parameters
 SELECT_APPLIED_MIGRATIONS = "SELECT version FROM schema_migrations"
 INSERT_MIGRATION = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
 

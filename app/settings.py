@@ -40,9 +40,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``FLEET_<FIELD>`` variables; unset ones keep their defaults."""
     env = os.environ if environ is None else environ
     values = {
-        name: env[ENV_PREFIX + name.upper()]
-        for name in Settings.__struct_fields__
-        if ENV_PREFIX + name.upper() in env
+        name: env[ENV_PREFIX + name.upper()] for name in Settings.__struct_fields__ if ENV_PREFIX + name.upper() in env
     }
     # strict=False parses the strings ("5000", "true") into the declared types, constraints still apply.
     return msgspec.convert(values, Settings, strict=False)

@@ -7,11 +7,13 @@ import asyncio
 import os
 import subprocess
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import asyncpg
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from app.db import apply_migrations
 from app.main import create_app
@@ -38,7 +40,7 @@ def database_url_for(server_url: str, database: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + database
 
 
-async def _recreate_database(server_url: str, drop_sql: str, create_sql: str) -> None:
+async def recreate_database(server_url: str, drop_sql: str, create_sql: str) -> None:
     conn = await asyncpg.connect(server_url)
     try:
         await conn.execute(drop_sql)
@@ -54,7 +56,7 @@ def server_url() -> str:
 
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> str:
-    asyncio.run(_recreate_database(server_url, DROP_TEST_DATABASE, CREATE_TEST_DATABASE))
+    asyncio.run(recreate_database(server_url, DROP_TEST_DATABASE, CREATE_TEST_DATABASE))
     url = database_url_for(server_url, TEST_DATABASE)
     asyncio.run(apply_migrations(url))
     return url
@@ -76,10 +78,40 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, migrate_on_start=False, flush_interval_ms=2)
 
 
+@asynccontextmanager
+async def serve_in_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on this event loop, lifespan included. Unlike Litestar's test client, which runs each request to
+    completion through a blocking portal, concurrent requests here really overlap."""
+    app = create_app(settings)
+    started, stopping = asyncio.Event(), asyncio.Event()
+
+    # The lifespan runs in a task of its own: it opens anyio scopes that must close in the task that opened them,
+    # and pytest-asyncio tears fixtures down in another task.
+    async def run_lifespan() -> None:
+        async with app.lifespan():
+            started.set()
+            await stopping.wait()
+
+    lifespan = asyncio.create_task(run_lifespan())
+    ready = asyncio.create_task(started.wait())
+    await asyncio.wait({lifespan, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if lifespan.done():
+        ready.cancel()
+        await lifespan  # raises the start-up error
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=cast(Any, app)), base_url="http://fleet.test", timeout=30
+        ) as http:
+            yield http
+    finally:
+        stopping.set()
+        await lifespan
+
+
 @pytest.fixture
-async def client(settings: Settings, conn: asyncpg.Connection) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
-    async with AsyncTestClient(app=create_app(settings)) as test_client:
-        yield test_client
+async def client(settings: Settings, conn: asyncpg.Connection) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_in_process(settings) as http:
+        yield http
 
 
 class TcpProxy:

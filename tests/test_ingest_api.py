@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from tests.helpers import SEED, count_rows, reading, series
 
-Client = AsyncTestClient  # type: ignore[type-arg]
+Client = httpx.AsyncClient
 NOW = datetime.now(UTC)
 
 
@@ -63,9 +63,17 @@ def _invalid_cases() -> list[tuple[str, Any, int]]:
         ("latitude below -90", {**SEED, "location": {**loc, "latitude": -90.01}}, 422),
         ("longitude above 180", {**SEED, "location": {**loc, "longitude": 180.5}}, 422),
         ("longitude below -180", {**SEED, "location": {**loc, "longitude": -181}}, 422),
-        ("infinite latitude", b'{"robot_id":"a","location":{"latitude":1e999,"longitude":0},"battery_level":1}', 422),
+        (
+            "infinite latitude",
+            b'{"robot_id":"a","location":{"latitude":1e999,"longitude":0},"battery_level":1}',
+            422,
+        ),
         ("NaN literal", b'{"robot_id":"a","location":{"latitude":NaN,"longitude":0},"battery_level":1}', 400),
-        ("Infinity literal", b'{"robot_id":"a","location":{"latitude":0,"longitude":Infinity},"battery_level":1}', 400),
+        (
+            "Infinity literal",
+            b'{"robot_id":"a","location":{"latitude":0,"longitude":Infinity},"battery_level":1}',
+            400,
+        ),
         ("battery above 100", {**SEED, "battery_level": 100.5}, 422),
         ("battery below 0", {**SEED, "battery_level": -0.1}, 422),
         ("battery as a string", {**SEED, "battery_level": "50"}, 422),
@@ -120,7 +128,12 @@ async def test_invalid_reading_is_rejected_and_nothing_stored(
 async def test_boundary_values_are_accepted(client: Client, conn: asyncpg.Connection) -> None:
     batch = [
         reading("edge", NOW - timedelta(days=29), location={"latitude": 90, "longitude": -180}, battery_level=0),
-        reading("edge", NOW + timedelta(minutes=9), location={"latitude": -90, "longitude": 180}, battery_level=100),
+        reading(
+            "edge",
+            NOW + timedelta(minutes=9),
+            location={"latitude": -90, "longitude": 180},
+            battery_level=100,
+        ),
         reading("x" * 64, NOW, battery_voltage=0, seq=0),
         reading("ünï cödé ✓", NOW),
     ]

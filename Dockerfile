@@ -1,0 +1,15 @@
+# The API image. The database is the official timescale/timescaledb image (see docker-compose.yml).
+FROM python:3.11-slim
+
+WORKDIR /srv
+RUN pip install --no-cache-dir uv
+COPY pyproject.toml uv.lock ./
+RUN UV_PYTHON_DOWNLOADS=never uv sync --locked --no-dev --no-install-project
+COPY app ./app
+COPY migrations ./migrations
+
+ENV FLEET_HOST=0.0.0.0 FLEET_PORT=8000 FLEET_WORKERS=2
+EXPOSE 8000
+HEALTHCHECK --interval=5s --timeout=3s --retries=10 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/')"
+CMD [".venv/bin/python", "-m", "app"]

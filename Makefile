@@ -1,0 +1,71 @@
+# Every target installs what it needs first; MODE=docker|local overrides the choice `make up` makes.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+export FLEET_DB_PORT ?= 55432
+export FLEET_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(FLEET_DB_PORT)/fleet
+
+ifeq ($(MODE),)
+MODE := $(shell docker info >/dev/null 2>&1 && echo docker || echo local)
+endif
+
+.PHONY: help deps db up down clean-db migrate run test lint typecheck check simulate bench bench-queries
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+deps:  ## install uv and the locked Python dependencies
+	@bash scripts/bootstrap.sh
+
+db: deps  ## start the local TimescaleDB cluster (installing it if missing) and create the database
+	@bash scripts/db.sh up
+	@$(PY) -m app.migrate --create-database
+
+up:  ## start the database and the API, and print the URL
+ifeq ($(MODE),docker)
+	@echo "make up: Docker engine found, using docker compose (MODE=local to override)"
+	docker compose up -d --build --wait
+	@echo "api: http://127.0.0.1:8000  (Swagger UI: http://127.0.0.1:8000/docs)"
+else
+	@echo "make up: no Docker engine answered, using the local cluster (MODE=docker to override)"
+	@$(MAKE) --no-print-directory db
+	@bash scripts/api.sh start
+endif
+
+down:  ## stop the API and the database
+ifeq ($(MODE),docker)
+	docker compose down
+else
+	@bash scripts/api.sh stop
+	@bash scripts/db.sh down
+endif
+
+clean-db: down  ## stop everything and delete the local database files
+	@bash scripts/db.sh clean
+
+migrate: db  ## apply pending migrations
+	@$(PY) -m app.migrate
+
+run: db  ## run the API in the foreground
+	@$(PY) -m app
+
+test: deps  ## run the test suite against a real TimescaleDB (started if needed)
+	@$(PY) -m pytest
+
+lint: deps
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+
+typecheck: deps
+	@.venv/bin/mypy
+
+check: lint typecheck test  ## what CI runs: ruff, mypy --strict, the tests
+
+simulate: deps  ## run the fleet simulator against the API (make up first)
+	@$(PY) -m simulator $(ARGS)
+
+bench: deps db  ## ingest benchmark (QUICK=1 for a short run)
+	@$(PY) -m benchmarks.ingest $(if $(QUICK),--quick) $(ARGS)
+
+bench-queries: deps db  ## query benchmark (QUICK=1 for a short run)
+	@$(PY) -m benchmarks.queries $(if $(QUICK),--quick) $(ARGS)

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Run the API in the background for `make up` / `make down`: start|stop|status. Logs go to .run/api.log.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUN=$ROOT/.run
+PIDFILE=$RUN/api.pid
+HOST=${FLEET_HOST:-127.0.0.1}
+PORT=${FLEET_PORT:-8000}
+mkdir -p "$RUN"
+
+running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+case ${1:-start} in
+    start)
+        if running; then echo "api: already running (pid $(cat "$PIDFILE")) on http://$HOST:$PORT"; exit 0; fi
+        cd "$ROOT"
+        FLEET_HOST=$HOST FLEET_PORT=$PORT nohup .venv/bin/python -m app >"$RUN/api.log" 2>&1 &
+        echo $! >"$PIDFILE"
+        for _ in $(seq 60); do
+            if curl -fsS "http://$HOST:$PORT/" >/dev/null 2>&1; then
+                echo "api: http://$HOST:$PORT  (Swagger UI: http://$HOST:$PORT/docs, log: $RUN/api.log)"
+                exit 0
+            fi
+            running || break
+            sleep 0.5
+        done
+        echo "api: did not come up; last log lines:" >&2; tail -20 "$RUN/api.log" >&2; exit 1
+        ;;
+    stop)
+        if running; then
+            # SIGTERM: uvicorn runs the lifespan shutdown, which drains the ingest buffer before exiting.
+            kill "$(cat "$PIDFILE")"
+            for _ in $(seq 60); do running || break; sleep 0.5; done
+            echo "api: stopped"
+        else
+            echo "api: not running"
+        fi
+        rm -f "$PIDFILE"
+        ;;
+    status) if running; then echo running; else echo stopped; exit 3; fi ;;
+    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

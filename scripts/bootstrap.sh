@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install what the project needs and is missing: uv, then the locked Python dependencies into .venv.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export PATH="$HOME/.local/bin:$PATH"
+
+if ! command -v uv >/dev/null 2>&1; then
+    echo "bootstrap: installing uv from PyPI" >&2
+    python3 -m pip install --quiet --user uv 2>/dev/null \
+        || python3 -m pip install --quiet --user --break-system-packages uv 2>/dev/null \
+        || python3 -m pip install --quiet uv
+fi
+UV=$(command -v uv || echo "$HOME/.local/bin/uv")
+cd "$ROOT"
+# The interpreter on the machine is used as is: nothing is downloaded outside the package registries.
+UV_PYTHON_DOWNLOADS=never "$UV" sync --quiet --locked
