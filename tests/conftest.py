@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -27,13 +27,11 @@ CREATE_TEST_DATABASE = f'CREATE DATABASE "{TEST_DATABASE}"'
 TRUNCATE_ALL = "TRUNCATE telemetry, robots RESTART IDENTITY"
 
 
-def _server_url() -> str:
-    """FLEET_TEST_SERVER_URL names a running server to use; otherwise the project-local cluster is started."""
-    if url := os.environ.get("FLEET_TEST_SERVER_URL"):
-        return url
-    script = ROOT / "scripts" / "db.sh"
-    subprocess.run(["bash", str(script), "up"], check=True)
-    return subprocess.run(["bash", str(script), "url"], check=True, capture_output=True, text=True).stdout.strip()
+DB_SCRIPT = ROOT / "scripts" / "db.sh"
+
+
+def _db_script(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(DB_SCRIPT), *args], capture_output=True, text=True)
 
 
 def database_url_for(server_url: str, database: str) -> str:
@@ -50,8 +48,17 @@ async def recreate_database(server_url: str, drop_sql: str, create_sql: str) -> 
 
 
 @pytest.fixture(scope="session")
-def server_url() -> str:
-    return _server_url()
+def server_url() -> Iterator[str]:
+    """FLEET_TEST_SERVER_URL names a running server to use; otherwise the project-local cluster is started, and
+    stopped again at the end if this run started it."""
+    if url := os.environ.get("FLEET_TEST_SERVER_URL"):
+        yield url
+        return
+    was_running = _db_script("status").returncode == 0
+    subprocess.run(["bash", str(DB_SCRIPT), "up"], check=True)
+    yield _db_script("url").stdout.strip()
+    if not was_running:
+        _db_script("down")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,110 @@
+"""``python -m simulator``: run a fleet against the API with a live display, then verify nothing was lost."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from dataclasses import asdict, fields
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from simulator.delivery import Stats
+from simulator.run import SimConfig, Simulation
+
+DISPLAY_INTERVAL_S = 0.5
+PLAIN_INTERVAL_S = 5.0
+
+
+def parse_args(argv: list[str] | None = None) -> SimConfig:
+    d = SimConfig()
+    p = argparse.ArgumentParser(prog="simulate", description=__doc__)
+    p.add_argument("--url", default=d.url)
+    p.add_argument("--robots", type=int, default=d.robots)
+    p.add_argument("--rate", type=float, default=d.rate_hz, help="readings per robot per second")
+    p.add_argument("--batch", type=int, default=d.batch, help="readings per POST in batch mode")
+    p.add_argument("--single", action="store_true", help="one reading per POST")
+    p.add_argument("--duration", type=float, default=d.duration_s, help="seconds; 0 runs until Ctrl-C")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--centre", default=",".join(map(str, d.centre)), help="site centre as LAT,LON")
+    p.add_argument("--connections", type=int, default=d.connections)
+    p.add_argument("--queue", type=int, default=d.queue_size, help="payloads waiting for acknowledgement")
+    p.add_argument("--no-verify", action="store_true", help="skip the end check that nothing was lost")
+    a = p.parse_args(argv)
+    lat, lon = (float(part) for part in a.centre.split(","))
+    return SimConfig(
+        url=a.url,
+        robots=a.robots,
+        rate_hz=a.rate,
+        batch=a.batch,
+        single=a.single,
+        duration_s=a.duration,
+        seed=a.seed,
+        centre=(lat, lon),
+        connections=a.connections,
+        queue_size=a.queue,
+        verify=not a.no_verify,
+    )
+
+
+def render(sim: Simulation) -> Table:
+    table = Table(title=f"{sim.config.robots} robots -> {sim.config.url}", show_header=True)
+    for name in ("sent", "acknowledged", "duplicates", "retried", "rejected", "dropped", "queued", "rows/s"):
+        table.add_column(name, justify="right")
+    s = sim.stats
+    table.add_row(
+        *(str(v) for v in (s.sent, s.acknowledged, s.duplicates, s.retried, s.rejected, s.dropped)),
+        str(sim.queue.qsize()),
+        f"{sim.rows_per_s():,.0f}",
+    )
+    return table
+
+
+def summary(stats: Stats, elapsed_s: float) -> str:
+    values = asdict(stats)
+    lines = [f"  {f.name:<15}{values[f.name]}" for f in fields(stats)]
+    return "\n".join(["summary:", *lines, f"  {'elapsed_s':<15}{elapsed_s:.1f}"])
+
+
+async def main_async(config: SimConfig, console: Console) -> Stats:
+    sim = Simulation(config)
+    if console.is_terminal:
+        with Live(render(sim), console=console, refresh_per_second=1 / DISPLAY_INTERVAL_S) as live:
+            return await sim.run(on_tick=lambda s: live.update(render(s)))
+    last = [0.0]
+
+    def log_progress(s: Simulation) -> None:
+        if time.monotonic() - last[0] >= PLAIN_INTERVAL_S:
+            last[0] = time.monotonic()
+            st = s.stats
+            console.print(
+                f"sent={st.sent} acknowledged={st.acknowledged} duplicates={st.duplicates} retried={st.retried} "
+                f"rejected={st.rejected} dropped={st.dropped} rows/s={s.rows_per_s():,.0f}"
+            )
+
+    return await sim.run(on_tick=log_progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    console = Console(soft_wrap=True)
+    started = time.monotonic()
+    try:
+        stats = asyncio.run(main_async(config, console))
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return 130
+    console.print(summary(stats, time.monotonic() - started))
+    if stats.lost:
+        console.print(f"[red]LOST {stats.lost} acknowledged readings[/red]")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""One simulation run: the fleet produces readings in real time, senders deliver them, and the end verifies."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import msgspec
+
+from simulator.delivery import Deliverer, Stats
+from simulator.fleet import build_fleet
+
+Payload = tuple[bytes, list[tuple[str, datetime]]]  # body, and the (robot_id, timestamp) keys it carries
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    url: str = "http://127.0.0.1:8000"
+    robots: int = 50
+    rate_hz: float = 1.0  # readings per robot per second
+    batch: int = 10  # readings per POST in batch mode
+    single: bool = False  # one reading per POST
+    duration_s: float = 60.0  # 0: until interrupted
+    seed: int = 42
+    centre: tuple[float, float] = (37.4275, -122.1697)
+    connections: int = 16
+    queue_size: int = 10_000  # payloads waiting to be acknowledged
+    timeout_s: float = 10.0
+    drain_s: float = 30.0  # after the end, how long unacknowledged payloads keep being retried
+    verify: bool = True
+
+
+class Simulation:
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.stats = Stats()
+        self.fleet = build_fleet(config.robots, config.centre, config.seed)
+        self.queue: asyncio.Queue[Payload] = asyncio.Queue(maxsize=config.queue_size)
+        self.acknowledged: dict[str, set[datetime]] = defaultdict(set)
+        self.started_at = time.monotonic()
+        self._encode = msgspec.json.Encoder().encode
+
+    def rows_per_s(self) -> float:
+        return self.stats.acknowledged / max(1e-9, time.monotonic() - self.started_at)
+
+    async def run(self, on_tick: Callable[[Simulation], None] | None = None) -> Stats:
+        config = self.config
+        limits = httpx.Limits(max_connections=config.connections, max_keepalive_connections=config.connections)
+        async with httpx.AsyncClient(base_url=config.url, limits=limits, timeout=config.timeout_s) as client:
+            deliverer = Deliverer(client, self.stats, rng=random.Random(config.seed))
+            stop_at = asyncio.get_running_loop().time() + config.duration_s if config.duration_s else None
+            deadline = stop_at + config.drain_s if stop_at else None
+            senders = [asyncio.create_task(self._send(deliverer, deadline)) for _ in range(config.connections)]
+            try:
+                await self._produce(stop_at, on_tick)
+                # Wait for what is queued to be delivered, retried, or given up at the deadline.
+                await self.queue.join()
+            finally:
+                for sender in senders:
+                    sender.cancel()
+                await asyncio.gather(*senders, return_exceptions=True)
+            if config.verify:
+                self.stats.lost = await self.count_lost(client)
+        return self.stats
+
+    async def _produce(self, stop_at: float | None, on_tick: Callable[[Simulation], None] | None) -> None:
+        loop = asyncio.get_running_loop()
+        dt_s = 1.0 / self.config.rate_hz
+        per_post = 1 if self.config.single else self.config.batch
+        pending: dict[str, list[tuple[dict[str, object], datetime]]] = defaultdict(list)
+        next_tick = loop.time()
+        while stop_at is None or loop.time() < stop_at:
+            now = datetime.now(UTC)
+            for robot in self.fleet:
+                robot.step(dt_s)
+                pending[robot.robot_id].append((robot.reading(now), now))
+                self.stats.generated += 1
+                if len(pending[robot.robot_id]) >= per_post:
+                    self._enqueue(pending.pop(robot.robot_id))
+            if on_tick:
+                on_tick(self)
+            next_tick += dt_s
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
+        for readings in pending.values():  # partial batches at the end still go out
+            self._enqueue(readings)
+
+    def _enqueue(self, readings: list[tuple[dict[str, object], datetime]]) -> None:
+        docs = [doc for doc, _ in readings]
+        body = self._encode(docs[0] if self.config.single else docs)
+        keys = [(str(doc["robot_id"]), at) for doc, at in readings]
+        try:
+            self.queue.put_nowait((body, keys))
+        except asyncio.QueueFull:
+            self.stats.dropped += len(readings)  # counted, never hidden
+
+    async def _send(self, deliverer: Deliverer, deadline: float | None) -> None:
+        while True:
+            body, keys = await self.queue.get()
+            try:
+                outcome = await deliverer.deliver(body, len(keys), deadline)
+                if outcome.acknowledged:
+                    for robot_id, at in keys:
+                        self.acknowledged[robot_id].add(at)
+            finally:
+                self.queue.task_done()
+
+    async def count_lost(self, client: httpx.AsyncClient) -> int:
+        """Acknowledged readings that the API does not return: must be 0."""
+        semaphore = asyncio.Semaphore(self.config.connections)
+
+        async def lost_for(robot_id: str, expected: set[datetime]) -> int:
+            async with semaphore:
+                found = await fetch_timestamps(client, robot_id, min(expected), max(expected))
+            return len(expected - found)
+
+        counts = await asyncio.gather(*(lost_for(r, ts) for r, ts in self.acknowledged.items() if ts))
+        return sum(counts)
+
+
+async def fetch_timestamps(client: httpx.AsyncClient, robot_id: str, since: datetime, last: datetime) -> set[datetime]:
+    params: dict[str, str] = {
+        "since": since.isoformat(),
+        "until": (last + timedelta(microseconds=1)).isoformat(),
+        "limit": "1000",
+    }
+    found: set[datetime] = set()
+    while True:
+        response = await client.get(f"/telemetry/{robot_id}", params=params)
+        if response.status_code == 404:
+            return found
+        response.raise_for_status()
+        page = response.json()
+        found.update(datetime.fromisoformat(r["timestamp"]) for r in page["readings"])
+        if not page["next_cursor"]:
+            return found
+        params["cursor"] = page["next_cursor"]
