@@ -10,6 +10,8 @@ from msgspec import Meta
 
 # 1-64 characters, none a C0/C1 control character (so no NUL, no newline) and no "/" (the id is a URL path
 # segment). The trailing (?![\s\S]) anchors at the true end: Python's `$` also matches before a final "\n".
+# It is documented in the schema but checked in payloads.py, which caches the ids it has already seen:
+# as a msgspec constraint it cost half of all decoding time (0.47 of 1.01 us per reading).
 ROBOT_ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f/]{1,64}$(?![\s\S])"
 STATUSES = ("idle", "moving", "working", "charging", "error")
 
@@ -18,7 +20,7 @@ RobotId = Annotated[
     Meta(
         min_length=1,
         max_length=64,
-        pattern=ROBOT_ID_PATTERN,
+        extra_json_schema={"pattern": ROBOT_ID_PATTERN},
         description="1-64 characters; no control characters and no '/'.",
         examples=["R2-D2"],
     ),

@@ -11,7 +11,7 @@ from litestar.params import Parameter
 from app.history import BadCursor, fetch_history_page, fetch_robot_key
 from app.ingest import FlushError, Row
 from app.openapi import TelemetryBodyOperation
-from app.payloads import PayloadError, decode_readings, resolve_timestamps
+from app.payloads import PayloadError, Window, parse_readings
 from app.problems import problem
 from app.schemas import HistoryPage, IngestResult
 from app.state import get_services
@@ -37,7 +37,10 @@ class TelemetryController(Controller):
         settings = services.settings
         body = await request.body()
         try:
-            readings = decode_readings(body)
+            window = Window.around(
+                datetime.now(UTC), timedelta(seconds=settings.max_future_s), timedelta(seconds=settings.max_past_s)
+            )
+            readings, times = parse_readings(body, window)
             if len(readings) > settings.max_readings_per_request:
                 raise problem(
                     413,
@@ -46,12 +49,6 @@ class TelemetryController(Controller):
                     f"a request may carry at most {settings.max_readings_per_request} readings, "
                     f"this one has {len(readings)}",
                 )
-            times = resolve_timestamps(
-                readings,
-                datetime.now(UTC),
-                timedelta(seconds=settings.max_future_s),
-                timedelta(seconds=settings.max_past_s),
-            )
         except PayloadError as exc:
             if exc.malformed:
                 raise problem(400, "malformed-json", "Malformed JSON", str(exc), errors=exc.errors) from None

@@ -8,16 +8,21 @@ import msgspec
 import pytest
 
 from app.history import BadCursor, decode_cursor, encode_cursor
-from app.payloads import PayloadError, decode_readings, resolve_timestamps
-from app.schemas import Reading
+from app.payloads import PayloadError, Window, parse_readings
 from app.settings import Settings, load_settings
 
 SEED = b'{"robot_id": "R2-D2", "location": {"latitude": 37.1, "longitude": -122.3}, "battery_level": 87.5}'
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+WINDOW = Window.around(NOW, timedelta(minutes=10), timedelta(days=30))
+
+
+def decode(body: bytes) -> list[datetime]:
+    return parse_readings(body, WINDOW)[1]
 
 
 def test_seed_payload_decodes_to_one_reading() -> None:
-    [reading] = decode_readings(SEED)
+    [reading], [at] = parse_readings(SEED, WINDOW)
+    assert at == NOW  # no timestamp: the receive time
     assert reading.robot_id == "R2-D2"
     assert (reading.location.latitude, reading.location.longitude) == (37.1, -122.3)
     assert reading.battery_level == 87.5
@@ -28,25 +33,29 @@ def test_every_bad_item_of_a_batch_is_named() -> None:
     good = msgspec.json.decode(SEED)
     bad_lat = {**good, "location": {"latitude": 91, "longitude": 0}}
     bad_status = {**good, "status": "flying"}
-    body = msgspec.json.encode([good, bad_lat, good, bad_status])
+    bad_id = {**good, "robot_id": "a/b"}
+    late = {**good, "timestamp": (NOW - timedelta(days=40)).isoformat()}
+    body = msgspec.json.encode([good, bad_lat, good, bad_status, bad_id, late])
     with pytest.raises(PayloadError) as info:
-        decode_readings(body)
+        decode(body)
     assert not info.value.malformed
+    # Decoder errors and the checks made after decoding are reported together.
     assert [(e.index, e.field) for e in info.value.errors] == [
         (1, "$[1].location.latitude"),
         (3, "$[3].status"),
+        (4, "$[4].robot_id"),
+        (5, "$[5].timestamp"),
     ]
 
 
 def test_malformed_json_is_flagged() -> None:
     with pytest.raises(PayloadError) as info:
-        decode_readings(b'{"robot_id": ')
+        decode(b'{"robot_id": ')
     assert info.value.malformed
 
 
 def test_readings_without_timestamp_stay_distinct_and_ordered() -> None:
-    readings = decode_readings(b"[" + b",".join([SEED] * 3) + b"]")
-    times = resolve_timestamps(readings, NOW, timedelta(minutes=10), timedelta(days=30))
+    times = decode(b"[" + b",".join([SEED] * 3) + b"]")
     assert times == [NOW, NOW + timedelta(microseconds=1), NOW + timedelta(microseconds=2)]
 
 
@@ -60,13 +69,13 @@ def test_readings_without_timestamp_stay_distinct_and_ordered() -> None:
     ],
 )
 def test_timestamp_window_edges(offset: timedelta, ok: bool) -> None:
-    reading = Reading(robot_id="r", location=decode_readings(SEED)[0].location, battery_level=1, timestamp=NOW + offset)
+    body = msgspec.json.encode({**msgspec.json.decode(SEED), "timestamp": (NOW + offset).isoformat()})
     if ok:
-        assert resolve_timestamps([reading], NOW, timedelta(minutes=10), timedelta(days=30)) == [NOW + offset]
+        assert decode(body) == [NOW + offset]
     else:
         with pytest.raises(PayloadError) as info:
-            resolve_timestamps([reading], NOW, timedelta(minutes=10), timedelta(days=30))
-        assert info.value.errors[0].field == "$.timestamp"
+            decode(body)
+        assert [e.field for e in info.value.errors] == ["$.timestamp"]
 
 
 def test_settings_read_prefixed_environment() -> None:

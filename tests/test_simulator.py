@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from app.main import create_app
-from app.payloads import decode_readings
+from app.payloads import Window, parse_readings
 from app.settings import Settings
 from simulator.delivery import Backoff, Deliverer, Stats, parse_retry_after
 from simulator.fleet import SITE_HALF_SIZE_M, build_fleet, haversine_m
@@ -66,7 +66,8 @@ def test_fleet_is_reproducible_and_stays_on_site() -> None:
 def test_fleet_readings_pass_the_api_validation() -> None:
     robot = build_fleet(1, CENTRE, seed=1)[0]
     docs = [robot.reading(datetime.now(UTC)) for _ in range(3)]
-    readings = decode_readings(msgspec.json.encode(docs))
+    now = datetime.now(UTC)
+    readings, _ = parse_readings(msgspec.json.encode(docs), Window.around(now, timedelta(minutes=1), timedelta(days=1)))
     assert [r.seq for r in readings] == [1, 2, 3]
 
 

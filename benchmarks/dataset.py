@@ -1,0 +1,83 @@
+"""The rows every ingest method is fed: generated once by the simulator's fleet model, then encoded per method."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import msgspec
+
+from app.ingest import Row
+from simulator.fleet import build_fleet, voltage_for
+
+CENTRE = (37.4275, -122.1697)
+STEP_S = 1.0
+_encode = msgspec.json.Encoder().encode
+
+
+def generate_rows(robots: int, per_robot: int, seed: int = 42, end: datetime | None = None) -> list[Row]:
+    """``robots * per_robot`` readings, one per robot per second, the newest a minute before ``end``."""
+    end = end or datetime.now(UTC) - timedelta(minutes=1)
+    start = end - timedelta(seconds=per_robot * STEP_S)
+    fleet = build_fleet(robots, CENTRE, seed)
+    rows: list[Row] = []
+    for step in range(per_robot):
+        at = start + timedelta(seconds=step * STEP_S)
+        for robot in fleet:
+            robot.step(STEP_S)
+            robot.seq += 1
+            rows.append(
+                (
+                    robot.robot_id,
+                    at,
+                    round(robot.latitude, 7),
+                    round(robot.longitude, 7),
+                    round(robot.battery, 2),
+                    voltage_for(robot.battery),
+                    robot.status,
+                    robot.seq,
+                )
+            )
+    return rows
+
+
+def reading_doc(row: Row) -> dict[str, object]:
+    return {
+        "robot_id": row[0],
+        "timestamp": row[1],
+        "location": {"latitude": row[2], "longitude": row[3]},
+        "battery_level": row[4],
+        "battery_voltage": row[5],
+        "status": row[6],
+        "seq": row[7],
+    }
+
+
+T = TypeVar("T")
+
+
+def chunks(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def json_bodies(rows: Sequence[Row], per_request: int) -> list[bytes]:
+    """API request bodies: arrays of ``per_request`` readings, or single readings when it is 1."""
+    if per_request == 1:
+        return [_encode(reading_doc(row)) for row in rows]
+    return [_encode([reading_doc(row) for row in chunk]) for chunk in chunks(rows, per_request)]
+
+
+def line_protocol_bodies(rows: Sequence[Row], per_request: int) -> list[bytes]:
+    """InfluxDB 1.x line protocol, microsecond precision, robot_id as the tag (the series key)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    bodies = []
+    for chunk in chunks(rows, per_request):
+        lines = [
+            f"telemetry,robot_id={r[0]} latitude={r[2]},longitude={r[3]},battery_level={r[4]},"
+            f'battery_voltage={r[5]},status="{r[6]}",seq={r[7]}i {(r[1] - epoch) // timedelta(microseconds=1)}'
+            for r in chunk
+        ]
+        bodies.append("\n".join(lines).encode())
+    return bodies

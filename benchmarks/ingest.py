@@ -1,0 +1,322 @@
+"""``python -m benchmarks.ingest``: COPY ceiling, the API (batch and single) and InfluxDB, side by side in one run.
+
+Every method gets the same generated rows into the same schema; each phase checks that every row is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from rich.console import Console
+
+from app import queries
+from app.db import apply_migrations
+from app.ingest import Row
+from app.migrate import create_database_if_missing
+from app.settings import load_settings
+from benchmarks import report
+from benchmarks.dataset import chunks, generate_rows, json_bodies, line_protocol_bodies
+from benchmarks.loadgen import LoadResult, build_post, run_load
+from benchmarks.machine import CpuMeter, descendants, describe_machine, machine_line, pids_named
+from benchmarks.servers import api_server, influx_query, influx_server, influxd_missing_reason
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+BENCH_DATABASE = "fleet_bench"
+COPY_ROWS_PER_TRANSACTION = 10_000
+INFLUX_LINES_PER_REQUEST = 5_000
+SINGLE_CONNECTIONS = 64
+LOADGEN_PROCESSES = 2
+
+# Benchmark-only statements: they reset state between phases and never run in the service.
+RESET_TELEMETRY = "TRUNCATE telemetry"
+RESET_LATEST = (
+    "UPDATE robots SET last_seen = NULL, latitude = NULL, longitude = NULL, battery_level = NULL,"
+    " battery_voltage = NULL, status = NULL, seq = NULL"
+)
+COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
+CPU_COUNT = os.cpu_count() or 1
+
+
+def postgres_pids() -> list[int]:
+    return pids_named("postgres")
+
+
+@dataclass(frozen=True)
+class Plan:
+    robots: int
+    per_robot: int
+    single_requests: int
+    batch_sizes: tuple[int, ...] = (100, 1000)
+    batch_connections: tuple[int, ...] = (8, 32)
+    workers: tuple[int, ...] = (1, 2)
+    influx_connections: tuple[int, ...] = (2, 8)
+
+
+FULL = Plan(robots=1000, per_robot=4000, single_requests=100_000)
+QUICK = Plan(robots=500, per_robot=1000, single_requests=20_000, batch_connections=(32,))
+
+
+@dataclass
+class Measurement:
+    method: str
+    config: str
+    rows: int
+    seconds: float
+    verified: bool
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "config": self.config,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+            "rows_per_s": round(self.rows_per_s),
+            "verified": self.verified,
+            "cpu_s": self.cpu_s,
+            "cpu_share_of_machine": {
+                name: round(cpu / (self.seconds * CPU_COUNT), 3) for name, cpu in self.cpu_s.items()
+            },
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "p99_ms": self.p99_ms,
+        }
+
+
+class Bench:
+    def __init__(self, plan: Plan, console: Console) -> None:
+        self.plan = plan
+        self.console = console
+        server = load_settings().database_url.rsplit("/", 1)[0]
+        self.database_url = f"{server}/{BENCH_DATABASE}"
+        self.results: list[Measurement] = []
+        self.rows: list[Row] = []
+        self.keys: dict[str, int] = {}
+
+    def say(self, message: str) -> None:
+        self.console.print(f"[{datetime.now(UTC):%H:%M:%S}] {message}")
+
+    def record(self, measurement: Measurement) -> None:
+        self.results.append(measurement)
+        latency = f", p50/p95/p99 {measurement.p50_ms}/{measurement.p95_ms}/{measurement.p99_ms} ms" * (
+            measurement.p99_ms is not None
+        )
+        self.say(
+            f"  {measurement.method} [{measurement.config}]: {measurement.rows_per_s:,.0f} rows/s "
+            f"({measurement.rows:,} rows in {measurement.seconds:.2f} s{latency}), cpu {measurement.cpu_s}, "
+            f"verified={measurement.verified}"
+        )
+
+    # --- database -----------------------------------------------------------------------------------------------
+
+    async def prepare_database(self) -> None:
+        await create_database_if_missing(self.database_url)
+        await apply_migrations(self.database_url)
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await conn.execute(RESET_TELEMETRY)
+            robot_ids = sorted({row[0] for row in self.rows})
+            await conn.execute(queries.REGISTER_ROBOTS, robot_ids)
+            self.keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(queries.SELECT_ROBOT_KEYS, robot_ids)}
+        finally:
+            await conn.close()
+
+    async def reset(self) -> None:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await conn.execute(RESET_TELEMETRY)
+            await conn.execute(RESET_LATEST)
+            await conn.execute("CHECKPOINT")  # so one phase's dirty pages are not flushed during the next
+        finally:
+            await conn.close()
+
+    async def stored_rows(self) -> int:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            return int(await conn.fetchval(COUNT_TELEMETRY))
+        finally:
+            await conn.close()
+
+    # --- phases -------------------------------------------------------------------------------------------------
+
+    async def copy_ceiling(self, connections: int) -> None:
+        await self.reset()
+        records = [(self.keys[row[0]], *row[1:]) for row in self.rows]
+        batches = list(chunks(records, COPY_ROWS_PER_TRANSACTION))
+        conns = [await asyncpg.connect(self.database_url) for _ in range(connections)]
+        meter = CpuMeter({"postgres": postgres_pids})
+
+        async def copy_every_nth(conn: asyncpg.Connection, offset: int) -> None:
+            for batch in batches[offset::connections]:
+                async with conn.transaction():
+                    await conn.copy_records_to_table(
+                        queries.TELEMETRY_TABLE, records=batch, columns=queries.TELEMETRY_COLUMNS
+                    )
+
+        meter.start()
+        cpu_before = time.process_time()
+        started = time.perf_counter()
+        await asyncio.gather(*(copy_every_nth(conn, i) for i, conn in enumerate(conns)))
+        seconds = time.perf_counter() - started
+        cpu = meter.stop() | {"client": round(time.process_time() - cpu_before, 2)}
+        for conn in conns:
+            await conn.close()
+        stored = await self.stored_rows()
+        self.record(Measurement("COPY", f"{connections} conn", len(records), seconds, stored == len(records), cpu))
+
+    def api_run(
+        self, port: int, api_pid: int, bodies: list[bytes], expected: int, connections: int, method: str, config: str
+    ) -> None:
+        asyncio.run(self.reset())
+        requests = [build_post("/telemetry/", body) for body in bodies]
+        meter = CpuMeter({"postgres": postgres_pids, "api": lambda: descendants(api_pid)})
+        meter.start()
+        load = run_load("127.0.0.1", port, requests, connections, LOADGEN_PROCESSES)
+        cpu = meter.stop() | {"loadgen": round(load.cpu_s, 2)}
+        rows = load.accepted + load.duplicates
+        stored = asyncio.run(self.stored_rows())
+        verified = load.statuses == {200: len(requests)} and load.duplicates == 0 and stored == expected == rows
+        latency = _latencies(load) if method == "API single" else {}
+        self.record(Measurement(method, config, rows, load.elapsed_s, verified, cpu, **latency))
+
+    def api_phases(self) -> None:
+        plan = self.plan
+        bodies = {size: json_bodies(self.rows, size) for size in plan.batch_sizes}
+        for workers in plan.workers:
+            with api_server(self.database_url, workers) as (port, pid):
+                for size in plan.batch_sizes:
+                    for connections in plan.batch_connections:
+                        config = f"{size}/POST, {connections} conn, {workers} worker(s)"
+                        self.api_run(port, pid, bodies[size], len(self.rows), connections, "API batch", config)
+        best_workers = max(
+            (m for m in self.results if m.method == "API batch"), key=lambda m: m.rows_per_s
+        ).config.split(", ")[-1]
+        workers = int(best_workers.split()[0])
+        singles = json_bodies(self.rows[: plan.single_requests], 1)
+        with api_server(self.database_url, workers) as (port, pid):
+            config = f"1/POST, {SINGLE_CONNECTIONS} conn, {workers} worker(s)"
+            self.api_run(port, pid, singles, len(singles), SINGLE_CONNECTIONS, "API single", config)
+
+    def influx_phases(self) -> str | None:
+        if reason := influxd_missing_reason():
+            self.say(f"  InfluxDB skipped: {reason}")
+            return reason
+        bodies = line_protocol_bodies(self.rows, INFLUX_LINES_PER_REQUEST)
+        with influx_server() as (port, pid):
+            for connections in self.plan.influx_connections:
+                influx_query(port, "DROP DATABASE fleet")
+                influx_query(port, "CREATE DATABASE fleet")
+                requests = [build_post("/write?db=fleet&precision=u", body) for body in bodies]
+                meter = CpuMeter({"influxd": lambda: [pid]})
+                meter.start()
+                load = run_load("127.0.0.1", port, requests, connections, LOADGEN_PROCESSES)
+                cpu = meter.stop() | {"loadgen": round(load.cpu_s, 2)}
+                stored = _influx_count(influx_query(port, "SELECT count(latitude) FROM telemetry", "fleet"))
+                verified = load.statuses == {204: len(requests)} and stored == len(self.rows)
+                config = f"{INFLUX_LINES_PER_REQUEST}/POST, {connections} conn"
+                self.record(Measurement("InfluxDB", config, len(self.rows), load.elapsed_s, verified, cpu))
+        return None
+
+    def run(self) -> dict[str, Any]:
+        plan = self.plan
+        self.say(f"generating {plan.robots * plan.per_robot:,} readings from {plan.robots} simulated robots")
+        self.rows = generate_rows(plan.robots, plan.per_robot)
+        asyncio.run(self.prepare_database())
+        machine = asyncio.run(describe_machine(self.database_url))
+        self.say(f"machine: {machine_line(machine)}")
+        self.say("phase 1: COPY ceiling")
+        for connections in (1, 2):
+            asyncio.run(self.copy_ceiling(connections))
+        self.say("phase 2-3: API batch and single")
+        self.api_phases()
+        self.say("phase 4: InfluxDB peer")
+        influx_skipped = self.influx_phases()
+        return summarise(machine, plan, self.results, influx_skipped)
+
+
+def _latencies(load: LoadResult) -> dict[str, float]:
+    return {"p50_ms": load.percentile_ms(50), "p95_ms": load.percentile_ms(95), "p99_ms": load.percentile_ms(99)}
+
+
+def _influx_count(result: dict[str, Any]) -> int:
+    try:
+        return int(result["results"][0]["series"][0]["values"][0][1])
+    except (KeyError, IndexError, TypeError):
+        return 0
+
+
+def _best(results: list[Measurement], method: str) -> Measurement | None:
+    candidates = [m for m in results if m.method == method]
+    return max(candidates, key=lambda m: m.rows_per_s) if candidates else None
+
+
+def summarise(
+    machine: dict[str, Any], plan: Plan, results: list[Measurement], influx_skipped: str | None
+) -> dict[str, Any]:
+    ceiling, batch = _best(results, "COPY"), _best(results, "API batch")
+    single, influx = _best(results, "API single"), _best(results, "InfluxDB")
+    assert ceiling and batch and single
+    summary: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine,
+        "plan": plan.__dict__,
+        "copy_ceiling_rows_per_s": round(ceiling.rows_per_s),
+        "api_batch_rows_per_s": round(batch.rows_per_s),
+        "api_batch_config": batch.config,
+        "api_single_rows_per_s": round(single.rows_per_s),
+        "api_single_p99_ms": single.p99_ms,
+        "influxdb_rows_per_s": round(influx.rows_per_s) if influx else None,
+        "influxdb_skipped": influx_skipped,
+        "rows_verified": all(m.verified for m in results),
+        "ratios": {
+            "api_batch_over_copy_ceiling": round(batch.rows_per_s / ceiling.rows_per_s, 3),
+            "api_batch_over_influxdb": round(batch.rows_per_s / influx.rows_per_s, 3) if influx else None,
+        },
+        "targets": {
+            "api_batch >= 0.75 x copy_ceiling": batch.rows_per_s >= 0.75 * ceiling.rows_per_s,
+            "api_batch >= 1.2 x influxdb": batch.rows_per_s >= 1.2 * influx.rows_per_s if influx else None,
+            "api_single >= 5000 rows/s": single.rows_per_s >= 5000,
+            "api_single p99 <= 50 ms": (single.p99_ms or 1e9) <= 50,
+        },
+        "runs": [m.to_json() for m in results],
+    }
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smaller run that finishes in under 3 minutes")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR, help="where to write ingest.{json,md,png}")
+    args = parser.parse_args()
+    console = Console(soft_wrap=True)
+    started = time.monotonic()
+    summary = Bench(QUICK if args.quick else FULL, console).run()
+    summary["mode"] = "quick" if args.quick else "full"
+    summary["wall_s"] = round(time.monotonic() - started, 1)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "ingest.json").write_text(json.dumps(summary, indent=2) + "\n")
+    table = report.ingest_markdown(summary)
+    (args.output / "ingest.md").write_text(table)
+    report.ingest_chart(summary, args.output / "ingest.png")
+    console.print(table)
+    console.print(f"wrote {args.output}/ingest.json, ingest.md, ingest.png in {summary['wall_s']} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The processes a benchmark drives: the API under uvicorn and the InfluxDB peer, each started and stopped here."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], ok: tuple[int, ...] = (200, 204)) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status in ok:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {START_TIMEOUT_S} s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # the API drains its buffer on SIGTERM
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def api_server(database_url: str, workers: int, extra_env: dict[str, str] | None = None) -> Iterator[tuple[int, int]]:
+    """Run ``python -m app``; yields (port, pid)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "FLEET_DATABASE_URL": database_url,
+        "FLEET_HOST": "127.0.0.1",
+        "FLEET_PORT": str(port),
+        "FLEET_WORKERS": str(workers),
+        "FLEET_LOG_LEVEL": "warning",
+        "FLEET_MIGRATE_ON_START": "false",
+        **(extra_env or {}),
+    }
+    process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/", process)
+        yield port, process.pid
+    finally:
+        _stop(process)
+
+
+INFLUX_CONFIG = """
+reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+[meta]
+  dir = "{root}/meta"
+[data]
+  dir = "{root}/data"
+  wal-dir = "{root}/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:{http_port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+"""
+
+
+def influxd_missing_reason() -> str | None:
+    if shutil.which("influxd") is None:
+        return "influxd is not installed (Debian package 'influxdb')"
+    return None
+
+
+@contextmanager
+def influx_server() -> Iterator[tuple[int, int]]:
+    """InfluxDB 1.x on loopback in a temporary directory, removed afterwards; yields (http port, pid)."""
+    with tempfile.TemporaryDirectory(prefix="bench-influx-") as root:
+        http_port, rpc_port = free_port(), free_port()
+        config = Path(root) / "influxdb.conf"
+        config.write_text(INFLUX_CONFIG.format(root=root, http_port=http_port, rpc_port=rpc_port))
+        process = subprocess.Popen(
+            ["influxd", "-config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            _wait_http(f"http://127.0.0.1:{http_port}/ping", process)
+            yield http_port, process.pid
+        finally:
+            _stop(process)
+
+
+def influx_query(port: int, query: str, database: str | None = None) -> dict[str, object]:
+    params = {"q": query} | ({"db": database} if database else {})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/query", data=urllib.parse.urlencode(params).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=600) as response:
+        result: dict[str, object] = json.loads(response.read())
+        return result
