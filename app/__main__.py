@@ -16,6 +16,8 @@ def main() -> None:
         workers=int(os.environ.get("FLEET_WORKERS", "1")),
         log_level=os.environ.get("FLEET_LOG_LEVEL", "info"),
         access_log=False,
+        # Live streams never end on their own: give them this long before shutdown drains the ingest buffer.
+        timeout_graceful_shutdown=5,
     )
 
 

@@ -10,12 +10,16 @@ from litestar.exceptions import HTTPException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 
 from app.db import apply_migrations, create_pool
+from app.export import export_csv
+from app.fleet import FleetController
 from app.health import health
 from app.ingest import Ingestor
 from app.openapi import add_body_schemas, build_openapi_config
 from app.problems import from_http_exception
+from app.robots import RobotsController
 from app.settings import Settings, load_settings
 from app.state import Services, set_services
+from app.stream import Broadcaster, stream_telemetry
 from app.telemetry import TelemetryController
 
 
@@ -28,18 +32,29 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await apply_migrations(settings.database_url)
         pool = await create_pool(settings)
         ingestor = Ingestor(pool, settings)
+        broadcaster = Broadcaster(settings.stream_queue_size)
+        ingestor.add_listener(broadcaster.publish)
         ingestor.start()
-        set_services(app, Services(settings=settings, pool=pool, ingestor=ingestor))
+        set_services(app, Services(settings=settings, pool=pool, ingestor=ingestor, broadcaster=broadcaster))
         try:
             yield
         finally:
-            # Order matters: every queued reading is flushed (and acknowledged) before the pool closes.
+            # Order matters: live streams end first, then every queued reading is flushed (and acknowledged)
+            # before the pool closes.
+            broadcaster.close()
             await ingestor.close()
             await pool.close()
             set_services(app, None)
 
     app = Litestar(
-        route_handlers=[health, TelemetryController],
+        route_handlers=[
+            health,
+            stream_telemetry,
+            export_csv,
+            TelemetryController,
+            RobotsController,
+            FleetController,
+        ],
         lifespan=[lifespan],
         openapi_config=build_openapi_config(),
         plugins=[

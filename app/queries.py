@@ -80,3 +80,91 @@ WHERE robot_key = $1 AND time >= $2 AND time < $3 AND time < $4
 ORDER BY time DESC
 LIMIT $5
 """
+
+# --- latest state ------------------------------------------------------------------------------------------------
+
+# $1 status or NULL, $2 battery_below or NULL, $3 online cutoff (last_seen >= $3 is online), $4 online filter
+# or NULL, $5 robot_id or NULL. Reads only the registry, which holds each robot's newest reading.
+SELECT_ROBOT_STATES = """
+SELECT robot_id, first_seen, last_seen, latitude, longitude, battery_level, battery_voltage, status::text,
+       seq, last_seen >= $3 AS online
+FROM robots
+WHERE last_seen IS NOT NULL
+  AND ($1::text IS NULL OR status = $1::robot_status)
+  AND ($2::real IS NULL OR battery_level < $2)
+  AND ($4::boolean IS NULL OR (last_seen >= $3) = $4)
+  AND ($5::text IS NULL OR robot_id = $5)
+ORDER BY robot_id
+"""
+
+# --- downsampled history -----------------------------------------------------------------------------------------
+
+# One row per time bucket of one robot; $2 bucket width, $3 time zone name (day buckets follow local days,
+# DST included), $4 <= time < $5. Readings per status give the share of the bucket spent in it.
+SELECT_BUCKETS = """
+SELECT time_bucket($2::interval, time, $3::text) AS bucket,
+       count(*) AS readings,
+       avg(battery_level) AS battery_avg, min(battery_level) AS battery_min, max(battery_level) AS battery_max,
+       avg(battery_voltage) AS voltage_avg, min(battery_voltage) AS voltage_min,
+       max(battery_voltage) AS voltage_max,
+       last(latitude, time) AS latitude, last(longitude, time) AS longitude,
+       count(*) FILTER (WHERE status = 'idle') AS idle,
+       count(*) FILTER (WHERE status = 'moving') AS moving,
+       count(*) FILTER (WHERE status = 'working') AS working,
+       count(*) FILTER (WHERE status = 'charging') AS charging,
+       count(*) FILTER (WHERE status = 'error') AS error
+FROM telemetry
+WHERE robot_key = $1 AND time >= $4 AND time < $5
+GROUP BY bucket
+ORDER BY bucket
+"""
+
+# --- fleet questions ---------------------------------------------------------------------------------------------
+
+# Path length (sum of haversine steps between successive readings) per robot over $1 <= time < $2.
+SELECT_DISTANCES = """
+SELECT r.robot_id, d.readings, d.metres
+FROM (
+    SELECT robot_key, count(*) AS readings,
+           coalesce(sum(haversine_m(prev_lat, prev_lon, latitude, longitude)), 0) AS metres
+    FROM (
+        SELECT robot_key, latitude, longitude,
+               lag(latitude) OVER w AS prev_lat, lag(longitude) OVER w AS prev_lon
+        FROM telemetry
+        WHERE time >= $1 AND time < $2
+        WINDOW w AS (PARTITION BY robot_key ORDER BY time)
+    ) steps
+    GROUP BY robot_key
+) d
+JOIN robots r USING (robot_key)
+ORDER BY r.robot_id
+"""
+
+# Seconds per status per robot over [$1, $2): each reading's status lasts until the next reading, at most
+# $3 seconds (a longer silence is not counted as time in any status), and never past $2.
+SELECT_STATUS_SECONDS = """
+SELECT r.robot_id, a.status::text, sum(a.seconds) AS seconds
+FROM (
+    SELECT robot_key, status,
+           extract(epoch FROM least(coalesce(lead(time) OVER w, $2), time + $3 * interval '1 second', $2) - time)
+               AS seconds
+    FROM telemetry
+    WHERE time >= $1 AND time < $2
+    WINDOW w AS (PARTITION BY robot_key ORDER BY time)
+) a
+JOIN robots r USING (robot_key)
+WHERE a.status IS NOT NULL
+GROUP BY r.robot_id, a.status
+ORDER BY r.robot_id, a.status
+"""
+
+# --- export ------------------------------------------------------------------------------------------------------
+
+# Timestamps as RFC 3339 in UTC, to the microsecond, so an exported row can be queried or re-sent as is.
+EXPORT_CSV = """
+SELECT to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), $1::text,
+       latitude, longitude, battery_level, battery_voltage, status, seq
+FROM telemetry
+WHERE robot_key = $2 AND time >= $3 AND time < $4
+ORDER BY time
+"""

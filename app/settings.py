@@ -34,6 +34,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     history_default_limit: Positive = 100
     history_max_limit: Positive = 1000
     db_timeout_ms: Positive = 2000
+    # A robot with no reading for this long counts as offline (GET /robots and the fleet questions).
+    stale_after_s: Positive = 300
+    max_buckets: Positive = 10_000
+    # Daily activity: a reading's status lasts until the next one, but a silence longer than this counts as none.
+    max_status_gap_s: Positive = 300
+    # Live stream: readings a subscriber may fall behind by before it is cut off (ingest never waits for it).
+    stream_queue_size: Positive = 10_000
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request
 
 from app.db import Pool
 from app.ingest import Ingestor
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.stream import Broadcaster
 
 _KEY = "services"
 
@@ -19,6 +22,7 @@ class Services:
     settings: Settings
     pool: Pool
     ingestor: Ingestor
+    broadcaster: Broadcaster
 
 
 def set_services(app: Litestar, services: Services | None) -> None:

@@ -8,13 +8,17 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 
+from app.buckets import BadBucketRequest, fetch_buckets
 from app.history import BadCursor, fetch_history_page, fetch_robot_key
 from app.ingest import FlushError, Row
 from app.openapi import TelemetryBodyOperation
+from app.params import RobotIdPath, Since, Until, Zone, aware
 from app.payloads import PayloadError, Window, parse_readings
 from app.problems import problem
-from app.schemas import HistoryPage, IngestResult
+from app.schemas import BucketSeries, HistoryPage, IngestResult
 from app.state import get_services
+
+DEFAULT_BUCKET_RANGE = timedelta(days=1)
 
 
 class TelemetryController(Controller):
@@ -85,32 +89,50 @@ class TelemetryController(Controller):
                 headers={"Retry-After": str(settings.retry_after_s)},
             ) from None
 
-    @get("/{robot_id:str}", summary="One robot's readings, newest first")
+    @get(
+        "/{robot_id:str}",
+        summary="One robot's readings, newest first, or downsampled into time buckets",
+        description=(
+            "Without `bucket`: raw readings, newest first, in keyset pages (`limit`, `cursor`). With `bucket` "
+            "(1m, 5m, 1h, 1d, ...): one row per bucket over [since, until) (default: the last day), with "
+            "count, battery statistics, the last location and the share of readings in each status; `tz` "
+            "aligns day buckets with local days, DST included."
+        ),
+    )
     async def history(
         self,
         request: Request[Any, Any, Any],
-        robot_id: Annotated[str, Parameter(description="The robot's id.")],
-        since: Annotated[datetime | None, Parameter(description="Inclusive lower bound (RFC 3339).")] = None,
-        until: Annotated[datetime | None, Parameter(description="Exclusive upper bound (RFC 3339).")] = None,
+        robot_id: RobotIdPath,
+        since: Since = None,
+        until: Until = None,
         limit: Annotated[int | None, Parameter(ge=1, description="Page size; capped by the server.")] = None,
         cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page.")] = None,
-    ) -> HistoryPage:
+        bucket: Annotated[str | None, Parameter(description="Bucket width: 30s, 1m, 5m, 1h, 1d ...")] = None,
+        tz: Zone = "UTC",
+    ) -> HistoryPage | BucketSeries:
         services = get_services(request)
         settings = services.settings
         robot_key = await fetch_robot_key(services.pool, robot_id)
         if robot_key is None:
             raise problem(404, "unknown-robot", "Unknown robot", f"no readings were ever stored for {robot_id!r}")
+        start, end = aware(since) if since else None, aware(until) if until else None
+        if bucket is not None:
+            end = end or datetime.now(UTC)
+            try:
+                return await fetch_buckets(
+                    services.pool,
+                    robot_id,
+                    robot_key,
+                    bucket,
+                    tz,
+                    start or end - DEFAULT_BUCKET_RANGE,
+                    end,
+                    settings.max_buckets,
+                )
+            except BadBucketRequest as exc:
+                raise problem(400, "bad-bucket-request", "Bad bucket request", str(exc)) from None
         page_size = min(limit or settings.history_default_limit, settings.history_max_limit)
         try:
-            return await fetch_history_page(
-                services.pool, robot_id, robot_key, _aware(since), _aware(until), page_size, cursor
-            )
+            return await fetch_history_page(services.pool, robot_id, robot_key, start, end, page_size, cursor)
         except BadCursor as exc:
             raise problem(400, "bad-cursor", "Bad cursor", str(exc)) from None
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """Query times without a zone are taken as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value

@@ -14,6 +14,7 @@ from typing import Any, cast
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 
 from app.db import apply_migrations
 from app.main import create_app
@@ -113,6 +114,24 @@ async def serve_in_process(settings: Settings) -> AsyncIterator[httpx.AsyncClien
     finally:
         stopping.set()
         await lifespan
+
+
+@asynccontextmanager
+async def live_api(settings: Settings) -> AsyncIterator[str]:
+    """The real app under uvicorn on a free loopback port, in this event loop; yields its base URL."""
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
@@ -14,36 +12,16 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
-import uvicorn
 
-from app.main import create_app
 from app.payloads import Window, parse_readings
 from app.settings import Settings
 from simulator.delivery import Backoff, Deliverer, Stats, parse_retry_after
 from simulator.fleet import SITE_HALF_SIZE_M, build_fleet, haversine_m
 from simulator.run import SimConfig, Simulation
-from tests.conftest import TcpProxy
+from tests.conftest import TcpProxy, live_api
 from tests.helpers import count_rows, series
 
 CENTRE = (37.4275, -122.1697)
-
-
-@asynccontextmanager
-async def live_api(settings: Settings) -> AsyncIterator[str]:
-    """The real app under uvicorn on a free loopback port, in this event loop; yields its base URL."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            await task
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def test_fleet_is_reproducible_and_stays_on_site() -> None:

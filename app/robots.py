@@ -1,0 +1,84 @@
+"""GET /robots and /robots/{robot_id}: each robot's latest state, read from the registry in one indexed scan."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.params import Parameter
+
+from app import queries
+from app.db import Pool
+from app.params import RobotIdPath, StaleAfter
+from app.problems import problem
+from app.schemas import Location, RobotState, Status
+from app.state import get_services
+
+
+async def fetch_robot_states(
+    pool: Pool,
+    *,
+    stale_after_s: int,
+    status: str | None = None,
+    battery_below: float | None = None,
+    online: bool | None = None,
+    robot_id: str | None = None,
+) -> list[RobotState]:
+    cutoff = datetime.now(UTC) - timedelta(seconds=stale_after_s)
+    rows = await pool.fetch(queries.SELECT_ROBOT_STATES, status, battery_below, cutoff, online, robot_id)
+    return [
+        RobotState(
+            robot_id=row["robot_id"],
+            first_seen=row["first_seen"],
+            last_seen=row["last_seen"],
+            online=row["online"],
+            location=Location(latitude=row["latitude"], longitude=row["longitude"]),
+            battery_level=row["battery_level"],
+            battery_voltage=row["battery_voltage"],
+            status=row["status"],
+            seq=row["seq"],
+        )
+        for row in rows
+    ]
+
+
+class RobotsController(Controller):
+    path = "/robots"
+    tags = ["fleet state"]  # noqa: RUF012 - Litestar reads this class attribute
+
+    @get(
+        "/",
+        summary="Every robot with its latest reading",
+        description="A late reading (older than the robot's newest) never replaces the latest state.",
+    )
+    async def list_robots(
+        self,
+        request: Request[Any, Any, Any],
+        status: Annotated[Status | None, Parameter(description="Only robots whose latest status is this.")] = None,
+        battery_below: Annotated[
+            float | None, Parameter(ge=0, le=100, description="Only robots whose latest battery_level is below.")
+        ] = None,
+        stale_after: StaleAfter = None,
+        online: Annotated[bool | None, Parameter(description="Only online (true) or offline (false) robots.")] = None,
+    ) -> list[RobotState]:
+        services = get_services(request)
+        return await fetch_robot_states(
+            services.pool,
+            stale_after_s=stale_after or services.settings.stale_after_s,
+            status=status,
+            battery_below=battery_below,
+            online=online,
+        )
+
+    @get("/{robot_id:str}", summary="One robot's latest state")
+    async def get_robot(
+        self, request: Request[Any, Any, Any], robot_id: RobotIdPath, stale_after: StaleAfter = None
+    ) -> RobotState:
+        services = get_services(request)
+        states = await fetch_robot_states(
+            services.pool, stale_after_s=stale_after or services.settings.stale_after_s, robot_id=robot_id
+        )
+        if not states:
+            raise problem(404, "unknown-robot", "Unknown robot", f"no readings were ever stored for {robot_id!r}")
+        return states[0]
