@@ -37,12 +37,14 @@ Timestamp = Annotated[
 Seq = Annotated[int, Meta(ge=0, le=2**63 - 1, description="The robot's own reading counter.")]
 
 
-class Location(msgspec.Struct, forbid_unknown_fields=True):
+# Every struct here holds plain values only, so none can be part of a reference cycle: gc=False keeps the
+# thousands created per request (a batch, a fleet listing) out of the cyclic garbage collector's scans.
+class Location(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     latitude: Latitude
     longitude: Longitude
 
 
-class Reading(msgspec.Struct, forbid_unknown_fields=True):
+class Reading(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """One telemetry reading as a robot sends it."""
 
     robot_id: RobotId
@@ -54,14 +56,14 @@ class Reading(msgspec.Struct, forbid_unknown_fields=True):
     seq: Seq | None = None
 
 
-class IngestResult(msgspec.Struct):
+class IngestResult(msgspec.Struct, gc=False):
     """Sent only after the request's rows are committed."""
 
     accepted: int
     duplicates: int
 
 
-class StoredReading(msgspec.Struct):
+class StoredReading(msgspec.Struct, gc=False):
     timestamp: datetime
     location: Location
     battery_level: float
@@ -70,19 +72,19 @@ class StoredReading(msgspec.Struct):
     seq: int | None
 
 
-class HistoryPage(msgspec.Struct):
+class HistoryPage(msgspec.Struct, gc=False):
     robot_id: str
     readings: list[StoredReading]
     next_cursor: str | None = None
 
 
-class Health(msgspec.Struct):
+class Health(msgspec.Struct, gc=False):
     status: Literal["ok", "degraded"]
     version: str
     database: Literal["up", "down"]
 
 
-class FieldError(msgspec.Struct, omit_defaults=True):
+class FieldError(msgspec.Struct, omit_defaults=True, gc=False):
     """One problem in a request body: ``index`` is the position in a batch (absent for a single reading)."""
 
     field: str
@@ -93,7 +95,7 @@ class FieldError(msgspec.Struct, omit_defaults=True):
 TELEMETRY_BODY = Reading | list[Reading]
 
 
-class RobotState(msgspec.Struct):
+class RobotState(msgspec.Struct, gc=False):
     """A robot's newest reading. ``online`` is whether it reported within ``stale_after`` seconds."""
 
     robot_id: str
@@ -107,7 +109,7 @@ class RobotState(msgspec.Struct):
     seq: int | None
 
 
-class Bucket(msgspec.Struct):
+class Bucket(msgspec.Struct, gc=False):
     """One time bucket of one robot's history; ``status_share`` is each status's share of its readings."""
 
     start: datetime
@@ -123,7 +125,7 @@ class Bucket(msgspec.Struct):
     top_status: Status | None
 
 
-class BucketSeries(msgspec.Struct):
+class BucketSeries(msgspec.Struct, gc=False):
     robot_id: str
     bucket: str
     tz: str
@@ -132,13 +134,13 @@ class BucketSeries(msgspec.Struct):
     buckets: list[Bucket]
 
 
-class RobotDistance(msgspec.Struct):
+class RobotDistance(msgspec.Struct, gc=False):
     robot_id: str
     readings: int
     metres: float
 
 
-class StationaryRobot(msgspec.Struct):
+class StationaryRobot(msgspec.Struct, gc=False):
     robot_id: str
     metres_moved: float
     readings: int
@@ -146,7 +148,7 @@ class StationaryRobot(msgspec.Struct):
     location: Location
 
 
-class DailyActivity(msgspec.Struct):
+class DailyActivity(msgspec.Struct, gc=False):
     """Hours spent in each status during one local day."""
 
     robot_id: str

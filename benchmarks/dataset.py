@@ -16,16 +16,21 @@ STEP_S = 1.0
 _encode = msgspec.json.Encoder().encode
 
 
-def generate_rows(robots: int, per_robot: int, seed: int = 42, end: datetime | None = None) -> list[Row]:
-    """``robots * per_robot`` readings, one per robot per second, the newest a minute before ``end``."""
+def iter_rows(
+    robots: int, per_robot: int, seed: int = 42, end: datetime | None = None, step_s: float = STEP_S
+) -> Iterator[list[Row]]:
+    """``per_robot`` rounds of one reading per robot, ``step_s`` apart, the newest a minute before ``end``.
+
+    Yields one list per round, so a large dataset can be written without being held in memory.
+    """
     end = end or datetime.now(UTC) - timedelta(minutes=1)
-    start = end - timedelta(seconds=per_robot * STEP_S)
+    start = end - timedelta(seconds=(per_robot - 1) * step_s)
     fleet = build_fleet(robots, CENTRE, seed)
-    rows: list[Row] = []
     for step in range(per_robot):
-        at = start + timedelta(seconds=step * STEP_S)
+        at = start + timedelta(seconds=step * step_s)
+        rows: list[Row] = []
         for robot in fleet:
-            robot.step(STEP_S)
+            robot.step(step_s)
             robot.seq += 1
             rows.append(
                 (
@@ -39,7 +44,11 @@ def generate_rows(robots: int, per_robot: int, seed: int = 42, end: datetime | N
                     robot.seq,
                 )
             )
-    return rows
+        yield rows
+
+
+def generate_rows(robots: int, per_robot: int, seed: int = 42, end: datetime | None = None) -> list[Row]:
+    return [row for rows in iter_rows(robots, per_robot, seed, end) for row in rows]
 
 
 def reading_doc(row: Row) -> dict[str, object]:

@@ -187,7 +187,7 @@ class Bench:
         requests = [build_post("/telemetry/", body) for body in bodies]
         meter = CpuMeter({"postgres": postgres_pids, "api": lambda: descendants(api_pid)})
         meter.start()
-        load = run_load("127.0.0.1", port, requests, connections, LOADGEN_PROCESSES)
+        load = run_load("127.0.0.1", port, requests, connections, LOADGEN_PROCESSES, count_acks=True)
         cpu = meter.stop() | {"loadgen": round(load.cpu_s, 2)}
         rows = load.accepted + load.duplicates
         stored = asyncio.run(self.stored_rows())

@@ -29,6 +29,10 @@ def build_post(path: str, body: bytes, host: str = "bench") -> bytes:
     return head.encode() + body
 
 
+def build_get(path: str, host: str = "bench") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+
+
 @dataclass
 class LoadResult:
     requests: int = 0
@@ -56,7 +60,20 @@ class LoadResult:
         return round(ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] * 1000, 2)
 
 
-async def _drive(host: str, port: int, requests: list[bytes], connections: int) -> LoadResult:
+async def _read_body(reader: asyncio.StreamReader, head: bytes) -> bytes:
+    _, has_length, rest = head.partition(b"content-length:")
+    if has_length:
+        return await reader.readexactly(int(rest.split(b"\r\n", 1)[0]))
+    if b"transfer-encoding: chunked" not in head:
+        return b""
+    parts = []
+    while size := int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16):
+        parts.append((await reader.readexactly(size + 2))[:-2])
+    await reader.readuntil(b"\r\n")  # the blank line after the last, empty chunk
+    return b"".join(parts)
+
+
+async def _drive(host: str, port: int, requests: list[bytes], connections: int, count_acks: bool) -> LoadResult:
     result = LoadResult()
     indexes = iter(range(len(requests)))  # shared: each request goes out once, on whichever connection is free
 
@@ -67,12 +84,11 @@ async def _drive(host: str, port: int, requests: list[bytes], connections: int) 
                 started = time.perf_counter()
                 writer.write(requests[i])
                 head = (await reader.readuntil(b"\r\n\r\n")).lower()
-                _, has_length, rest = head.partition(b"content-length:")
-                body = await reader.readexactly(int(rest.split(b"\r\n", 1)[0]) if has_length else 0)
+                body = await _read_body(reader, head)
                 result.latencies_s.append(time.perf_counter() - started)
                 status = int(head[9:12])
                 result.statuses[status] = result.statuses.get(status, 0) + 1
-                if status == 200:
+                if status == 200 and count_acks:
                     ack = _decode_ack(body)
                     result.accepted += ack.accepted
                     result.duplicates += ack.duplicates
@@ -87,24 +103,39 @@ async def _drive(host: str, port: int, requests: list[bytes], connections: int) 
 
 
 def _child(
-    host: str, port: int, requests: list[bytes], connections: int, go: mp.synchronize.Event, out: mp.Queue[bytes]
+    host: str,
+    port: int,
+    requests: list[bytes],
+    connections: int,
+    count_acks: bool,
+    go: mp.synchronize.Event,
+    out: mp.Queue[bytes | str],
 ) -> None:
     go.wait()
     cpu_before = sum(os.times()[:2])
-    result = asyncio.run(_drive(host, port, requests, connections))
+    try:
+        result = asyncio.run(_drive(host, port, requests, connections, count_acks))
+    except Exception as exc:  # reported to the parent, which would otherwise wait for ever
+        out.put(repr(exc))
+        return
     result.cpu_s = sum(os.times()[:2]) - cpu_before
     out.put(msgspec.msgpack.encode(result))
 
 
-def run_load(host: str, port: int, requests: list[bytes], connections: int, processes: int = 2) -> LoadResult:
-    """Send every request once over ``connections`` keep-alive connections split across ``processes``."""
+def run_load(
+    host: str, port: int, requests: list[bytes], connections: int, processes: int = 2, count_acks: bool = False
+) -> LoadResult:
+    """Send every request once over ``connections`` keep-alive connections split across ``processes``.
+
+    With ``count_acks``, each 200 body is read as the ingest acknowledgement and its counts are summed.
+    """
     processes = max(1, min(processes, connections))
     ctx = mp.get_context("fork")  # children inherit the pre-built requests instead of pickling them
     go, out = ctx.Event(), ctx.Queue()
     shards = [requests[i::processes] for i in range(processes)]
     per_process = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
     children = [
-        ctx.Process(target=_child, args=(host, port, shard, conns, go, out), daemon=True)
+        ctx.Process(target=_child, args=(host, port, shard, conns, count_acks, go, out), daemon=True)
         for shard, conns in zip(shards, per_process, strict=True)
     ]
     for child in children:
@@ -113,7 +144,10 @@ def run_load(host: str, port: int, requests: list[bytes], connections: int, proc
     go.set()
     total = LoadResult()
     for _ in children:
-        total.merge(msgspec.msgpack.decode(out.get(), type=LoadResult))
+        reply = out.get()
+        if isinstance(reply, str):
+            raise RuntimeError(f"load generator failed: {reply}")
+        total.merge(msgspec.msgpack.decode(reply, type=LoadResult))
     total.elapsed_s = time.perf_counter() - started
     for child in children:
         child.join()

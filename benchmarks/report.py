@@ -68,3 +68,31 @@ def ingest_chart(summary: dict[str, Any], path: Path) -> None:
 
 def _verdict(met: bool | None) -> str:
     return "n/a" if met is None else "yes" if met else "no"
+
+
+def queries_markdown(summary: dict[str, Any]) -> str:
+    lines = [
+        f"Query benchmark ({summary['mode']}), {summary['generated_at']}: {summary['rows']:,} readings, "
+        f"{summary['robots']} robots",
+        "",
+        f"Machine: {machine_line(summary['machine'])}",
+        "",
+        "| query | calls | p50 ms | p99 ms | target p99 | met |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for q in summary["queries"]:
+        target = f"< {q['target_p99_ms']:g} ms" if q["target_p99_ms"] is not None else ""
+        lines.append(
+            f"| {q['query']} | {q['reps']} | {q['p50_ms']} | {q['p99_ms']} | {target} | {_verdict(q['met'])} |"
+        )
+    influx = summary["influxdb_last"]
+    if influx:
+        lines += [
+            "",
+            f"InfluxDB `SELECT last(*) FROM telemetry GROUP BY robot_id` on the same rows: p50 {influx['p50_ms']} ms, "
+            f"p99 {influx['p99_ms']} ms; that is **{summary['influxdb_last_over_api_latest_p50']}x** the p50 of "
+            "`GET /robots`.",
+        ]
+    else:
+        lines += ["", f"InfluxDB skipped: {summary['influxdb_skipped']}"]
+    return "\n".join([*lines, ""])

@@ -1,0 +1,253 @@
+"""``python -m benchmarks.queries``: p50/p99 of each read endpoint over a large dataset loaded with COPY.
+
+The data comes from the simulator's fleet model: ``robots`` robots, one reading every 10 s each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import asyncpg
+from rich.console import Console
+
+from app import queries
+from app.db import apply_migrations
+from app.migrate import create_database_if_missing
+from app.settings import load_settings
+from benchmarks import report
+from benchmarks.dataset import iter_rows, line_protocol_bodies
+from benchmarks.loadgen import build_get, build_post, run_load
+from benchmarks.machine import describe_machine, machine_line
+from benchmarks.servers import api_server, influx_query, influx_server, influxd_missing_reason
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+BENCH_DATABASE = "fleet_queries_bench"
+STEP_S = 10.0
+COPY_ROWS_PER_TRANSACTION = 50_000
+
+# Benchmark-only statements.
+RESET_ALL = "TRUNCATE telemetry, robots RESTART IDENTITY"
+SET_LATEST_FROM_TELEMETRY = """
+UPDATE robots r
+SET last_seen = l.time, latitude = l.latitude, longitude = l.longitude, battery_level = l.battery_level,
+    battery_voltage = l.battery_voltage, status = l.status, seq = l.seq
+FROM (SELECT DISTINCT ON (robot_key) * FROM telemetry ORDER BY robot_key, time DESC) l
+WHERE r.robot_key = l.robot_key
+"""
+ANALYZE = "VACUUM ANALYZE telemetry, robots"
+COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
+
+
+@dataclass(frozen=True)
+class Plan:
+    robots: int
+    per_robot: int
+    reps: int
+    heavy_reps: int  # for the fleet-wide scans (daily activity, distance)
+
+
+FULL = Plan(robots=1000, per_robot=10_000, reps=300, heavy_reps=5)
+QUICK = Plan(robots=1000, per_robot=1000, reps=100, heavy_reps=3)
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    paths: list[str]  # cycled through: different robots, so no single row stays hot
+    target_p99_ms: float | None = None
+    heavy: bool = False
+
+
+async def load_dataset(database_url: str, plan: Plan, console: Console) -> tuple[int, datetime]:
+    await create_database_if_missing(database_url)
+    await apply_migrations(database_url)
+    end = datetime.now(UTC) - timedelta(minutes=1)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(RESET_ALL)
+        keys: dict[str, int] = {}
+        buffer: list[tuple[Any, ...]] = []
+        loaded, started = 0, time.monotonic()
+        for rows in iter_rows(plan.robots, plan.per_robot, end=end, step_s=STEP_S):
+            if not keys:
+                ids = [row[0] for row in rows]
+                await conn.execute(queries.REGISTER_ROBOTS, ids)
+                keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(queries.SELECT_ROBOT_KEYS, ids)}
+            buffer.extend((keys[row[0]], *row[1:]) for row in rows)
+            if len(buffer) >= COPY_ROWS_PER_TRANSACTION:
+                await conn.copy_records_to_table(
+                    queries.TELEMETRY_TABLE, records=buffer, columns=queries.TELEMETRY_COLUMNS
+                )
+                loaded += len(buffer)
+                buffer = []
+                if loaded % 1_000_000 < COPY_ROWS_PER_TRANSACTION:
+                    console.print(f"  loaded {loaded:,} rows ({loaded / (time.monotonic() - started):,.0f} rows/s)")
+        if buffer:
+            await conn.copy_records_to_table(queries.TELEMETRY_TABLE, records=buffer, columns=queries.TELEMETRY_COLUMNS)
+        await conn.execute(SET_LATEST_FROM_TELEMETRY)
+        await conn.execute(ANALYZE)
+        return int(await conn.fetchval(COUNT_TELEMETRY)), end
+    finally:
+        await conn.close()
+
+
+def build_queries(robot_ids: list[str], end: datetime, span: timedelta) -> list[Query]:
+    rng = random.Random(1)
+    busiest_day = (end - span / 2).date()  # the day holding the middle of the data
+    sample = rng.sample(robot_ids, min(50, len(robot_ids)))
+    day_start = (end - timedelta(days=1)).replace(microsecond=0)
+
+    def q(params: dict[str, str]) -> str:
+        return "?" + urlencode(params)
+
+    day = {"since": day_start.isoformat(), "until": end.isoformat()}
+    return [
+        Query("fleet latest state: GET /robots", ["/robots"], 10.0),
+        Query(
+            "one robot's day in 1-minute buckets",
+            [f"/telemetry/{quote(r)}" + q({"bucket": "1m"} | day) for r in sample],
+            50.0,
+        ),
+        Query("page of 100 newest readings", [f"/telemetry/{quote(r)}?limit=100" for r in sample], 5.0),
+        Query("next page (keyset cursor)", [], 5.0),  # filled in run(): needs a real cursor
+        Query("low battery (< 20 %)", ["/fleet/low-battery?below=20"]),
+        Query("offline (no reading for 5 min)", ["/fleet/offline?stale_after=300"]),
+        Query("stationary (< 5 m in 10 min)", ["/fleet/stationary?within_m=5&window_min=10"]),
+        Query(
+            "distance travelled, whole fleet, last hour",
+            ["/fleet/distance" + q({"since": (end - timedelta(hours=1)).isoformat()})],
+            heavy=True,
+        ),
+        Query(
+            "daily activity, whole fleet, one day",
+            ["/fleet/daily-activity" + q({"day": busiest_day.isoformat()})],
+            heavy=True,
+        ),
+        Query("one robot's day as CSV", [f"/telemetry/{quote(r)}/export.csv" + q(day) for r in sample]),
+    ]
+
+
+def measure(port: int, query: Query, reps: int) -> dict[str, Any]:
+    paths = [query.paths[i % len(query.paths)] for i in range(reps)]
+    run_load("127.0.0.1", port, [build_get(p) for p in paths[: min(5, reps)]], 1, 1)  # warm-up
+    load = run_load("127.0.0.1", port, [build_get(p) for p in paths], 1, 1)  # sequential: latency, not load
+    p99 = load.percentile_ms(99)
+    return {
+        "query": query.name,
+        "example": query.paths[0],
+        "reps": reps,
+        "p50_ms": load.percentile_ms(50),
+        "p99_ms": p99,
+        "target_p99_ms": query.target_p99_ms,
+        "met": None if query.target_p99_ms is None else p99 < query.target_p99_ms,
+        "all_200": load.statuses == {200: reps},
+    }
+
+
+def influx_last(rows_total: int, plan: Plan, end: datetime, console: Console) -> dict[str, Any] | str:
+    if reason := influxd_missing_reason():
+        return reason
+    with influx_server() as (port, _pid):
+        influx_query(port, "CREATE DATABASE fleet")
+        for bodies in _batched_rounds(plan, end, 5000):
+            run_load("127.0.0.1", port, [build_post("/write?db=fleet&precision=u", b) for b in bodies], 4, 2)
+        counted = influx_query(port, "SELECT count(latitude) FROM telemetry", "fleet")
+        stored = int(counted["results"][0]["series"][0]["values"][0][1])  # type: ignore[index]
+        statement = "SELECT last(*) FROM telemetry GROUP BY robot_id"
+        path = "/query?" + urlencode({"db": "fleet", "q": statement})
+        result = measure(port, Query("InfluxDB: " + statement, [path]), min(plan.reps, 50))
+        result["rows_verified"] = stored == rows_total
+        console.print(f"  InfluxDB holds {stored:,} of {rows_total:,} rows; p50 {result['p50_ms']} ms")
+        return result
+
+
+def _batched_rounds(plan: Plan, end: datetime, lines: int) -> list[list[bytes]]:
+    """Line-protocol bodies of the same rows, grouped so that one group is ~1M rows."""
+    groups: list[list[bytes]] = []
+    pending: list[Any] = []
+    for rows in iter_rows(plan.robots, plan.per_robot, end=end, step_s=STEP_S):
+        pending.extend(rows)
+        if len(pending) >= 1_000_000:
+            groups.append(line_protocol_bodies(pending, lines))
+            pending = []
+    if pending:
+        groups.append(line_protocol_bodies(pending, lines))
+    return groups
+
+
+def run(plan: Plan, console: Console) -> dict[str, Any]:
+    server = load_settings().database_url.rsplit("/", 1)[0]
+    database_url = f"{server}/{BENCH_DATABASE}"
+    console.print(f"loading {plan.robots * plan.per_robot:,} readings ({plan.robots} robots, every {STEP_S:.0f} s)")
+    started = time.monotonic()
+    rows, end = asyncio.run(load_dataset(database_url, plan, console))
+    load_s = time.monotonic() - started
+    console.print(f"  {rows:,} rows in {load_s:.0f} s")
+    machine = asyncio.run(describe_machine(database_url))
+    console.print(f"machine: {machine_line(machine)}")
+    robot_ids = [row[0] for row in next(iter_rows(plan.robots, 1))]
+    results = []
+    with api_server(database_url, workers=1) as (port, _pid):
+        for query in build_queries(robot_ids, end, timedelta(seconds=plan.per_robot * STEP_S)):
+            if not query.paths:  # the keyset page: take real cursors from first pages
+                query = _with_cursors(port, query, robot_ids)
+            result = measure(port, query, plan.heavy_reps if query.heavy else plan.reps)
+            console.print(f"  {result['query']}: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
+            results.append(result)
+    console.print("InfluxDB peer")
+    influx = influx_last(rows, plan, end, console)
+    latest = results[0]
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine,
+        "rows": rows,
+        "robots": plan.robots,
+        "load_s": round(load_s, 1),
+        "queries": results,
+        "influxdb_last": influx if isinstance(influx, dict) else None,
+        "influxdb_skipped": influx if isinstance(influx, str) else None,
+        "influxdb_last_over_api_latest_p50": (
+            round(influx["p50_ms"] / latest["p50_ms"], 2) if isinstance(influx, dict) else None
+        ),
+    }
+
+
+def _with_cursors(port: int, query: Query, robot_ids: list[str]) -> Query:
+    paths = []
+    for robot_id in robot_ids[:20]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/telemetry/{quote(robot_id)}?limit=100") as response:
+            cursor = json.loads(response.read())["next_cursor"]
+        paths.append(f"/telemetry/{quote(robot_id)}?limit=100&cursor={cursor}")
+    return Query(query.name, paths, query.target_p99_ms)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="1M rows instead of 10M; finishes in a few minutes")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args()
+    console = Console(soft_wrap=True)
+    started = time.monotonic()
+    summary = run(QUICK if args.quick else FULL, console)
+    summary["mode"] = "quick" if args.quick else "full"
+    summary["wall_s"] = round(time.monotonic() - started, 1)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "queries.json").write_text(json.dumps(summary, indent=2) + "\n")
+    table = report.queries_markdown(summary)
+    (args.output / "queries.md").write_text(table)
+    console.print(table)
+    console.print(f"wrote {args.output}/queries.json and queries.md in {summary['wall_s']} s")
+
+
+if __name__ == "__main__":
+    main()
