@@ -11,7 +11,7 @@ from litestar.params import Parameter
 
 from app import queries
 from app.buckets import BadBucketRequest, parse_zone
-from app.params import StaleAfter, Zone, aware
+from app.params import StaleAfter, Zone, aware, ex
 from app.problems import problem
 from app.robots import fetch_robot_states
 from app.schemas import DailyActivity, RobotDistance, RobotState, StationaryRobot
@@ -28,7 +28,7 @@ class FleetController(Controller):
     async def low_battery(
         self,
         request: Request[Any, Any, Any],
-        below: Annotated[float, Parameter(ge=0, le=100, description="Percent.")] = 20.0,
+        below: Annotated[float, Parameter(ge=0, le=100, description="Percent.", examples=ex(20))] = 20.0,
         stale_after: StaleAfter = None,
     ) -> list[RobotState]:
         services = get_services(request)
@@ -49,8 +49,8 @@ class FleetController(Controller):
     async def stationary(
         self,
         request: Request[Any, Any, Any],
-        within_m: Annotated[float, Parameter(ge=0, description="Metres.")] = 5.0,
-        window_min: Annotated[int, Parameter(ge=1, le=1440, description="Minutes.")] = 10,
+        within_m: Annotated[float, Parameter(ge=0, description="Metres.", examples=ex(5))] = 5.0,
+        window_min: Annotated[int, Parameter(ge=1, le=1440, description="Minutes.", examples=ex(10))] = 10,
         stale_after: StaleAfter = None,
     ) -> list[StationaryRobot]:
         services = get_services(request)
@@ -78,7 +78,9 @@ class FleetController(Controller):
     async def distance(
         self,
         request: Request[Any, Any, Any],
-        since: Annotated[datetime, Parameter(description="Inclusive start (RFC 3339).")],
+        since: Annotated[
+            datetime, Parameter(description="Inclusive start (RFC 3339).", examples=ex("2026-11-27T00:00:00Z"))
+        ],
         until: Annotated[datetime | None, Parameter(description="Exclusive end; default now.")] = None,
     ) -> list[RobotDistance]:
         services = get_services(request)
@@ -99,7 +101,7 @@ class FleetController(Controller):
     async def daily_activity(
         self,
         request: Request[Any, Any, Any],
-        day: Annotated[date, Parameter(description="The local day, YYYY-MM-DD.")],
+        day: Annotated[date, Parameter(description="The local day, YYYY-MM-DD.", examples=ex("2026-11-27"))],
         tz: Zone = "UTC",
     ) -> list[DailyActivity]:
         services = get_services(request)

@@ -1,20 +1,42 @@
-"""Query parameters shared by the read routes, and their normalisation."""
+"""Query and path parameters shared by the read routes (with the examples /docs shows), and their normalisation."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
 
+from litestar.openapi.spec import Example
 from litestar.params import Parameter, PathParameter
 
-RobotIdPath = Annotated[str, PathParameter(description="The robot's id.")]
+from app.schemas import Status
+
+
+def ex(value: object) -> list[Example]:
+    """An example for /docs, where Swagger UI pre-fills it."""
+    return [Example(value=value)]
+
+
+RobotIdPath = Annotated[str, PathParameter(description="The robot's id.", examples=ex("R2-D2"))]
 StaleAfter = Annotated[
     int | None,
-    Parameter(ge=1, description="Seconds without a reading after which a robot counts as offline."),
+    Parameter(ge=1, description="Seconds without a reading after which a robot counts as offline.", examples=ex(300)),
 ]
-Since = Annotated[datetime | None, Parameter(description="Inclusive lower bound (RFC 3339).")]
-Until = Annotated[datetime | None, Parameter(description="Exclusive upper bound (RFC 3339).")]
-Zone = Annotated[str, Parameter(description="IANA time zone, e.g. Europe/Paris.")]
+Since = Annotated[
+    datetime | None, Parameter(description="Inclusive lower bound (RFC 3339).", examples=ex("2026-11-27T00:00:00Z"))
+]
+Until = Annotated[
+    datetime | None, Parameter(description="Exclusive upper bound (RFC 3339).", examples=ex("2026-11-28T00:00:00Z"))
+]
+Zone = Annotated[str, Parameter(description="IANA time zone, e.g. Europe/Paris.", examples=ex("Europe/Paris"))]
+Limit = Annotated[int | None, Parameter(ge=1, description="Page size; capped by the server.", examples=ex(100))]
+BucketWidth = Annotated[str | None, Parameter(description="Bucket width: 30s, 1m, 5m, 1h, 1d ...", examples=ex("1m"))]
+StatusFilter = Annotated[
+    Status | None, Parameter(description="Only robots whose latest status is this.", examples=ex("charging"))
+]
+BatteryBelow = Annotated[
+    float | None,
+    Parameter(ge=0, le=100, description="Only robots whose latest battery_level is below.", examples=ex(20)),
+]
 
 
 def aware(value: datetime) -> datetime:

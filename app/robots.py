@@ -10,9 +10,9 @@ from litestar.params import Parameter
 
 from app import queries
 from app.db import Pool
-from app.params import RobotIdPath, StaleAfter
+from app.params import BatteryBelow, RobotIdPath, StaleAfter, StatusFilter
 from app.problems import problem
-from app.schemas import Location, RobotState, Status
+from app.schemas import Location, RobotState
 from app.state import get_services
 
 
@@ -55,10 +55,8 @@ class RobotsController(Controller):
     async def list_robots(
         self,
         request: Request[Any, Any, Any],
-        status: Annotated[Status | None, Parameter(description="Only robots whose latest status is this.")] = None,
-        battery_below: Annotated[
-            float | None, Parameter(ge=0, le=100, description="Only robots whose latest battery_level is below.")
-        ] = None,
+        status: StatusFilter = None,
+        battery_below: BatteryBelow = None,
         stale_after: StaleAfter = None,
         online: Annotated[bool | None, Parameter(description="Only online (true) or offline (false) robots.")] = None,
     ) -> list[RobotState]:

@@ -16,6 +16,7 @@ from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.ingest import Row
+from app.params import ex
 from app.schemas import Location, StoredReading
 from app.state import get_services
 
@@ -121,7 +122,7 @@ async def _events(broadcaster: Broadcaster, subscriber: Subscriber) -> AsyncIter
 )
 async def stream_telemetry(
     request: Request[Any, Any, Any],
-    robot_id: Annotated[str | None, Parameter(description="Only this robot's readings.")] = None,
+    robot_id: Annotated[str | None, Parameter(description="Only this robot's readings.", examples=ex("R2-D2"))] = None,
 ) -> ServerSentEvent:
     broadcaster = get_services(request).broadcaster
     return ServerSentEvent(_events(broadcaster, broadcaster.subscribe(robot_id)))

@@ -12,7 +12,7 @@ from app.buckets import BadBucketRequest, fetch_buckets
 from app.history import BadCursor, fetch_history_page, fetch_robot_key
 from app.ingest import FlushError, Row
 from app.openapi import TelemetryBodyOperation
-from app.params import RobotIdPath, Since, Until, Zone, aware
+from app.params import BucketWidth, Limit, RobotIdPath, Since, Until, Zone, aware
 from app.payloads import PayloadError, Window, parse_readings
 from app.problems import problem
 from app.schemas import BucketSeries, HistoryPage, IngestResult
@@ -105,9 +105,9 @@ class TelemetryController(Controller):
         robot_id: RobotIdPath,
         since: Since = None,
         until: Until = None,
-        limit: Annotated[int | None, Parameter(ge=1, description="Page size; capped by the server.")] = None,
+        limit: Limit = None,
         cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page.")] = None,
-        bucket: Annotated[str | None, Parameter(description="Bucket width: 30s, 1m, 5m, 1h, 1d ...")] = None,
+        bucket: BucketWidth = None,
         tz: Zone = "UTC",
     ) -> HistoryPage | BucketSeries:
         services = get_services(request)
