@@ -33,12 +33,11 @@ class FlushError(Exception):
 
 
 class _Pending:
-    __slots__ = ("duplicates", "enqueued_at", "future", "rows")
+    __slots__ = ("enqueued_at", "future", "rows")
 
     def __init__(self, rows: Sequence[Row], enqueued_at: float) -> None:
         self.rows = rows
         self.enqueued_at = enqueued_at
-        self.duplicates = 0
         self.future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
 
 
@@ -132,65 +131,60 @@ class Ingestor:
         return batch
 
     async def _flush(self, batch: list[_Pending]) -> None:
-        # Within one batch, the first occurrence of a (robot_id, time) wins; later ones count as duplicates.
-        rows: list[Row] = []
-        owners: list[_Pending] = []
-        seen: set[tuple[str, datetime]] = set()
-        for pending in batch:
-            for row in pending.rows:
-                key = (row[0], row[1])
-                if key in seen:
-                    pending.duplicates += 1
-                else:
-                    seen.add(key)
-                    rows.append(row)
-                    owners.append(pending)
         try:
             async with asyncio.timeout(self._timeout_s):
-                inserted = await self._write_with_retry(rows)
+                accepted, stored = await self._write_with_retry(batch)
         except Exception as exc:
-            log.warning("flush of %d rows failed: %r", len(rows), exc)
+            log.warning("flush of %d requests failed: %r", len(batch), exc)
             error = FlushError("could not store the readings; retrying the same request is safe")
             for pending in batch:
                 if not pending.future.done():
                     pending.future.set_exception(error)
             return
-
-        stored = rows if inserted is None else [row for row, new in zip(rows, inserted, strict=True) if new]
-        accepted = dict.fromkeys(map(id, batch), 0)
-        if inserted is None:
-            for owner in owners:
-                accepted[id(owner)] += 1
-        else:
-            for owner, new in zip(owners, inserted, strict=True):
-                if new:
-                    accepted[id(owner)] += 1
-                else:
-                    owner.duplicates += 1
-        for pending in batch:
+        for pending, count in zip(batch, accepted, strict=True):
             if not pending.future.done():  # the client may have gone; its rows are stored all the same
-                pending.future.set_result(IngestResult(accepted[id(pending)], pending.duplicates))
+                pending.future.set_result(IngestResult(count, len(pending.rows) - count))
         for listener in self._listeners:
             try:
                 listener(stored)
             except Exception:
                 log.exception("commit listener failed")
 
-    async def _write_with_retry(self, rows: list[Row]) -> list[bool] | None:
+    async def _write_with_retry(self, batch: list[_Pending]) -> tuple[list[int], list[Row]]:
         for attempt in range(1, MAX_FLUSH_ATTEMPTS + 1):
             try:
-                return await self._write(rows)
+                return await self._write(batch)
             except _RETRYABLE:
                 if attempt == MAX_FLUSH_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
 
-    async def _write(self, rows: list[Row]) -> list[bool] | None:
-        """Store ``rows`` in one transaction. Returns None if all were new, else a new/duplicate flag per row."""
+    async def _write(self, batch: list[_Pending]) -> tuple[list[int], list[Row]]:
+        """Store a batch in one transaction; return the rows each request added, and the rows stored."""
         async with self._pool.acquire() as conn, conn.transaction():
-            keys = await self._resolve_robot_keys(conn, {row[0] for row in rows})
-            records: list[Record] = [(keys[row[0]], *row[1:]) for row in rows]
-            inserted: list[bool] | None = None
+            keys = await self._resolve_robot_keys(conn, {row[0] for pending in batch for row in pending.rows})
+            # One pass over every row (this loop is the hot path): give it its key, drop repeats inside the
+            # batch (the first occurrence wins), note which request it came from and each robot's newest.
+            records: list[Record] = []
+            rows: list[Row] = []
+            owners: list[int] = []
+            seen: set[tuple[int, datetime]] = set()
+            newest: dict[int, Record] = {}
+            for index, pending in enumerate(batch):
+                for row in pending.rows:
+                    key = keys[row[0]]
+                    ident = (key, row[1])
+                    if ident in seen:
+                        continue
+                    seen.add(ident)
+                    record = (key, *row[1:])
+                    records.append(record)
+                    rows.append(row)
+                    owners.append(index)
+                    current = newest.get(key)
+                    if current is None or record[1] > current[1]:
+                        newest[key] = record
+            new_flags: list[bool] | None = None
             try:
                 # Fast path: plain COPY. The savepoint lets a replayed row's unique violation fall back
                 # to the slow path without losing the transaction.
@@ -204,10 +198,19 @@ class Ingestor:
                     queries.STAGING_TABLE, records=records, columns=queries.TELEMETRY_COLUMNS
                 )
                 new = {(r["robot_key"], r["time"]) for r in await conn.fetch(queries.INSERT_STAGED_SKIP_DUPLICATES)}
-                inserted = [(record[0], record[1]) in new for record in records]
-            await self._update_latest(conn, records)
+                new_flags = [(record[0], record[1]) in new for record in records]
+            # A stored duplicate is never newer than the robot's latest state, so including it changes nothing.
+            columns = [list(column) for column in zip(*sorted(newest.values()), strict=True)]
+            await conn.execute(queries.UPDATE_LATEST, *columns)
         self._robot_keys.update(keys)
-        return inserted
+        accepted = [0] * len(batch)
+        if new_flags is None:
+            for owner in owners:
+                accepted[owner] += 1
+            return accepted, rows
+        for owner, is_new in zip(owners, new_flags, strict=True):
+            accepted[owner] += is_new
+        return accepted, [row for row, is_new in zip(rows, new_flags, strict=True) if is_new]
 
     async def _resolve_robot_keys(self, conn: Connection, robot_ids: set[str]) -> dict[str, int]:
         cached = self._robot_keys
@@ -218,13 +221,3 @@ class Ingestor:
             for record in await conn.fetch(queries.SELECT_ROBOT_KEYS, missing):
                 keys[record["robot_id"]] = record["robot_key"]
         return keys
-
-    @staticmethod
-    async def _update_latest(conn: Connection, records: list[Record]) -> None:
-        newest: dict[int, Record] = {}
-        for record in records:
-            current = newest.get(record[0])
-            if current is None or record[1] > current[1]:
-                newest[record[0]] = record
-        columns = [list(column) for column in zip(*sorted(newest.values()), strict=True)]
-        await conn.execute(queries.UPDATE_LATEST, *columns)
