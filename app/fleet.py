@@ -33,13 +33,13 @@ class FleetController(Controller):
     ) -> list[RobotState]:
         services = get_services(request)
         stale_s = stale_after or services.settings.stale_after_s
-        return await fetch_robot_states(services.pool, stale_after_s=stale_s, battery_below=below)
+        return await fetch_robot_states(services, stale_after_s=stale_s, battery_below=below)
 
     @get("/offline", summary="Robots with no reading for stale_after seconds")
     async def offline(self, request: Request[Any, Any, Any], stale_after: StaleAfter = None) -> list[RobotState]:
         services = get_services(request)
         stale_s = stale_after or services.settings.stale_after_s
-        return await fetch_robot_states(services.pool, stale_after_s=stale_s, online=False)
+        return await fetch_robot_states(services, stale_after_s=stale_s, online=False)
 
     @get(
         "/stationary",
@@ -58,7 +58,7 @@ class FleetController(Controller):
         online = {
             state.robot_id: state
             for state in await fetch_robot_states(
-                services.pool, stale_after_s=stale_after or services.settings.stale_after_s, online=True
+                services, stale_after_s=stale_after or services.settings.stale_after_s, online=True
             )
         }
         rows = await services.pool.fetch(queries.SELECT_DISTANCES, now - timedelta(minutes=window_min), now)

@@ -5,20 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 import asyncpg
 
 from app import queries
 from app.db import Connection, Pool
+from app.latest import LatestState, Record
 from app.schemas import IngestResult
 from app.settings import Settings
 
 # (robot_id, time, latitude, longitude, battery_level, battery_voltage, status, seq), as the API decoded it.
 Row = tuple[str, datetime, float, float, float, float | None, str | None, int | None]
-# The same with robot_id replaced by the registry's integer key: the telemetry table's column order.
-Record = tuple[int, datetime, float, float, float, float | None, str | None, int | None]
 CommitListener = Callable[[Sequence[Row]], None]
 
 # A deadlock between two flushes updating the same robots is resolved by PostgreSQL aborting one; retry it.
@@ -48,8 +47,9 @@ class Ingestor:
     resolved only after COMMIT returned, or failed with FlushError.
     """
 
-    def __init__(self, pool: Pool, settings: Settings) -> None:
+    def __init__(self, pool: Pool, settings: Settings, latest: LatestState) -> None:
         self._pool = pool
+        self._latest = latest
         self._max_rows = settings.flush_max_rows
         self._interval_s = settings.flush_interval_ms / 1000
         self._timeout_s = settings.flush_timeout_ms / 1000
@@ -199,9 +199,9 @@ class Ingestor:
                 )
                 new = {(r["robot_key"], r["time"]) for r in await conn.fetch(queries.INSERT_STAGED_SKIP_DUPLICATES)}
                 new_flags = [(record[0], record[1]) in new for record in records]
-            # A stored duplicate is never newer than the robot's latest state, so including it changes nothing.
-            columns = [list(column) for column in zip(*sorted(newest.values()), strict=True)]
-            await conn.execute(queries.UPDATE_LATEST, *columns)
+                # Only what was stored may become a latest state: a replay can carry other values.
+                newest = _newest_per_robot(record for record, is_new in zip(records, new_flags, strict=True) if is_new)
+        self._latest.note(newest)  # only now: the transaction is committed
         self._robot_keys.update(keys)
         accepted = [0] * len(batch)
         if new_flags is None:
@@ -221,3 +221,12 @@ class Ingestor:
             for record in await conn.fetch(queries.SELECT_ROBOT_KEYS, missing):
                 keys[record["robot_id"]] = record["robot_key"]
         return keys
+
+
+def _newest_per_robot(records: Iterable[Record]) -> dict[int, Record]:
+    newest: dict[int, Record] = {}
+    for record in records:
+        current = newest.get(record[0])
+        if current is None or record[1] > current[1]:
+            newest[record[0]] = record
+    return newest

@@ -15,6 +15,7 @@ from app.export import export_csv
 from app.fleet import FleetController
 from app.health import health
 from app.ingest import Ingestor
+from app.latest import LatestState, reconcile
 from app.openapi import add_body_schemas, build_openapi_config
 from app.problems import from_http_exception
 from app.robots import RobotsController
@@ -32,21 +33,27 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.migrate_on_start:
             await apply_migrations(settings.database_url)
         pool = await create_pool(settings)
-        ingestor = Ingestor(pool, settings)
+        await reconcile(pool)  # latest state that a crash left unwritten
+        latest = LatestState(pool, settings.latest_interval_ms)
+        latest.start()
+        ingestor = Ingestor(pool, settings, latest)
         broadcaster = Broadcaster(settings.stream_queue_size)
         ingestor.add_listener(broadcaster.publish)
         ingestor.start()
-        set_services(app, Services(settings=settings, pool=pool, ingestor=ingestor, broadcaster=broadcaster))
+        set_services(
+            app, Services(settings=settings, pool=pool, ingestor=ingestor, broadcaster=broadcaster, latest=latest)
+        )
         # Everything built so far lives as long as the process: move it out of the collector's way, so that
         # full collections triggered by request garbage do not rescan it (a tail-latency cost).
         gc.freeze()
         try:
             yield
         finally:
-            # Order matters: live streams end first, then every queued reading is flushed (and acknowledged)
-            # before the pool closes.
+            # Order matters: live streams end first, then every queued reading is flushed (and acknowledged),
+            # then the latest state they moved is written, and only then does the pool close.
             broadcaster.close()
             await ingestor.close()
+            await latest.close()
             await pool.close()
             set_services(app, None)
 

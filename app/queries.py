@@ -168,3 +168,15 @@ FROM telemetry
 WHERE robot_key = $2 AND time >= $3 AND time < $4
 ORDER BY time
 """
+
+# Start-up repair of the registry's latest state: one index probe per robot for its newest reading.
+RECONCILE_LATEST = """
+UPDATE robots AS r
+SET last_seen = l.time, latitude = l.latitude, longitude = l.longitude, battery_level = l.battery_level,
+    battery_voltage = l.battery_voltage, status = l.status, seq = l.seq
+FROM robots AS k
+CROSS JOIN LATERAL (
+    SELECT * FROM telemetry t WHERE t.robot_key = k.robot_key ORDER BY t.time DESC LIMIT 1
+) AS l
+WHERE r.robot_key = k.robot_key AND (r.last_seen IS NULL OR l.time > r.last_seen)
+"""

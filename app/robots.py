@@ -9,15 +9,14 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter
 
 from app import queries
-from app.db import Pool
 from app.params import BatteryBelow, RobotIdPath, StaleAfter, StatusFilter
 from app.problems import problem
 from app.schemas import Location, RobotState
-from app.state import get_services
+from app.state import Services, get_services
 
 
 async def fetch_robot_states(
-    pool: Pool,
+    services: Services,
     *,
     stale_after_s: int,
     status: str | None = None,
@@ -25,8 +24,9 @@ async def fetch_robot_states(
     online: bool | None = None,
     robot_id: str | None = None,
 ) -> list[RobotState]:
+    await services.latest.sync()  # so that every reading this process acknowledged is reflected
     cutoff = datetime.now(UTC) - timedelta(seconds=stale_after_s)
-    rows = await pool.fetch(queries.SELECT_ROBOT_STATES, status, battery_below, cutoff, online, robot_id)
+    rows = await services.pool.fetch(queries.SELECT_ROBOT_STATES, status, battery_below, cutoff, online, robot_id)
     return [
         RobotState(
             robot_id=row["robot_id"],
@@ -62,7 +62,7 @@ class RobotsController(Controller):
     ) -> list[RobotState]:
         services = get_services(request)
         return await fetch_robot_states(
-            services.pool,
+            services,
             stale_after_s=stale_after or services.settings.stale_after_s,
             status=status,
             battery_below=battery_below,
@@ -75,7 +75,7 @@ class RobotsController(Controller):
     ) -> RobotState:
         services = get_services(request)
         states = await fetch_robot_states(
-            services.pool, stale_after_s=stale_after or services.settings.stale_after_s, robot_id=robot_id
+            services, stale_after_s=stale_after or services.settings.stale_after_s, robot_id=robot_id
         )
         if not states:
             raise problem(404, "unknown-robot", "Unknown robot", f"no readings were ever stored for {robot_id!r}")

@@ -34,6 +34,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     history_default_limit: Positive = 100
     history_max_limit: Positive = 1000
     db_timeout_ms: Positive = 2000
+    # Each robot's latest state is written at most this often (and before every read of it in this process).
+    latest_interval_ms: Positive = 200
     # A robot with no reading for this long counts as offline (GET /robots and the fleet questions).
     stale_after_s: Positive = 300
     max_buckets: Positive = 10_000

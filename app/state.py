@@ -9,6 +9,7 @@ from litestar import Litestar, Request
 
 from app.db import Pool
 from app.ingest import Ingestor
+from app.latest import LatestState
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ class Services:
     pool: Pool
     ingestor: Ingestor
     broadcaster: Broadcaster
+    latest: LatestState
 
 
 def set_services(app: Litestar, services: Services | None) -> None:

@@ -37,13 +37,6 @@ COPY_ROWS_PER_TRANSACTION = 50_000
 
 # Benchmark-only statements.
 RESET_ALL = "TRUNCATE telemetry, robots RESTART IDENTITY"
-SET_LATEST_FROM_TELEMETRY = """
-UPDATE robots r
-SET last_seen = l.time, latitude = l.latitude, longitude = l.longitude, battery_level = l.battery_level,
-    battery_voltage = l.battery_voltage, status = l.status, seq = l.seq
-FROM (SELECT DISTINCT ON (robot_key) * FROM telemetry ORDER BY robot_key, time DESC) l
-WHERE r.robot_key = l.robot_key
-"""
 ANALYZE = "VACUUM ANALYZE telemetry, robots"
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
 
@@ -94,7 +87,7 @@ async def load_dataset(database_url: str, plan: Plan, console: Console) -> tuple
                     console.print(f"  loaded {loaded:,} rows ({loaded / (time.monotonic() - started):,.0f} rows/s)")
         if buffer:
             await conn.copy_records_to_table(queries.TELEMETRY_TABLE, records=buffer, columns=queries.TELEMETRY_COLUMNS)
-        await conn.execute(SET_LATEST_FROM_TELEMETRY)
+        await conn.execute(queries.RECONCILE_LATEST)  # registry latest state, as the API's start-up does
         await conn.execute(ANALYZE)
         return int(await conn.fetchval(COUNT_TELEMETRY)), end
     finally:

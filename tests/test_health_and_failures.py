@@ -14,6 +14,7 @@ import pytest
 from app import __version__
 from app.db import create_pool
 from app.ingest import FlushError, Ingestor, Row
+from app.latest import LatestState
 from app.settings import Settings
 from tests.conftest import TcpProxy, serve_in_process
 from tests.helpers import count_rows, reading
@@ -64,7 +65,9 @@ async def test_database_down_gives_503_then_recovers(settings: Settings, conn: a
 async def test_failed_flush_fails_only_its_own_requests(settings: Settings, conn: asyncpg.Connection) -> None:
     pool = await create_pool(settings)
     # One request per flush, so the bad one travels alone.
-    ingestor = Ingestor(pool, msgspec.structs.replace(settings, flush_max_rows=1, flush_concurrency=1))
+    ingestor = Ingestor(
+        pool, msgspec.structs.replace(settings, flush_max_rows=1, flush_concurrency=1), LatestState(pool, 1000)
+    )
     ingestor.start()
     try:
         before = await ingestor.submit([_row("a", 3)])
@@ -84,15 +87,33 @@ async def test_failed_flush_fails_only_its_own_requests(settings: Settings, conn
 async def test_close_drains_the_buffer_before_returning(settings: Settings, conn: asyncpg.Connection) -> None:
     pool = await create_pool(settings)
     # A flush interval far beyond the test: only close() can make these rows reach the database.
-    ingestor = Ingestor(pool, msgspec.structs.replace(settings, flush_interval_ms=600_000))
+    latest = LatestState(pool, 600_000)
+    ingestor = Ingestor(pool, msgspec.structs.replace(settings, flush_interval_ms=600_000), latest)
     ingestor.start()
     submits = [asyncio.create_task(ingestor.submit([_row(f"r{i}", i)])) for i in range(30)]
     await asyncio.sleep(0.05)
     assert not any(task.done() for task in submits)
     await ingestor.close()
     results = await asyncio.gather(*submits)
+    await latest.close()  # the periodic writer never ran: close() writes what is pending
     await pool.close()
     assert sum(r.accepted for r in results) == 30
     assert await count_rows(conn) == (30, 30)
+    assert await conn.fetchval("SELECT count(*) FROM robots WHERE last_seen IS NOT NULL") == 30
     with pytest.raises(FlushError):
         await ingestor.submit([_row("late", 0)])
+
+
+async def test_startup_repairs_latest_state_left_unwritten(settings: Settings, conn: asyncpg.Connection) -> None:
+    # As after a crash between a flush's commit and the latest-state write: readings stored, registry behind.
+    async with serve_in_process(settings) as client:
+        await client.post("/telemetry/", json=[reading("crashy", NOW - timedelta(seconds=s), seq=s) for s in (1, 2)])
+    await conn.execute("UPDATE robots SET last_seen = NULL, seq = NULL")
+    await conn.execute(
+        "INSERT INTO telemetry (robot_key, time, latitude, longitude, battery_level, seq)"
+        " SELECT robot_key, $1, 1, 2, 3, 99 FROM robots",
+        NOW,
+    )
+    async with serve_in_process(settings) as client:
+        state = (await client.get("/robots/crashy")).json()
+    assert (state["seq"], datetime.fromisoformat(state["last_seen"])) == (99, NOW)
