@@ -15,7 +15,7 @@ from app import queries
 from app.db import Pool
 from app.history import MAX_TIME, MIN_TIME, fetch_robot_key
 from app.params import RobotIdPath, Since, Until, aware
-from app.problems import problem
+from app.problems import problem, problem_responses
 from app.state import get_services
 
 CSV_COLUMNS = ("timestamp", "robot_id", "latitude", "longitude", "battery_level", "battery_voltage", "status", "seq")
@@ -54,6 +54,7 @@ async def stream_csv(
 
 @get(
     "/telemetry/{robot_id:str}/export.csv",
+    responses=problem_responses(400, 404),
     tags=["live and export"],
     summary="One robot's readings in [since, until) as CSV, oldest first",
     media_type="text/csv",

@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from app import queries
 from app.buckets import BadBucketRequest, parse_zone
 from app.params import StaleAfter, Zone, aware, ex
-from app.problems import problem
+from app.problems import problem, problem_responses
 from app.robots import fetch_robot_states
 from app.schemas import DailyActivity, RobotDistance, RobotState, StationaryRobot
 from app.state import get_services
@@ -24,7 +24,11 @@ class FleetController(Controller):
     path = "/fleet"
     tags = ["fleet questions"]  # noqa: RUF012 - Litestar reads this class attribute
 
-    @get("/low-battery", summary="Robots whose latest battery_level is below a threshold")
+    @get(
+        "/low-battery",
+        summary="Robots whose latest battery_level is below a threshold",
+        responses=problem_responses(400),
+    )
     async def low_battery(
         self,
         request: Request[Any, Any, Any],
@@ -35,7 +39,7 @@ class FleetController(Controller):
         stale_s = stale_after or services.settings.stale_after_s
         return await fetch_robot_states(services, stale_after_s=stale_s, battery_below=below)
 
-    @get("/offline", summary="Robots with no reading for stale_after seconds")
+    @get("/offline", summary="Robots with no reading for stale_after seconds", responses=problem_responses(400))
     async def offline(self, request: Request[Any, Any, Any], stale_after: StaleAfter = None) -> list[RobotState]:
         services = get_services(request)
         stale_s = stale_after or services.settings.stale_after_s
@@ -43,6 +47,7 @@ class FleetController(Controller):
 
     @get(
         "/stationary",
+        responses=problem_responses(400),
         summary="Online robots that moved less than within_m metres in the last window_min minutes",
         description="Movement is the path length: the sum of haversine distances between successive readings.",
     )
@@ -74,7 +79,11 @@ class FleetController(Controller):
             if row["robot_id"] in online and row["metres"] < within_m
         ]
 
-    @get("/distance", summary="Distance each robot travelled over [since, until)")
+    @get(
+        "/distance",
+        summary="Distance each robot travelled over [since, until)",
+        responses=problem_responses(400),
+    )
     async def distance(
         self,
         request: Request[Any, Any, Any],
@@ -92,6 +101,7 @@ class FleetController(Controller):
 
     @get(
         "/daily-activity",
+        responses=problem_responses(400),
         summary="Hours each robot spent in each status during one local day",
         description=(
             "A reading's status lasts until the next reading, at most FLEET_MAX_STATUS_GAP_S seconds: a longer "

@@ -6,13 +6,20 @@ import asyncio
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.openapi import ResponseSpec
 
 from app import __version__, queries
 from app.schemas import Health
 from app.state import get_services
 
 
-@get("/", tags=["health"], summary="Health", description="503 when the database does not answer.")
+@get(
+    "/",
+    tags=["health"],
+    summary="Health",
+    description="503 when the database does not answer.",
+    responses={503: ResponseSpec(Health, generate_examples=False, description="The database does not answer")},
+)
 async def health(request: Request[Any, Any, Any]) -> Response[Health]:
     services = get_services(request)
     try:

@@ -6,6 +6,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from litestar import Litestar
 from litestar.exceptions import HTTPException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
@@ -17,7 +18,7 @@ from app.health import health
 from app.ingest import Ingestor
 from app.latest import LatestState, reconcile
 from app.openapi import add_body_schemas, build_openapi_config
-from app.problems import from_http_exception
+from app.problems import from_http_exception, from_out_of_range
 from app.robots import RobotsController
 from app.settings import Settings, load_settings
 from app.state import Services, set_services
@@ -70,7 +71,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=build_openapi_config(),
         plugins=[
             ProblemDetailsPlugin(
-                ProblemDetailsConfig(exception_to_problem_detail_map={HTTPException: from_http_exception})
+                ProblemDetailsConfig(
+                    exception_to_problem_detail_map={
+                        HTTPException: from_http_exception,
+                        OverflowError: from_out_of_range,
+                        asyncpg.DataError: from_out_of_range,
+                    }
+                )
             )
         ],
         request_max_body_size=settings.max_body_bytes,

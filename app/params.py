@@ -17,9 +17,15 @@ def ex(value: object) -> list[Example]:
 
 
 RobotIdPath = Annotated[str, PathParameter(description="The robot's id.", examples=ex("R2-D2"))]
+MAX_STALE_AFTER_S = 366 * 86_400  # a year: beyond it "offline" means nothing, and far beyond, dates overflow
 StaleAfter = Annotated[
     int | None,
-    Parameter(ge=1, description="Seconds without a reading after which a robot counts as offline.", examples=ex(300)),
+    Parameter(
+        ge=1,
+        le=MAX_STALE_AFTER_S,
+        description="Seconds without a reading after which a robot counts as offline.",
+        examples=ex(300),
+    ),
 ]
 Since = Annotated[
     datetime | None, Parameter(description="Inclusive lower bound (RFC 3339).", examples=ex("2026-11-27T00:00:00Z"))

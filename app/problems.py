@@ -7,9 +7,10 @@ from typing import Any
 
 import msgspec
 from litestar.exceptions import HTTPException
+from litestar.openapi import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsException
 
-from app.schemas import FieldError
+from app.schemas import FieldError, Problem
 
 PROBLEM_BASE = "https://fleet-telemetry.dev/problems/"
 
@@ -65,3 +66,35 @@ _STATUS_TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+def from_out_of_range(exc: Exception) -> ProblemDetailsException:
+    """A date or number so extreme that arithmetic on it overflows, here or in PostgreSQL: the input's fault."""
+    return ProblemDetailsException(
+        status_code=400,
+        type_=PROBLEM_BASE + "out-of-range",
+        title="Value out of range",
+        detail=f"a parameter is outside the range this API can compute with: {exc}",
+    )
+
+
+_RESPONSE_MEANINGS = {
+    400: "Malformed request: bad JSON, query parameter or cursor",
+    404: "Unknown robot",
+    413: "Too many readings or bytes",
+    422: "Invalid readings; each bad one is listed with its index and field",
+    503: "Storage unavailable; retry after Retry-After seconds",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The error responses a route can give, for /docs."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            generate_examples=False,
+            description=_RESPONSE_MEANINGS[status],
+            media_type="application/problem+json",
+        )
+        for status in statuses
+    }

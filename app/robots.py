@@ -10,7 +10,7 @@ from litestar.params import Parameter
 
 from app import queries
 from app.params import BatteryBelow, RobotIdPath, StaleAfter, StatusFilter
-from app.problems import problem
+from app.problems import problem, problem_responses
 from app.schemas import Location, RobotState
 from app.state import Services, get_services
 
@@ -49,6 +49,7 @@ class RobotsController(Controller):
 
     @get(
         "/",
+        responses=problem_responses(400),
         summary="Every robot with its latest reading",
         description="A late reading (older than the robot's newest) never replaces the latest state.",
     )
@@ -69,7 +70,7 @@ class RobotsController(Controller):
             online=online,
         )
 
-    @get("/{robot_id:str}", summary="One robot's latest state")
+    @get("/{robot_id:str}", summary="One robot's latest state", responses=problem_responses(400, 404))
     async def get_robot(
         self, request: Request[Any, Any, Any], robot_id: RobotIdPath, stale_after: StaleAfter = None
     ) -> RobotState:

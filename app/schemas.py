@@ -92,6 +92,16 @@ class FieldError(msgspec.Struct, omit_defaults=True, gc=False):
     index: int | None = None
 
 
+class Problem(msgspec.Struct, omit_defaults=True, gc=False):
+    """RFC 9457 problem details, the body of every error response (application/problem+json)."""
+
+    status: int
+    title: str
+    detail: str
+    type: str = "about:blank"
+    errors: list[FieldError] | None = None
+
+
 TELEMETRY_BODY = Reading | list[Reading]
 
 

@@ -17,6 +17,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.ingest import Row
 from app.params import ex
+from app.problems import problem_responses
 from app.schemas import Location, StoredReading
 from app.state import get_services
 
@@ -113,6 +114,7 @@ async def _events(broadcaster: Broadcaster, subscriber: Subscriber) -> AsyncIter
 
 @get(
     "/telemetry/stream",
+    responses=problem_responses(400),
     tags=["live and export"],
     summary="Live readings as Server-Sent Events",
     description=(

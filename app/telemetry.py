@@ -9,12 +9,12 @@ from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 
 from app.buckets import BadBucketRequest, fetch_buckets
-from app.history import BadCursor, fetch_history_page, fetch_robot_key
+from app.history import MIN_TIME, BadCursor, fetch_history_page, fetch_robot_key
 from app.ingest import FlushError, Row
 from app.openapi import TelemetryBodyOperation
 from app.params import BucketWidth, Limit, RobotIdPath, Since, Until, Zone, aware
 from app.payloads import PayloadError, Window, parse_readings
-from app.problems import problem
+from app.problems import problem, problem_responses
 from app.schemas import BucketSeries, HistoryPage, IngestResult
 from app.state import get_services
 
@@ -27,6 +27,7 @@ class TelemetryController(Controller):
 
     @post(
         ["/", ""],
+        responses=problem_responses(400, 413, 422, 503),
         status_code=200,
         operation_class=TelemetryBodyOperation,
         summary="Store one reading or a batch",
@@ -91,6 +92,7 @@ class TelemetryController(Controller):
 
     @get(
         "/{robot_id:str}",
+        responses=problem_responses(400, 404),
         summary="One robot's readings, newest first, or downsampled into time buckets",
         description=(
             "Without `bucket`: raw readings, newest first, in keyset pages (`limit`, `cursor`). With `bucket` "
@@ -119,15 +121,10 @@ class TelemetryController(Controller):
         if bucket is not None:
             end = end or datetime.now(UTC)
             try:
+                if start is None:
+                    start = end - DEFAULT_BUCKET_RANGE if end > MIN_TIME + DEFAULT_BUCKET_RANGE else MIN_TIME
                 return await fetch_buckets(
-                    services.pool,
-                    robot_id,
-                    robot_key,
-                    bucket,
-                    tz,
-                    start or end - DEFAULT_BUCKET_RANGE,
-                    end,
-                    settings.max_buckets,
+                    services.pool, robot_id, robot_key, bucket, tz, start, end, settings.max_buckets
                 )
             except BadBucketRequest as exc:
                 raise problem(400, "bad-bucket-request", "Bad bucket request", str(exc)) from None

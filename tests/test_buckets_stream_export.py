@@ -79,6 +79,7 @@ async def test_empty_range_and_bad_parameters(client: httpx.AsyncClient, conn: a
         {"bucket": "1m", "tz": "Mars/Olympus"},
         {"bucket": "1s", "since": (NOW - timedelta(days=29)).isoformat()},  # 2.5M buckets: over the cap
         {"bucket": "1m", "since": NOW.isoformat(), "until": (NOW - timedelta(hours=1)).isoformat()},
+        {"bucket": "1h", "until": "0001-01-01T00:00:00Z"},  # the default range would start before year 1
     ):
         response = await client.get("/telemetry/B2", params=params)
         assert response.status_code == 400, params
