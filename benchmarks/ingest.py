@@ -302,8 +302,10 @@ def summarise(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smaller run that finishes in under 3 minutes")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR, help="where to write ingest.{json,md,png}")
+    parser.add_argument("--output", type=Path, default=None, help="where to write ingest.{json,md,png}")
     args = parser.parse_args()
+    # A quick run is a check, not a result: it must not overwrite the full run that the README quotes.
+    args.output = args.output or (RESULTS_DIR / "quick" if args.quick else RESULTS_DIR)
     console = Console(soft_wrap=True)
     started = time.monotonic()
     summary = Bench(QUICK if args.quick else FULL, console).run()

@@ -227,8 +227,10 @@ def _with_cursors(port: int, query: Query, robot_ids: list[str]) -> Query:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1M rows instead of 10M; finishes in a few minutes")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
+    # A quick run is a check, not a result: it must not overwrite the full run that the README quotes.
+    args.output = args.output or (RESULTS_DIR / "quick" if args.quick else RESULTS_DIR)
     console = Console(soft_wrap=True)
     started = time.monotonic()
     summary = run(QUICK if args.quick else FULL, console)
