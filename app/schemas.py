@@ -106,7 +106,8 @@ TELEMETRY_BODY = Reading | list[Reading]
 
 
 class RobotState(msgspec.Struct, gc=False):
-    """A robot's newest reading. ``online`` is whether it reported within ``stale_after`` seconds."""
+    """A robot's newest reading (``last_seen`` is its timestamp). ``first_seen`` is when the server registered
+    the robot; ``online`` is whether its newest reading is less than ``stale_after`` seconds old."""
 
     robot_id: str
     first_seen: datetime
