@@ -20,7 +20,8 @@ from app.settings import Settings
 Row = tuple[str, datetime, float, float, float, float | None, str | None, int | None]
 CommitListener = Callable[[Sequence[Row]], None]
 
-# A deadlock between two flushes updating the same robots is resolved by PostgreSQL aborting one; retry it.
+# Two flushes registering the same new robots, or inserting the same readings, can deadlock on the unique
+# indexes; PostgreSQL resolves it by aborting one, which is then retried.
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 MAX_FLUSH_ATTEMPTS = 3
 

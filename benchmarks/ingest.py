@@ -5,14 +5,11 @@ Every method gets the same generated rows into the same schema; each phase check
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -29,7 +26,6 @@ from benchmarks.loadgen import LoadResult, build_post, run_load
 from benchmarks.machine import CpuMeter, descendants, describe_machine, machine_line, pids_named
 from benchmarks.servers import api_server, influx_query, influx_server, influxd_missing_reason
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BENCH_DATABASE = "fleet_bench"
 COPY_ROWS_PER_TRANSACTION = 10_000
 INFLUX_LINES_PER_REQUEST = 5_000
@@ -300,24 +296,14 @@ def summarise(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a smaller run that finishes in under 3 minutes")
-    parser.add_argument("--output", type=Path, default=None, help="where to write ingest.{json,md,png}")
-    args = parser.parse_args()
-    # A quick run is a check, not a result: it must not overwrite the full run that the README quotes.
-    args.output = args.output or (RESULTS_DIR / "quick" if args.quick else RESULTS_DIR)
-    console = Console(soft_wrap=True)
-    started = time.monotonic()
-    summary = Bench(QUICK if args.quick else FULL, console).run()
-    summary["mode"] = "quick" if args.quick else "full"
-    summary["wall_s"] = round(time.monotonic() - started, 1)
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "ingest.json").write_text(json.dumps(summary, indent=2) + "\n")
-    table = report.ingest_markdown(summary)
-    (args.output / "ingest.md").write_text(table)
-    report.ingest_chart(summary, args.output / "ingest.png")
-    console.print(table)
-    console.print(f"wrote {args.output}/ingest.json, ingest.md, ingest.png in {summary['wall_s']} s")
+    report.run_cli(
+        __doc__ or "",
+        "a smaller run that finishes in under 3 minutes",
+        "ingest",
+        lambda quick, console: Bench(QUICK if quick else FULL, console).run(),
+        report.ingest_markdown,
+        report.ingest_chart,
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ The data comes from the simulator's fleet model: ``robots`` robots, one reading 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import random
@@ -13,7 +12,6 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -30,7 +28,6 @@ from benchmarks.loadgen import build_get, build_post, run_load
 from benchmarks.machine import describe_machine, machine_line
 from benchmarks.servers import api_server, influx_query, influx_server, influxd_missing_reason
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BENCH_DATABASE = "fleet_queries_bench"
 STEP_S = 10.0
 COPY_ROWS_PER_TRANSACTION = 50_000
@@ -225,23 +222,13 @@ def _with_cursors(port: int, query: Query, robot_ids: list[str]) -> Query:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="1M rows instead of 10M; finishes in a few minutes")
-    parser.add_argument("--output", type=Path, default=None)
-    args = parser.parse_args()
-    # A quick run is a check, not a result: it must not overwrite the full run that the README quotes.
-    args.output = args.output or (RESULTS_DIR / "quick" if args.quick else RESULTS_DIR)
-    console = Console(soft_wrap=True)
-    started = time.monotonic()
-    summary = run(QUICK if args.quick else FULL, console)
-    summary["mode"] = "quick" if args.quick else "full"
-    summary["wall_s"] = round(time.monotonic() - started, 1)
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "queries.json").write_text(json.dumps(summary, indent=2) + "\n")
-    table = report.queries_markdown(summary)
-    (args.output / "queries.md").write_text(table)
-    console.print(table)
-    console.print(f"wrote {args.output}/queries.json and queries.md in {summary['wall_s']} s")
+    report.run_cli(
+        __doc__ or "",
+        "1M rows instead of 10M; finishes in a few minutes",
+        "queries",
+        lambda quick, console: run(QUICK if quick else FULL, console),
+        report.queries_markdown,
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
-"""Benchmark results as a markdown table and a bar chart."""
+"""Benchmark results: the shared command line, markdown tables and a bar chart."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +13,42 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
+from rich.console import Console
 
 from benchmarks.machine import machine_line
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+Summary = dict[str, Any]
+
+
+def run_cli(
+    description: str,
+    quick_help: str,
+    name: str,
+    run: Callable[[bool, Console], Summary],
+    markdown: Callable[[Summary], str],
+    chart: Callable[[Summary, Path], None] | None = None,
+) -> None:
+    """The benchmarks' shared command line: run, then write NAME.json, NAME.md (and NAME.png)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--output", type=Path, default=None, help=f"where to write {name}.json and the rest")
+    args = parser.parse_args()
+    # A quick run is a check, not a result: it must not overwrite the full run that the README quotes.
+    output: Path = args.output or (RESULTS_DIR / "quick" if args.quick else RESULTS_DIR)
+    console = Console(soft_wrap=True)
+    started = time.monotonic()
+    summary = run(args.quick, console)
+    summary["mode"] = "quick" if args.quick else "full"
+    summary["wall_s"] = round(time.monotonic() - started, 1)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    table = markdown(summary)
+    (output / f"{name}.md").write_text(table)
+    if chart is not None:
+        chart(summary, output / f"{name}.png")
+    console.print(table)
+    console.print(f"wrote {output}/{name}.* in {summary['wall_s']} s")
 
 
 def ingest_markdown(summary: dict[str, Any]) -> str:
