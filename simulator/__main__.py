@@ -74,7 +74,9 @@ async def main_async(config: SimConfig, console: Console) -> Stats:
     sim = Simulation(config)
     if console.is_terminal:
         with Live(render(sim), console=console, refresh_per_second=1 / DISPLAY_INTERVAL_S) as live:
-            return await sim.run(on_tick=lambda s: live.update(render(s)))
+            stats = await sim.run(on_tick=lambda s: live.update(render(s)))
+            live.update(render(sim))  # the last partial batches and retries finish after the last tick
+            return stats
     last = [0.0]
 
     def log_progress(s: Simulation) -> None:
