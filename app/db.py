@@ -28,7 +28,7 @@ async def create_pool(settings: Settings) -> Pool:
         settings.database_url,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
-        command_timeout=settings.flush_timeout_ms / 1000,
+        command_timeout=settings.query_timeout_ms / 1000,
     )
 
 

@@ -18,7 +18,7 @@ from app.health import health
 from app.ingest import Ingestor
 from app.latest import LatestState, reconcile
 from app.openapi import add_body_schemas, build_openapi_config
-from app.problems import from_http_exception, from_out_of_range
+from app.problems import from_http_exception, from_out_of_range, from_timeout
 from app.robots import RobotsController
 from app.settings import Settings, load_settings
 from app.state import Services, set_services
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         HTTPException: from_http_exception,
                         OverflowError: from_out_of_range,
                         asyncpg.DataError: from_out_of_range,
+                        TimeoutError: from_timeout,
                     }
                 )
             )

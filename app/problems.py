@@ -98,3 +98,14 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         )
         for status in statuses
     }
+
+
+def from_timeout(exc: TimeoutError) -> ProblemDetailsException:
+    """A statement that ran past FLEET_QUERY_TIMEOUT_MS: the server's limit, not the client's mistake."""
+    return ProblemDetailsException(
+        status_code=503,
+        type_=PROBLEM_BASE + "query-timeout",
+        title="Query timed out",
+        detail="the database did not answer in time; narrow the range or retry later",
+        headers={"Retry-After": "5"},
+    )

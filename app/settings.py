@@ -33,7 +33,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_past_s: Positive = 30 * 86_400
     history_default_limit: Positive = 100
     history_max_limit: Positive = 1000
-    db_timeout_ms: Positive = 2000
+    db_timeout_ms: Positive = 2000  # health check
+    # Longest a single statement may run; the fleet-wide analytic queries are the ones that get near it.
+    query_timeout_ms: Positive = 30_000
     # Each robot's latest state is written at most this often (and before every read of it in this process).
     latest_interval_ms: Positive = 200
     # A robot with no reading for this long counts as offline (GET /robots and the fleet questions).

@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 
+from app.settings import Settings
 from simulator.fleet import haversine_m, metres_to_degrees
+from tests.conftest import serve_in_process
 from tests.helpers import reading
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -182,3 +185,17 @@ async def test_daily_activity_hours(client: httpx.AsyncClient, conn: asyncpg.Con
     assert [r["hours"] for r in other] == [{"idle": round((59 * 60 + 300) / 3600, 4), "working": 1.0}]
     bad = await client.get("/fleet/daily-activity", params={"day": day.isoformat(), "tz": "Mars/Olympus"})
     assert bad.status_code == 400
+
+
+async def test_query_past_the_statement_timeout_is_503(settings: Settings, conn: asyncpg.Connection) -> None:
+    async with serve_in_process(settings) as client:
+        for robot in range(10):
+            batch = [reading(f"T{robot}", NOW - timedelta(seconds=s)) for s in range(1, 5001)]
+            assert (await client.post("/telemetry/", json=batch)).status_code == 200
+    # A 50k-reading fleet-wide window takes tens of milliseconds; start-up work takes a few.
+    strict = msgspec.structs.replace(settings, query_timeout_ms=20)
+    async with serve_in_process(strict) as client:
+        response = await client.get("/fleet/distance", params={"since": (NOW - timedelta(hours=3)).isoformat()})
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["retry-after"] == "5"
