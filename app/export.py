@@ -15,7 +15,7 @@ from app import queries
 from app.db import Pool
 from app.history import MAX_TIME, MIN_TIME, fetch_robot_key
 from app.params import RobotIdPath, Since, Until, aware
-from app.problems import problem, problem_responses
+from app.problems import problem_responses, unknown_robot
 from app.state import get_services
 
 CSV_COLUMNS = ("timestamp", "robot_id", "latitude", "longitude", "battery_level", "battery_voltage", "status", "seq")
@@ -65,7 +65,7 @@ async def export_csv(
     services = get_services(request)
     robot_key = await fetch_robot_key(services.pool, robot_id)
     if robot_key is None:
-        raise problem(404, "unknown-robot", "Unknown robot", f"no readings were ever stored for {robot_id!r}")
+        raise unknown_robot(robot_id)
     start, end = aware(since) if since else MIN_TIME, aware(until) if until else MAX_TIME
     filename = _UNSAFE_FILENAME.sub("_", robot_id) + ".csv"
     return Stream(

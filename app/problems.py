@@ -109,3 +109,7 @@ def from_timeout(exc: TimeoutError) -> ProblemDetailsException:
         detail="the database did not answer in time; narrow the range or retry later",
         headers={"Retry-After": "5"},
     )
+
+
+def unknown_robot(robot_id: str) -> ProblemDetailsException:
+    return problem(404, "unknown-robot", "Unknown robot", f"no readings were ever stored for {robot_id!r}")

@@ -10,7 +10,7 @@ from litestar.params import Parameter
 
 from app import queries
 from app.params import BatteryBelow, RobotIdPath, StaleAfter, StatusFilter
-from app.problems import problem, problem_responses
+from app.problems import problem_responses, unknown_robot
 from app.schemas import Location, RobotState
 from app.state import Services, get_services
 
@@ -79,5 +79,5 @@ class RobotsController(Controller):
             services, stale_after_s=stale_after or services.settings.stale_after_s, robot_id=robot_id
         )
         if not states:
-            raise problem(404, "unknown-robot", "Unknown robot", f"no readings were ever stored for {robot_id!r}")
+            raise unknown_robot(robot_id)
         return states[0]

@@ -14,7 +14,7 @@ from app.ingest import FlushError, Row
 from app.openapi import TelemetryBodyOperation
 from app.params import BucketWidth, Limit, RobotIdPath, Since, Until, Zone, aware
 from app.payloads import PayloadError, Window, parse_readings
-from app.problems import problem, problem_responses
+from app.problems import problem, problem_responses, unknown_robot
 from app.schemas import BucketSeries, HistoryPage, IngestResult
 from app.state import get_services
 
@@ -116,7 +116,7 @@ class TelemetryController(Controller):
         settings = services.settings
         robot_key = await fetch_robot_key(services.pool, robot_id)
         if robot_key is None:
-            raise problem(404, "unknown-robot", "Unknown robot", f"no readings were ever stored for {robot_id!r}")
+            raise unknown_robot(robot_id)
         start, end = aware(since) if since else None, aware(until) if until else None
         if bucket is not None:
             end = end or datetime.now(UTC)
