@@ -1,20 +1,21 @@
-"""``python -m app``: serve the API with uvicorn; FLEET_HOST, FLEET_PORT and FLEET_WORKERS choose how."""
+"""``python -m app``: serve the API with uvicorn, as the server settings (FLEET_HOST, FLEET_PORT, ...) say."""
 
 from __future__ import annotations
 
-import os
-
 import uvicorn
+
+from app.settings import load_settings
 
 
 def main() -> None:
+    server = load_settings().server  # read here too, so that a misspelt variable stops start-up at once
     uvicorn.run(
         "app.main:create_app",
         factory=True,
-        host=os.environ.get("FLEET_HOST", "127.0.0.1"),
-        port=int(os.environ.get("FLEET_PORT", "8000")),
-        workers=int(os.environ.get("FLEET_WORKERS", "1")),
-        log_level=os.environ.get("FLEET_LOG_LEVEL", "info"),
+        host=server.host,
+        port=server.port,
+        workers=server.workers,
+        log_level=server.log_level,
         access_log=False,
         # Live streams never end on their own: give them this long before shutdown drains the ingest buffer.
         timeout_graceful_shutdown=5,

@@ -4,36 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import asyncpg
-
-from app import queries
-from app.db import apply_migrations
+from app.db.migrations import apply_migrations, create_database_if_missing
 from app.settings import load_settings
 
 
-def quote_identifier(name: str) -> str:
-    # A database name cannot be a $n parameter. It comes from the operator's settings, never from a request.
-    return '"' + name.replace('"', '""') + '"'
-
-
-async def create_database_if_missing(database_url: str) -> bool:
-    url = urlsplit(database_url)
-    name = url.path.lstrip("/")
-    maintenance = urlunsplit(url._replace(path="/postgres"))
-    conn = await asyncpg.connect(maintenance)
-    try:
-        if await conn.fetchval(queries.DATABASE_EXISTS, name):
-            return False
-        await conn.execute(queries.CREATE_DATABASE_PREFIX + quote_identifier(name))
-        return True
-    finally:
-        await conn.close()
-
-
 async def run(create_database: bool) -> None:
-    url = load_settings().database_url
+    url = load_settings().database.database_url
     if create_database and await create_database_if_missing(url):
         print(f"migrate: created database {urlsplit(url).path.lstrip('/')}")
     applied = await apply_migrations(url)

@@ -1,23 +1,45 @@
-"""Service settings: one frozen struct, read from ``FLEET_*`` environment variables."""
+"""Service settings: one frozen struct of groups, read from ``FLEET_*`` environment variables.
+
+Each field's variable is ``FLEET_`` + its name in upper case, so field names are unique across groups.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 ENV_PREFIX = "FLEET_"
+# Read by the shell scripts and the test suite, never by the service: allowed, not parsed.
+SCRIPT_ONLY_VARIABLES = frozenset({"FLEET_DB_PORT", "FLEET_PGDATA", "FLEET_PG_MAJOR", "FLEET_TEST_SERVER_URL"})
 
 Positive = Annotated[int, msgspec.Meta(gt=0)]
 
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class _Group(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class ServerSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
+    workers: Positive = 1
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+
+
+class DatabaseSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
     database_url: str = "postgresql://postgres@127.0.0.1:55432/fleet"
     pool_min_size: Annotated[int, msgspec.Meta(ge=0)] = 1
     pool_max_size: Positive = 8
     migrate_on_start: bool = True
+    # Longest a single statement may run; the fleet-wide analytic queries are the ones that get near it.
+    query_timeout_ms: Positive = 30_000
+    health_timeout_ms: Positive = 2000
+
+
+class IngestSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # Group commit: a flush starts when this many rows wait, or when the oldest waiting row is this old.
     flush_max_rows: Positive = 5000
     flush_interval_ms: Positive = 5
@@ -31,27 +53,89 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Accepted timestamp window relative to the server clock.
     max_future_s: Positive = 600
     max_past_s: Positive = 30 * 86_400
-    history_default_limit: Positive = 100
-    history_max_limit: Positive = 1000
-    db_timeout_ms: Positive = 2000  # health check
-    # Longest a single statement may run; the fleet-wide analytic queries are the ones that get near it.
-    query_timeout_ms: Positive = 30_000
     # Each robot's latest state is written at most this often (and before every read of it in this process).
     latest_interval_ms: Positive = 200
+
+
+class QuerySettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    history_default_limit: Positive = 100
+    history_max_limit: Positive = 1000
     # A robot with no reading for this long counts as offline (GET /robots and the fleet questions).
     stale_after_s: Positive = 300
     max_buckets: Positive = 10_000
     # Daily activity: a reading's status lasts until the next one, but a silence longer than this counts as none.
     max_status_gap_s: Positive = 300
+
+
+class StreamSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # Live stream: readings a subscriber may fall behind by before it is cut off (ingest never waits for it).
     stream_queue_size: Positive = 10_000
 
 
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
+    query: QuerySettings = msgspec.field(default_factory=QuerySettings)
+    stream: StreamSettings = msgspec.field(default_factory=StreamSettings)
+
+
+class SettingsError(ValueError):
+    """A ``FLEET_*`` variable is unknown or has a bad value; the message names it."""
+
+
+def _group_of_field() -> dict[str, str]:
+    owners: dict[str, str] = {}
+    for group in msgspec.structs.fields(Settings):
+        for name in group.type.__struct_fields__:
+            if name in owners:
+                raise AssertionError(f"setting {name} is declared in two groups")
+            owners[name] = group.name
+    return owners
+
+
+GROUP_OF_FIELD = _group_of_field()
+
+
+def settings_from(values: Mapping[str, Any], base: Settings | None = None, *, strict: bool = True) -> Settings:
+    """Settings from flat ``field: value`` pairs, on top of ``base`` (defaults when None)."""
+    grouped: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        group = GROUP_OF_FIELD.get(name)
+        if group is None:
+            raise SettingsError(f"unknown setting {ENV_PREFIX}{name.upper()}")
+        grouped.setdefault(group, {})[name] = value
+    merged = msgspec.to_builtins(base or Settings())
+    for group, changes in grouped.items():
+        merged[group].update(changes)
+    try:
+        return msgspec.convert(merged, Settings, strict=strict)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_name_variable(str(exc))) from None
+
+
+def replace_settings(settings: Settings, **changes: Any) -> Settings:
+    """A copy of ``settings`` with some fields changed, named flat as in the environment."""
+    return settings_from(changes, settings)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build settings from ``FLEET_<FIELD>`` variables; unset ones keep their defaults."""
+    """Build settings from ``FLEET_<FIELD>`` variables; unset ones keep their defaults, unknown ones are an error."""
     env = os.environ if environ is None else environ
-    values = {
-        name: env[ENV_PREFIX + name.upper()] for name in Settings.__struct_fields__ if ENV_PREFIX + name.upper() in env
-    }
-    # strict=False parses the strings ("5000", "true") into the declared types, constraints still apply.
-    return msgspec.convert(values, Settings, strict=False)
+    values: dict[str, str] = {}
+    for variable, value in env.items():
+        if not variable.startswith(ENV_PREFIX) or variable in SCRIPT_ONLY_VARIABLES:
+            continue
+        name = variable.removeprefix(ENV_PREFIX).lower()
+        if name not in GROUP_OF_FIELD:
+            raise SettingsError(f"unknown setting {variable} (is it misspelt?)")
+        values[name] = value
+    # strict=False parses the strings ("5000", "true") into the declared types; constraints still apply.
+    return settings_from(values, strict=False)
+
+
+def _name_variable(message: str) -> str:
+    """msgspec says ``... - at `$.ingest.flush_max_rows```; say which variable that is."""
+    head, _, path = message.partition(" - at `$.")
+    field = path.rstrip("`").split(".")[-1]
+    return f"{ENV_PREFIX}{field.upper()}: {head}" if field else message

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import msgspec
 
-from app.ingest import Row
+from app.ingest.reading import Location, Reading, Row, Status, reading_fields, to_row
 from simulator.fleet import build_fleet, voltage_for
 
 CENTRE = (37.4275, -122.1697)
@@ -32,18 +32,15 @@ def iter_rows(
         for robot in fleet:
             robot.step(step_s)
             robot.seq += 1
-            rows.append(
-                (
-                    robot.robot_id,
-                    at,
-                    round(robot.latitude, 7),
-                    round(robot.longitude, 7),
-                    round(robot.battery, 2),
-                    voltage_for(robot.battery),
-                    robot.status,
-                    robot.seq,
-                )
+            reading = Reading(
+                robot_id=robot.robot_id,
+                battery_level=round(robot.battery, 2),
+                location=Location(round(robot.latitude, 7), round(robot.longitude, 7)),
+                battery_voltage=voltage_for(robot.battery),
+                status=cast(Status, robot.status),
+                seq=robot.seq,
             )
+            rows.append(to_row(reading, at, None))
         yield rows
 
 
@@ -52,14 +49,16 @@ def generate_rows(robots: int, per_robot: int, seed: int = 42, end: datetime | N
 
 
 def reading_doc(row: Row) -> dict[str, object]:
+    """The seed-shaped reading a robot would send for this row (the optional fields it does not use left out)."""
+    fields = reading_fields(row[1:])
     return {
         "robot_id": row[0],
-        "timestamp": row[1],
-        "location": {"latitude": row[2], "longitude": row[3]},
-        "battery_level": row[4],
-        "battery_voltage": row[5],
-        "status": row[6],
-        "seq": row[7],
+        "timestamp": fields["timestamp"],
+        "location": fields["location"],
+        "battery_level": fields["battery_level"],
+        "battery_voltage": fields["battery_voltage"],
+        "status": fields["status"],
+        "seq": fields["seq"],
     }
 
 

@@ -15,10 +15,9 @@ from typing import Any
 import asyncpg
 from rich.console import Console
 
-from app import queries
-from app.db import apply_migrations
-from app.ingest import Row
-from app.migrate import create_database_if_missing
+from app.db import sql
+from app.db.migrations import apply_migrations, create_database_if_missing
+from app.ingest.reading import Row
 from app.settings import load_settings
 from benchmarks import report
 from benchmarks.dataset import chunks, generate_rows, json_bodies, line_protocol_bodies
@@ -34,10 +33,7 @@ LOADGEN_PROCESSES = 2
 
 # Benchmark-only statements: they reset state between phases and never run in the service.
 RESET_TELEMETRY = "TRUNCATE telemetry"
-RESET_LATEST = (
-    "UPDATE robots SET last_seen = NULL, latitude = NULL, longitude = NULL, battery_level = NULL,"
-    " battery_voltage = NULL, status = NULL, seq = NULL"
-)
+RESET_LATEST = "TRUNCATE robot_latest"
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
 CPU_COUNT = os.cpu_count() or 1
 
@@ -99,7 +95,7 @@ class Bench:
     def __init__(self, plan: Plan, console: Console) -> None:
         self.plan = plan
         self.console = console
-        server = load_settings().database_url.rsplit("/", 1)[0]
+        server = load_settings().database.database_url.rsplit("/", 1)[0]
         self.database_url = f"{server}/{BENCH_DATABASE}"
         self.results: list[Measurement] = []
         self.rows: list[Row] = []
@@ -128,8 +124,8 @@ class Bench:
         try:
             await conn.execute(RESET_TELEMETRY)
             robot_ids = sorted({row[0] for row in self.rows})
-            await conn.execute(queries.REGISTER_ROBOTS, robot_ids)
-            self.keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(queries.SELECT_ROBOT_KEYS, robot_ids)}
+            await conn.execute(sql.REGISTER_ROBOTS, robot_ids)
+            self.keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(sql.SELECT_ROBOT_KEYS, robot_ids)}
         finally:
             await conn.close()
 
@@ -161,9 +157,7 @@ class Bench:
         async def copy_every_nth(conn: asyncpg.Connection, offset: int) -> None:
             for batch in batches[offset::connections]:
                 async with conn.transaction():
-                    await conn.copy_records_to_table(
-                        queries.TELEMETRY_TABLE, records=batch, columns=queries.TELEMETRY_COLUMNS
-                    )
+                    await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=batch, columns=sql.TELEMETRY_COLUMNS)
 
         meter.start()
         cpu_before = time.process_time()

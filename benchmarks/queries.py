@@ -18,9 +18,8 @@ from urllib.parse import quote, urlencode
 import asyncpg
 from rich.console import Console
 
-from app import queries
-from app.db import apply_migrations
-from app.migrate import create_database_if_missing
+from app.db import sql
+from app.db.migrations import apply_migrations, create_database_if_missing
 from app.settings import load_settings
 from benchmarks import report
 from benchmarks.dataset import iter_rows, line_protocol_bodies
@@ -33,8 +32,8 @@ STEP_S = 10.0
 COPY_ROWS_PER_TRANSACTION = 50_000
 
 # Benchmark-only statements.
-RESET_ALL = "TRUNCATE telemetry, robots RESTART IDENTITY"
-ANALYZE = "VACUUM ANALYZE telemetry, robots"
+RESET_ALL = "TRUNCATE telemetry, robots, robot_latest RESTART IDENTITY"
+ANALYZE = "VACUUM ANALYZE telemetry, robots, robot_latest"
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
 
 
@@ -71,20 +70,18 @@ async def load_dataset(database_url: str, plan: Plan, console: Console) -> tuple
         for rows in iter_rows(plan.robots, plan.per_robot, end=end, step_s=STEP_S):
             if not keys:
                 ids = [row[0] for row in rows]
-                await conn.execute(queries.REGISTER_ROBOTS, ids)
-                keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(queries.SELECT_ROBOT_KEYS, ids)}
+                await conn.execute(sql.REGISTER_ROBOTS, ids)
+                keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(sql.SELECT_ROBOT_KEYS, ids)}
             buffer.extend((keys[row[0]], *row[1:]) for row in rows)
             if len(buffer) >= COPY_ROWS_PER_TRANSACTION:
-                await conn.copy_records_to_table(
-                    queries.TELEMETRY_TABLE, records=buffer, columns=queries.TELEMETRY_COLUMNS
-                )
+                await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=buffer, columns=sql.TELEMETRY_COLUMNS)
                 loaded += len(buffer)
                 buffer = []
                 if loaded % 1_000_000 < COPY_ROWS_PER_TRANSACTION:
                     console.print(f"  loaded {loaded:,} rows ({loaded / (time.monotonic() - started):,.0f} rows/s)")
         if buffer:
-            await conn.copy_records_to_table(queries.TELEMETRY_TABLE, records=buffer, columns=queries.TELEMETRY_COLUMNS)
-        await conn.execute(queries.RECONCILE_LATEST)  # registry latest state, as the API's start-up does
+            await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=buffer, columns=sql.TELEMETRY_COLUMNS)
+        await conn.execute(sql.RECONCILE_LATEST)  # registry latest state, as the API's start-up does
         await conn.execute(ANALYZE)
         return int(await conn.fetchval(COUNT_TELEMETRY)), end
     finally:
@@ -176,7 +173,7 @@ def _batched_rounds(plan: Plan, end: datetime, lines: int) -> list[list[bytes]]:
 
 
 def run(plan: Plan, console: Console) -> dict[str, Any]:
-    server = load_settings().database_url.rsplit("/", 1)[0]
+    server = load_settings().database.database_url.rsplit("/", 1)[0]
     database_url = f"{server}/{BENCH_DATABASE}"
     console.print(f"loading {plan.robots * plan.per_robot:,} readings ({plan.robots} robots, every {STEP_S:.0f} s)")
     started = time.monotonic()

@@ -1,0 +1,62 @@
+"""What route handlers receive by name, through Litestar's dependency injection, from the running services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+
+from app.db.pool import Pool
+from app.ingest.buffer import Ingestor
+from app.ingest.fanout import Broadcaster
+from app.ingest.latest import LatestState
+from app.services import Services
+from app.settings import Settings
+
+SERVICES_KEY = "services"
+
+# What a handler parameter is annotated with to receive the service of that name.
+SettingsDep = NamedDependency[Settings]
+PoolDep = NamedDependency[Pool]
+LatestDep = NamedDependency[LatestState]
+BroadcasterDep = NamedDependency[Broadcaster]
+
+
+def _services(state: State) -> Services:
+    services: Services | None = state.get(SERVICES_KEY)
+    if services is None:
+        raise RuntimeError("the application lifespan has not started")
+    return services
+
+
+def provide_settings(state: State) -> Settings:
+    return _services(state).settings
+
+
+def provide_pool(state: State) -> Pool:
+    return _services(state).pool
+
+
+def provide_latest(state: State) -> LatestState:
+    return _services(state).latest
+
+
+def ingestor_of(request: Request[Any, Any, Any]) -> Ingestor:
+    """The ingest route's one exception to injection: Litestar's dependency resolution costs ~10 us per request
+    (43 vs 33 us for a bare POST handler, direct ASGI calls, 20,000 each), ~10 % of the API CPU of a
+    single-reading POST. Every other route takes its services as NamedDependency parameters."""
+    return _services(request.app.state).ingestor
+
+
+def provide_broadcaster(state: State) -> Broadcaster:
+    return _services(state).broadcaster
+
+
+DEPENDENCIES = {
+    "settings": Provide(provide_settings, sync_to_thread=False),
+    "pool": Provide(provide_pool, sync_to_thread=False),
+    "latest": Provide(provide_latest, sync_to_thread=False),
+    "broadcaster": Provide(provide_broadcaster, sync_to_thread=False),
+}

@@ -1,0 +1,87 @@
+"""The OpenAPI document and Swagger UI at /docs, with schemas generated from the msgspec structs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import msgspec
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+
+from app import __version__
+from app.ingest.decoding import TELEMETRY_BODY
+
+_REF_TEMPLATE = "#/components/schemas/{name}"
+# The POST body is decoded by hand (one reading or an array, every bad item reported), so Litestar cannot infer
+# its schema; msgspec generates it from the same types the decoder uses.
+(_BODY_SCHEMA,), _BODY_COMPONENTS = msgspec.json.schema_components([TELEMETRY_BODY], ref_template=_REF_TEMPLATE)
+
+SEED_READING = {
+    "robot_id": "R2-D2",
+    "location": {"latitude": 37.1, "longitude": -122.3},
+    "battery_level": 87.5,
+}
+FULL_READING = {
+    **SEED_READING,
+    "timestamp": "2026-11-28T10:15:00Z",
+    "battery_voltage": 24.6,
+    "status": "moving",
+    "seq": 1041,
+    "heading": 87.0,
+    "speed": 1.4,
+    "altitude": 12.5,
+    "accuracy": 0.8,
+    "fields": {"motor_temp_c": 41.5, "estop": False, "firmware": "2.4.1"},
+}
+INDOOR_READING = {
+    "robot_id": "/amr_3",
+    "pose": {"frame": "map", "x": 12.4, "y": -3.1, "yaw": 1.57},
+    "battery_level": 64.0,
+    "timestamp": {"sec": 1795860900, "nanosec": 250000000},
+}
+
+
+@dataclass
+class TelemetryBodyOperation(Operation):
+    """An operation whose request body is a reading or an array of readings."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description="One reading, or an array of readings stored all-or-nothing.",
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=cast(Schema, _BODY_SCHEMA),
+                    examples=cast(
+                        Any,
+                        {
+                            "seed": {"summary": "The original payload", "value": SEED_READING},
+                            "full": {"summary": "Every optional field", "value": FULL_READING},
+                            "indoor": {"summary": "A local pose and a ROS time", "value": INDOOR_READING},
+                            "batch": {"summary": "A batch", "value": [SEED_READING, FULL_READING]},
+                        },
+                    ),
+                )
+            },
+        )
+
+
+def build_openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Fleet telemetry",
+        version=__version__,
+        description="Ingest and query robot-fleet telemetry stored in TimescaleDB.",
+        path="/docs",
+        render_plugins=[SwaggerRenderPlugin(path="/")],
+    )
+
+
+def add_body_schemas(app: Litestar) -> None:
+    """Register the hand-decoded body's component schemas (Litestar rebuilds components from handlers only)."""
+    document = app.openapi_schema
+    if document.components.schemas is None:
+        document.components.schemas = {}
+    document.components.schemas.update(cast(dict[str, Schema], _BODY_COMPONENTS))

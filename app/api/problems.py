@@ -1,0 +1,129 @@
+"""RFC 9457 problem details: the one place an error becomes an HTTP status and a problem body.
+
+Domain errors (``app.errors``), Litestar's own refusals, and anything unexpected all leave through here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+import asyncpg
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.openapi import ResponseSpec
+
+from app.errors import ErrorKind, FleetError
+from app.schemas import FieldError, Problem
+
+PROBLEM_BASE = "https://fleet-telemetry.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+QUERY_RETRY_AFTER_S = 5
+
+log = logging.getLogger(__name__)
+
+
+class ProblemSpec(NamedTuple):
+    status: int
+    title: str
+    meaning: str  # for /docs: when a route answers with it
+
+
+PROBLEMS: dict[ErrorKind, ProblemSpec] = {
+    ErrorKind.MALFORMED_BODY: ProblemSpec(400, "Malformed JSON", "The body is not JSON"),
+    ErrorKind.BAD_PARAMETER: ProblemSpec(400, "Bad parameter", "A query or path parameter is not valid"),
+    ErrorKind.BAD_CURSOR: ProblemSpec(400, "Bad cursor", "The cursor is not one this API issued"),
+    ErrorKind.BAD_BUCKET: ProblemSpec(400, "Bad bucket request", "Bad bucket width, or too many buckets"),
+    ErrorKind.BAD_RANGE: ProblemSpec(400, "Bad range", "The time range is reversed or too long"),
+    ErrorKind.BAD_ZONE: ProblemSpec(400, "Bad time zone", "Not an IANA time zone name"),
+    ErrorKind.OUT_OF_RANGE: ProblemSpec(400, "Value out of range", "A value too extreme to compute with"),
+    ErrorKind.UNAUTHENTICATED: ProblemSpec(401, "Unauthenticated", "A missing or bad credential"),
+    ErrorKind.FORBIDDEN: ProblemSpec(403, "Forbidden", "The credential does not allow this"),
+    ErrorKind.UNKNOWN_ROBOT: ProblemSpec(404, "Unknown robot", "No readings were ever stored for this robot"),
+    ErrorKind.NOT_FOUND: ProblemSpec(404, "Not found", "No such route"),
+    ErrorKind.METHOD_NOT_ALLOWED: ProblemSpec(405, "Method not allowed", "The route does not take this method"),
+    ErrorKind.TOO_MANY_READINGS: ProblemSpec(413, "Too many readings", "More readings than one request may carry"),
+    ErrorKind.BODY_TOO_LARGE: ProblemSpec(413, "Body too large", "More bytes than one request may carry"),
+    ErrorKind.INVALID_READING: ProblemSpec(
+        422, "Invalid reading", "Invalid readings; each bad one is listed with its index and field"
+    ),
+    ErrorKind.RATE_LIMITED: ProblemSpec(429, "Too many requests", "Slow down; retry after Retry-After seconds"),
+    ErrorKind.INTERNAL: ProblemSpec(500, "Internal error", "A fault of the service, logged with its request"),
+    ErrorKind.STORAGE_UNAVAILABLE: ProblemSpec(
+        503, "Storage unavailable", "Storage unavailable; retry after Retry-After seconds"
+    ),
+    ErrorKind.QUERY_TIMEOUT: ProblemSpec(503, "Query timed out", "The query ran too long; narrow it or retry later"),
+}
+# Litestar's own refusals (routing, parameter validation, body size), by status.
+_HTTP_KINDS = {
+    400: ErrorKind.BAD_PARAMETER,
+    404: ErrorKind.NOT_FOUND,
+    405: ErrorKind.METHOD_NOT_ALLOWED,
+    413: ErrorKind.BODY_TOO_LARGE,
+}
+
+
+def problem_type(kind: ErrorKind) -> str:
+    return PROBLEM_BASE + kind.value
+
+
+def _response(
+    kind: ErrorKind, detail: str, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None
+) -> Response[Problem]:
+    spec = PROBLEMS[kind]
+    body = Problem(status=spec.status, title=spec.title, detail=detail, type=problem_type(kind), errors=errors or None)
+    return Response(body, status_code=spec.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """The app's one exception handler."""
+    if isinstance(exc, FleetError):
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+        return _response(exc.kind, exc.detail, exc.errors, headers)
+    if isinstance(exc, HTTPException):
+        kind = _HTTP_KINDS.get(exc.status_code)
+        if kind is not None:
+            return _response(kind, exc.detail, _framework_errors(exc.extra), exc.headers)
+    if isinstance(exc, OverflowError | asyncpg.DataError):
+        # A date or number so extreme that arithmetic on it overflows, here or in PostgreSQL: the input's fault.
+        return _response(ErrorKind.OUT_OF_RANGE, "a parameter is outside the range this API can compute with")
+    if isinstance(exc, TimeoutError):
+        # A statement that ran past FLEET_QUERY_TIMEOUT_MS: the server's limit, not the client's mistake.
+        detail = "the database did not answer in time; narrow the range or retry later"
+        return _response(ErrorKind.QUERY_TIMEOUT, detail, headers={"Retry-After": str(QUERY_RETRY_AFTER_S)})
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _response(ErrorKind.INTERNAL, "the service failed to answer; the failure is logged")
+
+
+def _framework_errors(extra: Any) -> list[FieldError] | None:
+    if not isinstance(extra, list) or not extra:
+        return None
+    return [
+        FieldError(field=str(item.get("key", "")), message=str(item.get("message", "")))
+        if isinstance(item, dict)
+        else FieldError(field="", message=str(item))
+        for item in extra
+    ]
+
+
+def problem_responses(*kinds: ErrorKind) -> dict[int, ResponseSpec]:
+    """The error responses a route can give, for /docs; kinds sharing a status share one entry."""
+    meanings: dict[int, list[str]] = {}
+    for kind in _with_defaults(kinds):
+        spec = PROBLEMS[kind]
+        meanings.setdefault(spec.status, []).append(f"{spec.meaning} (`{kind.value}`)")
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            generate_examples=False,
+            description="; ".join(texts),
+            media_type=PROBLEM_MEDIA_TYPE,
+        )
+        for status, texts in sorted(meanings.items())
+    }
+
+
+def _with_defaults(kinds: Iterable[ErrorKind]) -> list[ErrorKind]:
+    """Every route can also refuse a bad parameter and fail unexpectedly."""
+    return list(dict.fromkeys([*kinds, ErrorKind.BAD_PARAMETER, ErrorKind.INTERNAL]))

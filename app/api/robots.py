@@ -1,0 +1,52 @@
+"""GET /robots and /robots/{robot_id}: each robot's latest state, read from the registry in one indexed scan."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.params import Parameter
+
+from app.api.deps import LatestDep, SettingsDep
+from app.api.params import BatteryBelow, RobotIdPath, StaleAfter, StatusFilter
+from app.api.paths import robot_id_from_path
+from app.api.problems import problem_responses
+from app.errors import ErrorKind, UnknownRobot
+from app.schemas import RobotState
+
+
+class RobotsController(Controller):
+    path = "/robots"
+    tags = ["fleet state"]  # noqa: RUF012 - Litestar reads this class attribute
+
+    @get(
+        "/",
+        responses=problem_responses(),
+        summary="Every robot with its latest reading",
+        description="A late reading (older than the robot's newest) never replaces the latest state.",
+    )
+    async def list_robots(
+        self,
+        latest: LatestDep,
+        settings: SettingsDep,
+        status: StatusFilter = None,
+        battery_below: BatteryBelow = None,
+        stale_after: StaleAfter = None,
+        online: Annotated[bool | None, Parameter(description="Only online (true) or offline (false) robots.")] = None,
+    ) -> list[RobotState]:
+        return await latest.fetch_states(
+            stale_after_s=stale_after or settings.query.stale_after_s,
+            status=status,
+            battery_below=battery_below,
+            online=online,
+        )
+
+    @get("/{robot_id:str}", summary="One robot's latest state", responses=problem_responses(ErrorKind.UNKNOWN_ROBOT))
+    async def get_robot(
+        self, latest: LatestDep, settings: SettingsDep, robot_id: RobotIdPath, stale_after: StaleAfter = None
+    ) -> RobotState:
+        robot_id = robot_id_from_path(robot_id)
+        states = await latest.fetch_states(stale_after_s=stale_after or settings.query.stale_after_s, robot_id=robot_id)
+        if not states:
+            raise UnknownRobot(robot_id)
+        return states[0]

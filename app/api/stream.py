@@ -1,0 +1,53 @@
+"""GET /telemetry/stream: committed readings as Server-Sent Events, from the ingest fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from litestar import get
+from litestar.params import Parameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from app.api.deps import BroadcasterDep
+from app.api.params import ex
+from app.api.problems import problem_responses
+from app.ingest.fanout import Subscriber
+
+HEARTBEAT_S = 15.0  # a comment line this often keeps idle proxies from closing the stream
+
+
+async def _events(broadcaster: BroadcasterDep, subscriber: Subscriber) -> AsyncIterator[ServerSentEventMessage]:
+    try:
+        yield ServerSentEventMessage(data=None, comment="subscribed")
+        while True:
+            try:
+                data = await asyncio.wait_for(subscriber.queue.get(), timeout=HEARTBEAT_S)
+            except TimeoutError:
+                yield ServerSentEventMessage(data=None, comment="heartbeat")
+                continue
+            if data is None:
+                if subscriber.overflowed:
+                    yield ServerSentEventMessage(event="overflow", data="fell too far behind; reconnect")
+                return
+            yield ServerSentEventMessage(event="reading", data=data.decode())
+    finally:
+        broadcaster.unsubscribe(subscriber)
+
+
+@get(
+    "/telemetry/stream",
+    responses=problem_responses(),
+    tags=["live and export"],
+    summary="Live readings as Server-Sent Events",
+    description=(
+        "Each `reading` event is a stored reading, sent after its commit. A subscriber that falls behind gets "
+        "an `overflow` event and is disconnected; ingest never waits for it."
+    ),
+)
+async def stream_telemetry(
+    broadcaster: BroadcasterDep,
+    robot_id: Annotated[str | None, Parameter(description="Only this robot's readings.", examples=ex("R2-D2"))] = None,
+) -> ServerSentEvent:
+    return ServerSentEvent(_events(broadcaster, broadcaster.subscribe(robot_id)))

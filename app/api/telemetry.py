@@ -1,0 +1,86 @@
+"""Routes under /telemetry: ingest a reading or a batch, and page through one robot's history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+
+from app.api.deps import PoolDep, SettingsDep, ingestor_of
+from app.api.openapi import TelemetryBodyOperation
+from app.api.params import BucketWidth, Limit, RobotIdPath, Since, Until, Zone
+from app.api.paths import robot_id_from_path
+from app.api.problems import problem_responses
+from app.db import robots, telemetry
+from app.errors import ErrorKind, UnknownRobot
+from app.schemas import BucketSeries, HistoryPage, IngestResult
+from app.timeranges import MIN_TIME, aware
+
+DEFAULT_BUCKET_RANGE = timedelta(days=1)
+
+
+class TelemetryController(Controller):
+    path = "/telemetry"
+    tags = ["telemetry"]  # noqa: RUF012 - Litestar reads this class attribute
+
+    @post(
+        ["/", ""],
+        responses=problem_responses(
+            ErrorKind.MALFORMED_BODY,
+            ErrorKind.TOO_MANY_READINGS,
+            ErrorKind.BODY_TOO_LARGE,
+            ErrorKind.INVALID_READING,
+            ErrorKind.STORAGE_UNAVAILABLE,
+        ),
+        status_code=200,
+        operation_class=TelemetryBodyOperation,
+        summary="Store one reading or a batch",
+        description=(
+            "All-or-nothing: a bad reading rejects the whole request (422, naming each bad index and field) "
+            "and nothing is stored. The 200 is sent only after the rows are committed. Re-sent readings "
+            "(same robot_id and timestamp) are stored once and counted as duplicates."
+        ),
+    )
+    async def ingest(self, request: Request[Any, Any, Any]) -> IngestResult:
+        return await ingestor_of(request).ingest_body(await request.body())
+
+    @get(
+        "/{robot_id:str}",
+        responses=problem_responses(
+            ErrorKind.BAD_CURSOR, ErrorKind.BAD_BUCKET, ErrorKind.BAD_ZONE, ErrorKind.UNKNOWN_ROBOT
+        ),
+        summary="One robot's readings, newest first, or downsampled into time buckets",
+        description=(
+            "Without `bucket`: raw readings, newest first, in keyset pages (`limit`, `cursor`). With `bucket` "
+            "(1m, 5m, 1h, 1d, ...): one row per bucket over [since, until) (default: the last day), with "
+            "count, battery statistics, the last location and the share of readings in each status; `tz` "
+            "aligns day buckets with local days, DST included."
+        ),
+    )
+    async def history(
+        self,
+        pool: PoolDep,
+        settings: SettingsDep,
+        robot_id: RobotIdPath,
+        since: Since = None,
+        until: Until = None,
+        limit: Limit = None,
+        cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page.")] = None,
+        bucket: BucketWidth = None,
+        tz: Zone = "UTC",
+    ) -> HistoryPage | BucketSeries:
+        robot_id = robot_id_from_path(robot_id)
+        robot_key = await robots.fetch_robot_key(pool, robot_id)
+        if robot_key is None:
+            raise UnknownRobot(robot_id)
+        start, end = aware(since) if since else None, aware(until) if until else None
+        query = settings.query
+        if bucket is not None:
+            end = end or datetime.now(UTC)
+            if start is None:
+                start = end - DEFAULT_BUCKET_RANGE if end > MIN_TIME + DEFAULT_BUCKET_RANGE else MIN_TIME
+            return await telemetry.fetch_buckets(pool, robot_id, robot_key, bucket, tz, start, end, query.max_buckets)
+        page_size = min(limit or query.history_default_limit, query.history_max_limit)
+        return await telemetry.fetch_history_page(pool, robot_id, robot_key, start, end, page_size, cursor)

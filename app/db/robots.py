@@ -1,0 +1,64 @@
+"""The robot registry and each robot's latest state: key lookup, registration, reads and forward-only writes."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import datetime
+
+from app.db import sql
+from app.db.pool import Connection, Pool
+from app.ingest.reading import COLUMNS, Record, reading_fields
+from app.schemas import RobotState
+
+
+async def ping(pool: Pool) -> None:
+    await pool.fetchval(sql.PING)
+
+
+async def fetch_robot_key(pool: Pool, robot_id: str) -> int | None:
+    key: int | None = await pool.fetchval(sql.SELECT_ROBOT_KEY, robot_id)
+    return key
+
+
+async def register_robots(conn: Connection, robot_ids: Collection[str]) -> dict[str, int]:
+    """Register the robots not yet known and return every given robot's key.
+
+    Pass the ids sorted: concurrent registrations then lock the unique index in one order."""
+    await conn.execute(sql.REGISTER_ROBOTS, list(robot_ids))
+    return {record["robot_id"]: record["robot_key"] for record in await conn.fetch(sql.SELECT_ROBOT_KEYS, robot_ids)}
+
+
+async def upsert_latest(pool: Pool, records: Iterable[Record]) -> None:
+    """Move each robot's latest state forward to the given record; an older one changes nothing."""
+    columns = [list(column) for column in zip(*records, strict=True)]
+    if columns:  # zip(*[]) gives no columns at all
+        await pool.execute(sql.UPSERT_LATEST, *columns)
+
+
+async def reconcile_latest(pool: Pool) -> None:
+    """Move each robot's latest state up to its newest stored reading (after a crash lost unwritten state)."""
+    await pool.execute(sql.RECONCILE_LATEST)
+
+
+async def fetch_robot_states(
+    pool: Pool,
+    *,
+    online_since: datetime,
+    status: str | None = None,
+    battery_below: float | None = None,
+    online: bool | None = None,
+    robot_id: str | None = None,
+) -> list[RobotState]:
+    """Latest states, filtered; a robot counts as online when its newest reading is at or after ``online_since``."""
+    rows = await pool.fetch(sql.SELECT_ROBOT_STATES, status, battery_below, online_since, online, robot_id)
+    width = len(COLUMNS)
+    return [
+        RobotState(
+            **reading_fields(row),
+            robot_id=row[width],
+            first_seen=row[width + 1],
+            last_seen=row[0],
+            online=row[width + 2],
+        )
+        for row in rows
+    ]

@@ -1,0 +1,184 @@
+"""Every SQL statement the service runs, as named constants. Values go in only as $n parameters.
+
+Column lists come from the reading's one declaration (``app.ingest.reading.COLUMNS``), never restated.
+"""
+
+from app.ingest.reading import COLUMN_NAMES, COLUMNS
+
+_READING_COLUMNS = ", ".join(COLUMN_NAMES)
+_READING_COLUMNS_AS_TEXT = ", ".join(f"{name}::text" if name == "status" else name for name in COLUMN_NAMES)
+
+# --- migrations ----------------------------------------------------------------------------------------------
+
+CREATE_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+# Session-level lock so that several workers starting at once apply each migration exactly once.
+LOCK_MIGRATIONS = "SELECT pg_advisory_lock($1)"
+UNLOCK_MIGRATIONS = "SELECT pg_advisory_unlock($1)"
+DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = $1"
+CREATE_DATABASE_PREFIX = "CREATE DATABASE "  # + a quoted identifier: DDL takes no parameters
+SELECT_APPLIED_MIGRATIONS = "SELECT version FROM schema_migrations"
+INSERT_MIGRATION = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
+
+# --- health --------------------------------------------------------------------------------------------------
+
+PING = "SELECT 1"
+
+# --- ingest --------------------------------------------------------------------------------------------------
+
+TELEMETRY_TABLE = "telemetry"
+STAGING_TABLE = "telemetry_staging"
+TELEMETRY_COLUMNS = ("robot_key", *COLUMN_NAMES)
+
+REGISTER_ROBOTS = """
+INSERT INTO robots (robot_id)
+SELECT unnest($1::text[])
+ON CONFLICT (robot_id) DO NOTHING
+"""
+
+SELECT_ROBOT_KEYS = "SELECT robot_id, robot_key FROM robots WHERE robot_id = ANY($1::text[])"
+
+# Only the slow path (a batch that hit the unique index) uses the staging table.
+CREATE_STAGING_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS telemetry_staging (LIKE telemetry) ON COMMIT DELETE ROWS
+"""
+
+INSERT_STAGED_SKIP_DUPLICATES = """
+INSERT INTO telemetry SELECT * FROM telemetry_staging
+ON CONFLICT (robot_key, time) DO NOTHING
+RETURNING robot_key, time
+"""
+
+# Moves each robot's latest state forward. "Newer wins" (reading.is_newer) in SQL: the WHERE clause is what keeps
+# a late reading from regressing it. One array per column, in COLUMNS order after the key.
+_UNNEST = ", ".join(f"${i}::{column.sql_type}[]" for i, column in enumerate(COLUMNS, start=2))
+UPSERT_LATEST = f"""
+INSERT INTO robot_latest AS l (robot_key, {_READING_COLUMNS})
+SELECT * FROM unnest($1::integer[], {_UNNEST})
+ON CONFLICT (robot_key) DO UPDATE
+SET {", ".join(f"{name} = excluded.{name}" for name in COLUMN_NAMES)}
+WHERE excluded.time > l.time
+"""
+
+# Start-up repair of latest state: one index probe per robot for its newest reading, under the same rule.
+RECONCILE_LATEST = f"""
+INSERT INTO robot_latest AS l (robot_key, {_READING_COLUMNS})
+SELECT r.robot_key, n.*
+FROM robots AS r
+CROSS JOIN LATERAL (
+    SELECT {_READING_COLUMNS} FROM telemetry t WHERE t.robot_key = r.robot_key ORDER BY t.time DESC LIMIT 1
+) AS n
+ON CONFLICT (robot_key) DO UPDATE
+SET {", ".join(f"{name} = excluded.{name}" for name in COLUMN_NAMES)}
+WHERE excluded.time > l.time
+"""
+
+# --- history -------------------------------------------------------------------------------------------------
+
+SELECT_ROBOT_KEY = "SELECT robot_key FROM robots WHERE robot_id = $1"
+
+# Keyset page, newest first: $2 <= time < $3, and time < $4 (the cursor). The (robot_key, time DESC) index
+# returns rows already in order, so LIMIT stops after $5 rows.
+SELECT_HISTORY_PAGE = f"""
+SELECT {_READING_COLUMNS_AS_TEXT}
+FROM telemetry
+WHERE robot_key = $1 AND time >= $2 AND time < $3 AND time < $4
+ORDER BY time DESC
+LIMIT $5
+"""
+
+# --- latest state ------------------------------------------------------------------------------------------------
+
+# $1 status or NULL, $2 battery_below or NULL, $3 online cutoff (time >= $3 is online), $4 online filter
+# or NULL, $5 robot_id or NULL. Reads only the registry and latest state, one row per robot.
+SELECT_ROBOT_STATES = f"""
+SELECT {", ".join(f"l.{c}" for c in _READING_COLUMNS_AS_TEXT.split(", "))},
+       r.robot_id, r.first_seen, l.time >= $3 AS online
+FROM robot_latest l
+JOIN robots r USING (robot_key)
+WHERE ($1::text IS NULL OR l.status = $1::robot_status)
+  AND ($2::float8 IS NULL OR l.battery_level < $2)
+  AND ($4::boolean IS NULL OR (l.time >= $3) = $4)
+  AND ($5::text IS NULL OR r.robot_id = $5)
+ORDER BY r.robot_id
+"""
+
+# --- downsampled history -----------------------------------------------------------------------------------------
+
+# One row per time bucket of one robot; $2 bucket width, $3 time zone name (day buckets follow local days,
+# DST included), $4 <= time < $5. Readings per status give the share of the bucket spent in it.
+SELECT_BUCKETS = """
+SELECT time_bucket($2::interval, time, $3::text) AS bucket,
+       count(*) AS readings,
+       avg(battery_level) AS battery_avg, min(battery_level) AS battery_min, max(battery_level) AS battery_max,
+       avg(battery_voltage) AS voltage_avg, min(battery_voltage) AS voltage_min,
+       max(battery_voltage) AS voltage_max,
+       last(latitude, time) FILTER (WHERE latitude IS NOT NULL) AS latitude,
+       last(longitude, time) FILTER (WHERE latitude IS NOT NULL) AS longitude,
+       count(*) FILTER (WHERE status = 'idle') AS idle,
+       count(*) FILTER (WHERE status = 'moving') AS moving,
+       count(*) FILTER (WHERE status = 'working') AS working,
+       count(*) FILTER (WHERE status = 'charging') AS charging,
+       count(*) FILTER (WHERE status = 'error') AS error
+FROM telemetry
+WHERE robot_key = $1 AND time >= $4 AND time < $5
+GROUP BY bucket
+ORDER BY bucket
+"""
+
+# --- fleet questions ---------------------------------------------------------------------------------------------
+
+# Path length (sum of haversine steps between successive positioned readings) per robot over $1 <= time < $2.
+SELECT_DISTANCES = """
+SELECT r.robot_id, d.readings, d.metres
+FROM (
+    SELECT robot_key, count(*) AS readings,
+           coalesce(sum(haversine_m(prev_lat, prev_lon, latitude, longitude)), 0) AS metres
+    FROM (
+        SELECT robot_key, latitude, longitude,
+               lag(latitude) OVER w AS prev_lat, lag(longitude) OVER w AS prev_lon
+        FROM telemetry
+        WHERE time >= $1 AND time < $2 AND latitude IS NOT NULL
+        WINDOW w AS (PARTITION BY robot_key ORDER BY time)
+    ) steps
+    GROUP BY robot_key
+) d
+JOIN robots r USING (robot_key)
+ORDER BY r.robot_id
+"""
+
+# Seconds per status per robot over [$1, $2): each reading's status lasts until the next reading, at most
+# $3 seconds (a longer silence is not counted as time in any status), and never past $2.
+SELECT_STATUS_SECONDS = """
+SELECT r.robot_id, a.status::text, sum(a.seconds) AS seconds
+FROM (
+    SELECT robot_key, status,
+           extract(epoch FROM least(coalesce(lead(time) OVER w, $2), time + $3 * interval '1 second', $2) - time)
+               AS seconds
+    FROM telemetry
+    WHERE time >= $1 AND time < $2
+    WINDOW w AS (PARTITION BY robot_key ORDER BY time)
+) a
+JOIN robots r USING (robot_key)
+WHERE a.status IS NOT NULL
+GROUP BY r.robot_id, a.status
+ORDER BY r.robot_id, a.status
+"""
+
+# --- export ------------------------------------------------------------------------------------------------------
+
+# Timestamps as RFC 3339 in UTC, to the microsecond, so an exported row can be queried or re-sent as is.
+EXPORT_CSV_COLUMNS = ("timestamp", "robot_id", *COLUMN_NAMES[1:])
+EXPORT_CSV = f"""
+SELECT to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), $1::text,
+       {", ".join(COLUMN_NAMES[1:])}
+FROM telemetry
+WHERE robot_key = $2 AND time >= $3 AND time < $4
+ORDER BY time
+"""

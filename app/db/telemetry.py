@@ -1,0 +1,111 @@
+"""The telemetry hypertable: the group-commit write, history pages, time buckets and the CSV export."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+import asyncpg
+
+from app.cursors import decode_cursor, encode_cursor
+from app.db import sql
+from app.db.pool import Connection, Pool
+from app.ingest.reading import STATUSES, Location, Record, Status, stored_reading
+from app.schemas import Bucket, BucketSeries, HistoryPage
+from app.timeranges import MAX_TIME, MIN_TIME, check_bucket_count, parse_bucket, parse_zone
+
+# Chunks of COPY output waiting for a slow client: the copy pauses when this many are queued.
+BUFFERED_CHUNKS = 16
+
+
+async def insert_records(conn: Connection, records: Sequence[Record]) -> list[bool] | None:
+    """Store records in the caller's transaction, skipping (robot, time) pairs already stored.
+
+    Returns None when every record was new, else whether each one was."""
+    try:
+        # Fast path: plain COPY. The savepoint lets a replayed row's unique violation fall back to the slow
+        # path without losing the transaction.
+        async with conn.transaction():
+            await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=records, columns=sql.TELEMETRY_COLUMNS)
+        return None
+    except asyncpg.UniqueViolationError:
+        await conn.execute(sql.CREATE_STAGING_TABLE)
+        await conn.copy_records_to_table(sql.STAGING_TABLE, records=records, columns=sql.TELEMETRY_COLUMNS)
+        new = {(r["robot_key"], r["time"]) for r in await conn.fetch(sql.INSERT_STAGED_SKIP_DUPLICATES)}
+        return [(record[0], record[1]) in new for record in records]
+
+
+async def fetch_history_page(
+    pool: Pool,
+    robot_id: str,
+    robot_key: int,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> HistoryPage:
+    before = decode_cursor(cursor) if cursor else MAX_TIME
+    # One row more than asked tells whether a next page exists without a second query.
+    rows = await pool.fetch(sql.SELECT_HISTORY_PAGE, robot_key, since or MIN_TIME, until or MAX_TIME, before, limit + 1)
+    readings = [stored_reading(row) for row in rows[:limit]]
+    next_cursor = encode_cursor(readings[-1].timestamp) if len(rows) > limit else None
+    return HistoryPage(robot_id=robot_id, readings=readings, next_cursor=next_cursor)
+
+
+async def fetch_buckets(
+    pool: Pool, robot_id: str, robot_key: int, bucket: str, tz: str, since: datetime, until: datetime, max_buckets: int
+) -> BucketSeries:
+    width = parse_bucket(bucket)
+    parse_zone(tz)
+    check_bucket_count(since, until, width, max_buckets)
+    rows = await pool.fetch(sql.SELECT_BUCKETS, robot_key, width, tz, since, until)
+    buckets = []
+    for row in rows:
+        counts: dict[Status, int] = {status: row[status] for status in STATUSES}
+        total = sum(counts.values())
+        top_status: Status = max(STATUSES, key=counts.__getitem__)
+        latitude = row["latitude"]
+        buckets.append(
+            Bucket(
+                start=row["bucket"],
+                readings=row["readings"],
+                battery_level_avg=row["battery_avg"],
+                battery_level_min=row["battery_min"],
+                battery_level_max=row["battery_max"],
+                battery_voltage_avg=row["voltage_avg"],
+                battery_voltage_min=row["voltage_min"],
+                battery_voltage_max=row["voltage_max"],
+                last_location=None if latitude is None else Location(latitude, row["longitude"]),
+                status_share={s: round(n / total, 4) for s, n in counts.items() if n} if total else {},
+                top_status=top_status if total else None,
+            )
+        )
+    return BucketSeries(robot_id=robot_id, bucket=bucket, tz=tz, since=since, until=until, buckets=buckets)
+
+
+async def stream_csv(
+    pool: Pool, robot_id: str, robot_key: int, since: datetime, until: datetime
+) -> AsyncIterator[bytes]:
+    """One robot's readings in [since, until) as CSV with a header, produced by COPY and never held whole."""
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=BUFFERED_CHUNKS)
+
+    async def sink(chunk: bytes | bytearray) -> None:
+        await chunks.put(bytes(chunk))  # asyncpg reuses its buffer
+
+    async def copy_out() -> None:
+        try:
+            async with pool.acquire() as conn:
+                # asyncpg binds these values itself: COPY takes no server-side parameters.
+                await conn.copy_from_query(sql.EXPORT_CSV, robot_id, robot_key, since, until, output=sink, format="csv")
+        finally:
+            await chunks.put(None)
+
+    copy = asyncio.create_task(copy_out())
+    try:
+        yield (",".join(sql.EXPORT_CSV_COLUMNS) + "\n").encode()
+        while (chunk := await chunks.get()) is not None:
+            yield chunk
+        await copy  # re-raise a failed copy: the response then ends early rather than looking complete
+    finally:
+        copy.cancel()

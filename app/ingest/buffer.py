@@ -1,0 +1,199 @@
+"""Group commit: concurrent requests are coalesced into one COPY, and each is acknowledged only after its commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from app.db import robots, telemetry
+from app.db.pool import Connection, Pool
+from app.errors import StorageUnavailable, TooManyReadings
+from app.ingest.batch import count_accepted, newest_per_robot, prepare_batch
+from app.ingest.decoding import Window, parse_rows
+from app.ingest.latest import LatestState
+from app.ingest.reading import Row
+from app.schemas import IngestResult
+from app.settings import IngestSettings
+
+CommitListener = Callable[[Sequence[Row]], None]
+
+# Two flushes registering the same new robots, or inserting the same readings, can deadlock on the unique
+# indexes; PostgreSQL resolves it by aborting one, which is then retried.
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+MAX_FLUSH_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
+
+
+class _Pending:
+    __slots__ = ("enqueued_at", "future", "rows")
+
+    def __init__(self, rows: Sequence[Row], enqueued_at: float) -> None:
+        self.rows = rows
+        self.enqueued_at = enqueued_at
+        self.future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+
+
+class Ingestor:
+    """Buffers submitted rows and flushes them in batches of up to ``flush_max_rows``.
+
+    Invariants: a request's rows all go into one flush, so its acknowledgement is all-or-nothing; a future is
+    resolved only after COMMIT returned, or failed with StorageUnavailable.
+    """
+
+    def __init__(self, pool: Pool, settings: IngestSettings, latest: LatestState) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._latest = latest
+        self._max_rows = settings.flush_max_rows
+        self._interval_s = settings.flush_interval_ms / 1000
+        self._timeout_s = settings.flush_timeout_ms / 1000
+        self._max_future = timedelta(seconds=settings.max_future_s)
+        self._max_past = timedelta(seconds=settings.max_past_s)
+        self._slots = asyncio.Semaphore(settings.flush_concurrency)
+        self._queue: deque[_Pending] = deque()
+        self._queued_rows = 0
+        self._arrived = asyncio.Event()
+        self._full = asyncio.Event()
+        self._closing = False
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._dispatcher: asyncio.Task[None] | None = None
+        # robot_id -> robot_key, only for robots whose registration is committed.
+        self._robot_keys: dict[str, int] = {}
+        self._listeners: list[CommitListener] = []
+
+    def start(self) -> None:
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="ingest-dispatcher")
+
+    def add_listener(self, listener: CommitListener) -> None:
+        """Call ``listener`` with each flush's newly stored rows, right after its commit."""
+        self._listeners.append(listener)
+
+    async def ingest_body(self, body: bytes) -> IngestResult:
+        """Decode and check a POSTed body, then store it: the whole ingest use case behind the route."""
+        window = Window.around(datetime.now(UTC), self._max_future, self._max_past)
+        rows = parse_rows(body, window)
+        limit = self._settings.max_readings_per_request
+        if len(rows) > limit:
+            raise TooManyReadings(f"a request may carry at most {limit} readings, this one has {len(rows)}")
+        if not rows:
+            return IngestResult(accepted=0, duplicates=0)
+        return await self.submit(rows)
+
+    async def submit(self, rows: Sequence[Row]) -> IngestResult:
+        """Queue ``rows`` and wait until they are committed (or the flush fails)."""
+        if self._closing:
+            raise self._unavailable("the service is shutting down")
+        pending = _Pending(rows, asyncio.get_running_loop().time())
+        self._queue.append(pending)
+        self._queued_rows += len(rows)
+        self._arrived.set()
+        if self._queued_rows >= self._max_rows:
+            self._full.set()
+        return await pending.future
+
+    async def close(self) -> None:
+        """Stop taking requests, flush everything already queued, and wait for in-flight flushes."""
+        self._closing = True
+        self._arrived.set()
+        self._full.set()
+        if self._dispatcher is not None:
+            await self._dispatcher
+        if self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
+
+    def _unavailable(self, detail: str) -> StorageUnavailable:
+        return StorageUnavailable(detail, retry_after_s=self._settings.retry_after_s)
+
+    async def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._queue:
+                if self._closing:
+                    return
+                self._arrived.clear()
+                await self._arrived.wait()
+            wait_s = self._queue[0].enqueued_at + self._interval_s - loop.time()
+            if self._queued_rows < self._max_rows and wait_s > 0 and not self._closing:
+                self._full.clear()
+                try:
+                    async with asyncio.timeout(wait_s):
+                        await self._full.wait()
+                except TimeoutError:
+                    pass
+            # The batch is taken only once a flush slot is free, so rows keep coalescing while all are busy.
+            await self._slots.acquire()
+            task = asyncio.create_task(self._flush(self._take_batch()))
+            self._flushes.add(task)
+            task.add_done_callback(self._flush_done)
+
+    def _flush_done(self, task: asyncio.Task[None]) -> None:
+        self._flushes.discard(task)
+        self._slots.release()
+
+    def _take_batch(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        rows = 0
+        while self._queue and (not batch or rows + len(self._queue[0].rows) <= self._max_rows):
+            pending = self._queue.popleft()
+            batch.append(pending)
+            rows += len(pending.rows)
+        self._queued_rows -= rows
+        return batch
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                accepted, stored = await self._write_with_retry(batch)
+        except Exception as exc:
+            log.warning("flush of %d requests failed: %r", len(batch), exc)
+            error = self._unavailable("could not store the readings; retrying the same request is safe")
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
+            return
+        for pending, count in zip(batch, accepted, strict=True):
+            if not pending.future.done():  # the client may have gone; its rows are stored all the same
+                pending.future.set_result(IngestResult(count, len(pending.rows) - count))
+        for listener in self._listeners:
+            try:
+                listener(stored)
+            except Exception:
+                log.exception("commit listener failed")
+
+    async def _write_with_retry(self, batch: list[_Pending]) -> tuple[list[int], list[Row]]:
+        for attempt in range(1, MAX_FLUSH_ATTEMPTS + 1):
+            try:
+                return await self._write(batch)
+            except _RETRYABLE:
+                if attempt == MAX_FLUSH_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _write(self, batch: list[_Pending]) -> tuple[list[int], list[Row]]:
+        """Store a batch in one transaction; return the rows each request added, and the rows stored."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            keys = await self._resolve_robot_keys(conn, {row[0] for pending in batch for row in pending.rows})
+            prepared = prepare_batch([pending.rows for pending in batch], keys)
+            new_flags = await telemetry.insert_records(conn, prepared.records)
+        newest, rows = prepared.newest, prepared.rows
+        if new_flags is not None:
+            # Only what was stored may become a latest state or be streamed: a replay can carry other values.
+            newest = newest_per_robot(r for r, is_new in zip(prepared.records, new_flags, strict=True) if is_new)
+            rows = [row for row, is_new in zip(rows, new_flags, strict=True) if is_new]
+        self._latest.note(newest)  # only now: the transaction is committed
+        self._robot_keys.update(keys)
+        return count_accepted(prepared.owners, new_flags, len(batch)), rows
+
+    async def _resolve_robot_keys(self, conn: Connection, robot_ids: set[str]) -> dict[str, int]:
+        cached = self._robot_keys
+        keys = {robot_id: cached[robot_id] for robot_id in robot_ids if robot_id in cached}
+        missing = sorted(robot_ids - keys.keys())  # sorted: concurrent registrations lock in one order
+        if missing:
+            keys.update(await robots.register_robots(conn, missing))
+        return keys

@@ -1,0 +1,45 @@
+"""Time ranges, bucket widths and zones as the read routes take them; pure, so unit-tested without a database."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from app.errors import BadBucket, BadZone
+
+# Wide enough for any stored reading, narrow enough for PostgreSQL's timestamptz range.
+MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+
+_BUCKET = re.compile(r"^([1-9][0-9]{0,5})(s|m|h|d)$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600}
+
+
+def aware(value: datetime) -> datetime:
+    """Query times without a zone are taken as UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def parse_bucket(text: str) -> timedelta:
+    """'30s', '1m', '5m', '1h', '1d'. Days stay days (not 24 h), so with a zone they follow local days."""
+    match = _BUCKET.match(text)
+    if match is None:
+        raise BadBucket("bucket must be a whole number and a unit s, m, h or d, like 1m or 1h")
+    count, unit = int(match[1]), match[2]
+    return timedelta(days=count) if unit == "d" else timedelta(seconds=count * _UNIT_S[unit])
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadZone(f"unknown time zone {name!r}; use an IANA name like Europe/Paris") from None
+
+
+def check_bucket_count(since: datetime, until: datetime, width: timedelta, max_buckets: int) -> None:
+    if until <= since:
+        raise BadBucket("until must be after since")
+    count = (until - since) / width
+    if count > max_buckets:
+        raise BadBucket(f"{count:,.0f} buckets requested; at most {max_buckets:,} per response")

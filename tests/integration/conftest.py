@@ -1,0 +1,68 @@
+"""Fixtures: a real TimescaleDB (the project-local cluster, started if needed), one test database, isolation by
+truncation, and the app served in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+
+from app.db.migrations import apply_migrations
+from app.settings import Settings, settings_from
+from tests.support.database import DB_SCRIPT, database_url_for, recreate_database, run_db_script
+from tests.support.servers import serve_in_process
+
+TEST_DATABASE = "fleet_test"
+# Identifiers cannot be $n parameters; these are fixed names, never input.
+DROP_TEST_DATABASE = f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)'
+CREATE_TEST_DATABASE = f'CREATE DATABASE "{TEST_DATABASE}"'
+TRUNCATE_ALL = "TRUNCATE telemetry, robots, robot_latest RESTART IDENTITY"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """FLEET_TEST_SERVER_URL names a running server to use; otherwise the project-local cluster is started, and
+    stopped again at the end if this run started it."""
+    if url := os.environ.get("FLEET_TEST_SERVER_URL"):
+        yield url
+        return
+    was_running = run_db_script("status").returncode == 0
+    subprocess.run(["bash", str(DB_SCRIPT), "up"], check=True)
+    yield run_db_script("url").stdout.strip()
+    if not was_running:
+        run_db_script("down")
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> str:
+    asyncio.run(recreate_database(server_url, DROP_TEST_DATABASE, CREATE_TEST_DATABASE))
+    url = database_url_for(server_url, TEST_DATABASE)
+    asyncio.run(apply_migrations(url))
+    return url
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to an emptied test database: every test starts from no robots and no readings."""
+    connection = await asyncpg.connect(database_url)
+    await connection.execute(TRUNCATE_ALL)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return settings_from({"database_url": database_url, "migrate_on_start": False, "flush_interval_ms": 2})
+
+
+@pytest.fixture
+async def client(settings: Settings, conn: asyncpg.Connection) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_in_process(settings) as http:
+        yield http

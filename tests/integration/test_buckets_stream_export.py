@@ -1,0 +1,174 @@
+"""Downsampled history (bucket edges, DST, empty ranges, bad parameters), the live stream and CSV export."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from statistics import mean
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import msgspec
+import pytest
+
+from app.errors import ErrorKind
+from app.settings import Settings, replace_settings
+from tests.support.builders import count_rows, reading, series
+from tests.support.problems import assert_problem
+from tests.support.servers import live_api, serve_in_process
+from tests.support.sse import sse_events
+
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+PARIS = ZoneInfo("Europe/Paris")
+
+
+async def test_minute_buckets_match_a_plain_computation(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    start = NOW - timedelta(minutes=30)
+    readings = [
+        reading(
+            "B1",
+            start + timedelta(seconds=10 * i),
+            battery_level=float(100 - i),
+            battery_voltage=20 + i / 100,
+            location={"latitude": 10 + i / 1000, "longitude": 20.0},
+            status="moving" if i % 3 else "idle",
+        )
+        for i in range(60)  # ten minutes, six readings a minute, the first exactly on a bucket edge
+    ]
+    await client.post("/telemetry/", json=readings)
+    params = {"bucket": "1m", "since": start.isoformat(), "until": (start + timedelta(minutes=10)).isoformat()}
+    body = (await client.get("/telemetry/B1", params=params)).json()
+    assert body["bucket"] == "1m" and body["tz"] == "UTC"
+    buckets = body["buckets"]
+    assert len(buckets) == 10
+    for minute, bucket in enumerate(buckets):
+        members = readings[minute * 6 : minute * 6 + 6]
+        levels = [float(r["battery_level"]) for r in members]
+        assert datetime.fromisoformat(bucket["start"]) == start + timedelta(minutes=minute)
+        assert bucket["readings"] == 6
+        assert (bucket["battery_level_min"], bucket["battery_level_max"]) == (min(levels), max(levels))
+        assert bucket["battery_level_avg"] == pytest.approx(mean(levels))
+        assert bucket["last_location"] == members[-1]["location"]
+        statuses = [r["status"] for r in members]
+        assert bucket["status_share"] == {s: round(statuses.count(s) / 6, 4) for s in set(statuses)}
+        assert bucket["top_status"] == "moving"
+    # An until on a bucket edge excludes the reading standing on it.
+    cut = (
+        await client.get("/telemetry/B1", params=params | {"until": (start + timedelta(minutes=1)).isoformat()})
+    ).json()
+    assert [b["readings"] for b in cut["buckets"]] == [6]
+
+
+async def test_empty_range_and_bad_parameters(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    await client.post("/telemetry/", json=series("B2", 5))
+    empty = await client.get(
+        "/telemetry/B2",
+        params={
+            "bucket": "1h",
+            "since": (NOW - timedelta(days=20)).isoformat(),
+            "until": (NOW - timedelta(days=19)).isoformat(),
+        },
+    )
+    assert empty.status_code == 200 and empty.json()["buckets"] == []
+    default_range = (await client.get("/telemetry/B2", params={"bucket": "1h"})).json()
+    assert sum(b["readings"] for b in default_range["buckets"]) == 5
+    for params, kind in (
+        ({"bucket": "7x"}, ErrorKind.BAD_BUCKET),
+        ({"bucket": "0m"}, ErrorKind.BAD_BUCKET),
+        ({"bucket": "1m", "tz": "Mars/Olympus"}, ErrorKind.BAD_ZONE),
+        ({"bucket": "1s", "since": (NOW - timedelta(days=29)).isoformat()}, ErrorKind.BAD_BUCKET),  # over the cap
+        (
+            {"bucket": "1m", "since": NOW.isoformat(), "until": (NOW - timedelta(hours=1)).isoformat()},
+            ErrorKind.BAD_BUCKET,
+        ),
+        ({"bucket": "1h", "until": "0001-01-01T00:00:00Z"}, ErrorKind.BAD_BUCKET),  # default start before year 1
+    ):
+        assert_problem(await client.get("/telemetry/B2", params=params), kind)
+    assert_problem(await client.get("/telemetry/nobody", params={"bucket": "1m"}), ErrorKind.UNKNOWN_ROBOT)
+
+
+async def test_day_buckets_follow_local_days_across_dst(settings: Settings, conn: asyncpg.Connection) -> None:
+    # Paris left summer time on 2026-10-25: that local day lasts 25 hours. Older than the default window.
+    wide = replace_settings(settings, max_past_s=400 * 86_400)
+    first = datetime(2026, 10, 24, tzinfo=PARIS)
+    hourly = [reading("DST", first.astimezone(UTC) + timedelta(hours=h)) for h in range(49)]
+    async with serve_in_process(wide) as client:
+        await client.post("/telemetry/", json=hourly)
+        params = {
+            "bucket": "1d",
+            "tz": "Europe/Paris",
+            "since": first.isoformat(),
+            "until": datetime(2026, 10, 26, tzinfo=PARIS).isoformat(),
+        }
+        body = (await client.get("/telemetry/DST", params=params)).json()
+    starts = [datetime.fromisoformat(b["start"]) for b in body["buckets"]]
+    assert starts == [datetime(2026, 10, 24, tzinfo=PARIS), datetime(2026, 10, 25, tzinfo=PARIS)]
+    assert [b["readings"] for b in body["buckets"]] == [24, 25]
+
+
+async def test_stream_pushes_readings_only_after_commit(settings: Settings, conn: asyncpg.Connection) -> None:
+    async with live_api(settings) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        async with http.stream("GET", "/telemetry/stream", params={"robot_id": "S1"}) as stream:
+            events = sse_events(stream)
+            assert await anext(events) == {"comment": "subscribed"}
+            await http.post("/telemetry/", json=[reading("other", NOW), reading("S1", NOW, seq=7)])
+            event = await asyncio.wait_for(anext(events), timeout=5)
+            # When the event arrives, the row is already visible to any other connection.
+            stored = await conn.fetchval(
+                "SELECT count(*) FROM telemetry t JOIN robots r USING (robot_key) WHERE r.robot_id = 'S1'"
+            )
+    assert event["event"] == "reading"
+    data = msgspec.json.decode(event["data"])
+    assert (data["robot_id"], data["seq"]) == ("S1", 7)
+    assert datetime.fromisoformat(data["timestamp"]) == NOW
+    assert stored == 1
+
+
+async def test_slow_subscriber_is_cut_off_without_slowing_ingest(settings: Settings, conn: asyncpg.Connection) -> None:
+    small = replace_settings(settings, stream_queue_size=3)
+    async with live_api(small) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        async with http.stream("GET", "/telemetry/stream") as stream:
+            events = sse_events(stream)
+            assert await anext(events) == {"comment": "subscribed"}
+            response = await http.post("/telemetry/", json=series("flood", 10))  # the subscriber reads nothing
+            assert response.json() == {"accepted": 10, "duplicates": 0}
+            rest = [e async for e in events]
+    assert rest == [{"event": "overflow", "data": "fell too far behind; reconnect"}]
+    assert await count_rows(conn) == (10, 1)
+
+
+async def test_csv_export_round_trips(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    sent = series("CSV-1", 50)
+    sent[3]["battery_voltage"] = None
+    await client.post("/telemetry/", json=sent)
+    response = await client.get("/telemetry/CSV-1/export.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert 'filename="CSV-1.csv"' in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == 50
+    for row, original in zip(rows, sent, strict=True):  # oldest first, every value as stored
+        assert datetime.fromisoformat(row["timestamp"]) == datetime.fromisoformat(str(original["timestamp"]))
+        assert row["robot_id"] == "CSV-1"
+        assert float(row["latitude"]) == original["location"]["latitude"]
+        assert int(row["seq"]) == original["seq"]
+    assert rows[3]["battery_voltage"] == ""
+    # Re-sending what was exported is recognised reading for reading: the timestamps survived exactly.
+    replay = [
+        reading(
+            r["robot_id"],
+            datetime.fromisoformat(r["timestamp"]),
+            seq=int(r["seq"]),
+            location={"latitude": float(r["latitude"]), "longitude": float(r["longitude"])},
+        )
+        for r in rows
+    ]
+    assert (await client.post("/telemetry/", json=replay)).json() == {"accepted": 0, "duplicates": 50}
+    ranged = await client.get(
+        "/telemetry/CSV-1/export.csv", params={"since": rows[10]["timestamp"], "until": rows[20]["timestamp"]}
+    )
+    assert len(list(csv.DictReader(io.StringIO(ranged.text)))) == 10
+    assert_problem(await client.get("/telemetry/nobody/export.csv"), ErrorKind.UNKNOWN_ROBOT)

@@ -1,0 +1,198 @@
+"""Latest state and the fleet questions, each checked against a plain computation over a small known dataset."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import pytest
+
+from app.errors import ErrorKind
+from app.settings import Settings, replace_settings
+from simulator.fleet import haversine_m, metres_to_degrees
+from tests.support.builders import reading
+from tests.support.problems import assert_problem
+from tests.support.servers import serve_in_process
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+T0 = NOW - timedelta(minutes=5)
+BASE = (37.4, -122.1)
+STEP_LAT, _ = metres_to_degrees(100.0, 0.0, BASE[0])  # 100 m north per step
+
+# Plain SQL over the readings themselves, independent of the registry that the API reads.
+LATEST_BY_SQL = """
+SELECT DISTINCT ON (t.robot_key) r.robot_id, t.time, t.latitude, t.longitude, t.battery_level, t.status::text
+FROM telemetry t JOIN robots r USING (robot_key)
+ORDER BY t.robot_key, t.time DESC
+"""
+
+
+def at(lat: float, lon: float) -> dict[str, float]:
+    return {"latitude": lat, "longitude": lon}
+
+
+def dataset() -> list[dict[str, object]]:
+    """A drives 300 m north; B stands still on low battery; C was last heard two hours ago."""
+    a = [
+        reading(
+            "A",
+            T0 + timedelta(minutes=i),
+            location=at(BASE[0] + i * STEP_LAT, BASE[1]),
+            battery_level=80 - i,
+            status="moving" if i < 2 else "working",
+        )
+        for i in range(4)
+    ]
+    b = [reading("B", T0 + timedelta(minutes=i), location=at(*BASE), battery_level=15, status="idle") for i in range(4)]
+    c = [reading("C", NOW - timedelta(hours=2), location=at(*BASE), battery_level=50, status="charging")]
+    return a + b + c
+
+
+async def load(client: httpx.AsyncClient) -> None:
+    response = await client.post("/telemetry/", json=dataset())
+    assert response.json() == {"accepted": 9, "duplicates": 0}
+
+
+async def latest_by_sql(conn: asyncpg.Connection) -> dict[str, tuple[object, ...]]:
+    return {
+        r["robot_id"]: (datetime.isoformat(r["time"]), r["battery_level"], r["status"])
+        for r in await conn.fetch(LATEST_BY_SQL)
+    }
+
+
+def as_tuple(state: dict[str, object]) -> tuple[object, ...]:
+    return (datetime.fromisoformat(str(state["last_seen"])).isoformat(), state["battery_level"], state["status"])
+
+
+async def test_robots_list_matches_the_readings(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    await load(client)
+    robots = (await client.get("/robots")).json()
+    assert [r["robot_id"] for r in robots] == ["A", "B", "C"]
+    assert {r["robot_id"]: as_tuple(r) for r in robots} == await latest_by_sql(conn)
+    assert {r["robot_id"]: r["online"] for r in robots} == {"A": True, "B": True, "C": False}
+    a = robots[0]
+    assert a["location"]["latitude"] == pytest.approx(BASE[0] + 3 * STEP_LAT)
+    assert datetime.fromisoformat(a["first_seen"]) <= datetime.now(UTC)
+    one = (await client.get("/robots/A")).json()
+    assert one == a
+
+
+async def test_robot_filters(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    await load(client)
+
+    async def ids(params: dict[str, str]) -> list[str]:
+        response = await client.get("/robots", params=params)
+        assert response.status_code == 200, response.text
+        return [r["robot_id"] for r in response.json()]
+
+    assert await ids({"status": "idle"}) == ["B"]
+    assert await ids({"battery_below": "20"}) == ["B"]
+    assert await ids({"online": "false"}) == ["C"]
+    assert await ids({"online": "true"}) == ["A", "B"]
+    assert await ids({"stale_after": "10800", "online": "false"}) == []  # three hours: C counts as online
+    # stale_after far beyond a year overflowed date arithmetic (a 500 found by schemathesis); now it is a 400.
+    for bad in ({"status": "flying"}, {"battery_below": "101"}, {"stale_after": "0"}, {"stale_after": "10" * 15}):
+        assert_problem(await client.get("/robots", params=bad), ErrorKind.BAD_PARAMETER)
+
+
+async def test_unknown_robot_state_is_404(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    problem = assert_problem(await client.get("/robots/nobody"), ErrorKind.UNKNOWN_ROBOT)
+    assert "nobody" in problem["detail"]
+
+
+async def test_late_and_shuffled_readings_never_regress_latest(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    readings = [
+        reading(f"R{i % 5}", NOW - timedelta(seconds=300 - s), battery_level=float(s % 100), seq=s)
+        for s in range(200)
+        for i in range(5)
+    ]
+    random.Random(3).shuffle(readings)
+    newest_first = sorted(readings, key=lambda r: str(r["timestamp"]), reverse=True)
+    # The newest readings arrive first, then the rest late, in shuffled batches sent concurrently.
+    await client.post("/telemetry/", json=newest_first[:50])
+    late = newest_first[50:]
+    batches = [late[i : i + 37] for i in range(0, len(late), 37)]
+    responses = await asyncio.gather(*(client.post("/telemetry/", json=b) for b in batches))
+    assert all(r.status_code == 200 for r in responses)
+    robots = (await client.get("/robots")).json()
+    assert {r["robot_id"]: as_tuple(r) for r in robots} == await latest_by_sql(conn)
+    assert {r["seq"] for r in robots} == {199}
+    # A reading newer than the newest does move the state forward.
+    await client.post("/telemetry/", json=reading("R0", NOW, battery_level=1.0, seq=1000))
+    assert (await client.get("/robots/R0")).json()["seq"] == 1000
+
+
+async def test_low_battery_offline_stationary(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    await load(client)
+    low = (await client.get("/fleet/low-battery", params={"below": "20"})).json()
+    assert [r["robot_id"] for r in low] == ["B"]
+    offline = (await client.get("/fleet/offline", params={"stale_after": "300"})).json()
+    assert [r["robot_id"] for r in offline] == ["C"]
+    stationary = (await client.get("/fleet/stationary", params={"within_m": "5", "window_min": "10"})).json()
+    assert [(r["robot_id"], r["metres_moved"], r["readings"]) for r in stationary] == [("B", 0.0, 4)]
+    # A wider threshold takes in A, which drove 300 m.
+    wide = (await client.get("/fleet/stationary", params={"within_m": "301", "window_min": "10"})).json()
+    assert [r["robot_id"] for r in wide] == ["A", "B"]
+
+
+async def test_distance_travelled(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    await load(client)
+    since = (NOW - timedelta(hours=3)).isoformat()
+    rows = (await client.get("/fleet/distance", params={"since": since})).json()
+    a_points = [(BASE[0] + i * STEP_LAT, BASE[1]) for i in range(4)]
+    expected_a = sum(haversine_m(*p, *q) for p, q in itertools.pairwise(a_points))
+    assert expected_a == pytest.approx(300.0, rel=1e-3)
+    assert {r["robot_id"]: (r["readings"], r["metres"]) for r in rows} == {
+        "A": (4, pytest.approx(expected_a, abs=0.01)),
+        "B": (4, 0.0),
+        "C": (1, 0.0),
+    }
+    only_recent = (
+        await client.get("/fleet/distance", params={"since": (T0 + timedelta(minutes=1)).isoformat()})
+    ).json()
+    assert {r["robot_id"]: r["metres"] for r in only_recent}["A"] == pytest.approx(2 * expected_a / 3, abs=0.01)
+    bad = await client.get("/fleet/distance", params={"since": (NOW - timedelta(days=40)).isoformat()})
+    assert_problem(bad, ErrorKind.BAD_RANGE)
+
+
+async def test_daily_activity_hours(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    day = (NOW - timedelta(days=2)).date()
+    start = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
+    readings = [reading("D", start + timedelta(minutes=m), status="working" if m < 60 else "idle") for m in range(120)]
+    # After a 3-hour silence (not counted beyond the 300 s cap), one charging reading 10 minutes before midnight.
+    readings.append(reading("D", start + timedelta(hours=13, minutes=50), status="charging"))
+    await client.post("/telemetry/", json=readings)
+    rows = (await client.get("/fleet/daily-activity", params={"day": day.isoformat()})).json()
+    # working: 60 one-minute steps; idle: 59 steps plus 300 s capped after the last; charging: 300 s capped.
+    assert rows == [
+        {
+            "robot_id": "D",
+            "day": day.isoformat(),
+            "tz": "UTC",
+            "hours": {"charging": round(300 / 3600, 4), "idle": round((59 * 60 + 300) / 3600, 4), "working": 1.0},
+        }
+    ]
+    # Tokyo's day ends at 15:00 UTC: the morning readings fall in it, the late charging one does not.
+    other = (await client.get("/fleet/daily-activity", params={"day": day.isoformat(), "tz": "Asia/Tokyo"})).json()
+    assert [r["hours"] for r in other] == [{"idle": round((59 * 60 + 300) / 3600, 4), "working": 1.0}]
+    bad = await client.get("/fleet/daily-activity", params={"day": day.isoformat(), "tz": "Mars/Olympus"})
+    assert_problem(bad, ErrorKind.BAD_ZONE)
+
+
+async def test_query_past_the_statement_timeout_is_503(settings: Settings, conn: asyncpg.Connection) -> None:
+    async with serve_in_process(settings) as client:
+        for robot in range(10):
+            batch = [reading(f"T{robot}", NOW - timedelta(seconds=s)) for s in range(1, 5001)]
+            assert (await client.post("/telemetry/", json=batch)).status_code == 200
+    # A 50k-reading fleet-wide window takes tens of milliseconds; start-up work takes a few.
+    strict = replace_settings(settings, query_timeout_ms=20)
+    async with serve_in_process(strict) as client:
+        response = await client.get("/fleet/distance", params={"since": (NOW - timedelta(hours=3)).isoformat()})
+    assert_problem(response, ErrorKind.QUERY_TIMEOUT)
+    assert response.headers["retry-after"] == "5"

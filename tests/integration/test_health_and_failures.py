@@ -1,0 +1,120 @@
+"""Health, a database that goes away, failed flushes, and draining on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+
+from app import __version__
+from app.db.pool import create_pool
+from app.errors import ErrorKind, StorageUnavailable
+from app.ingest.buffer import Ingestor
+from app.ingest.latest import LatestState
+from app.ingest.reading import Row
+from app.settings import Settings, replace_settings
+from tests.support.builders import count_rows, make_row, reading
+from tests.support.problems import assert_problem
+from tests.support.proxy import TcpProxy
+from tests.support.servers import serve_in_process
+
+NOW = datetime.now(UTC)
+
+
+def _row(robot_id: str, seconds_ago: float, status: str | None = "idle") -> Row:
+    return make_row(robot_id, NOW - timedelta(seconds=seconds_ago), status=status)
+
+
+async def test_health_reports_version_and_database(client: httpx.AsyncClient) -> None:
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "version": __version__, "database": "up"}
+
+
+async def test_database_down_gives_503_then_recovers(settings: Settings, conn: asyncpg.Connection) -> None:
+    url = urlsplit(settings.database.database_url)
+    proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    via_proxy = urlunsplit(url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}"))
+    app_settings = replace_settings(
+        settings, database_url=via_proxy, health_timeout_ms=1000, flush_timeout_ms=1500, pool_min_size=1
+    )
+    async with serve_in_process(app_settings) as client:
+        assert (await client.get("/")).status_code == 200
+
+        await proxy.stop()
+        down = await client.get("/")
+        assert down.status_code == 503
+        assert down.json()["database"] == "down"
+        rejected = await client.post("/telemetry/", json=reading(at=NOW))
+        assert_problem(rejected, ErrorKind.STORAGE_UNAVAILABLE)
+        assert rejected.headers["retry-after"] == str(settings.ingest.retry_after_s)
+
+        await proxy.start()  # same port: the pool reconnects
+        assert (await client.get("/")).status_code == 200
+        assert (await client.post("/telemetry/", json=reading(at=NOW))).json() == {
+            "accepted": 1,
+            "duplicates": 0,
+        }
+        await proxy.stop()
+    assert await count_rows(conn) == (1, 1)
+
+
+async def test_failed_flush_fails_only_its_own_requests(settings: Settings, conn: asyncpg.Connection) -> None:
+    pool = await create_pool(settings.database)
+    # One request per flush, so the bad one travels alone.
+    tuned = replace_settings(settings, flush_max_rows=1, flush_concurrency=1)
+    ingestor = Ingestor(pool, tuned.ingest, LatestState(pool, 1000))
+    ingestor.start()
+    try:
+        before = await ingestor.submit([_row("a", 3)])
+        # An enum value the database refuses makes this flush fail after it reached PostgreSQL.
+        with pytest.raises(StorageUnavailable):
+            await asyncio.wait_for(ingestor.submit([_row("b", 2, status="bogus")]), timeout=10)
+        after = await ingestor.submit([_row("c", 1)])
+    finally:
+        await ingestor.close()
+        await pool.close()
+    assert (before.accepted, after.accepted) == (1, 1)
+    robots = {r["robot_id"] for r in await conn.fetch("SELECT robot_id FROM robots")}
+    assert robots == {"a", "c"}  # nothing of the failed request, not even its robot, was stored
+    assert await count_rows(conn) == (2, 2)
+
+
+async def test_close_drains_the_buffer_before_returning(settings: Settings, conn: asyncpg.Connection) -> None:
+    pool = await create_pool(settings.database)
+    # A flush interval far beyond the test: only close() can make these rows reach the database.
+    latest = LatestState(pool, 600_000)
+    ingestor = Ingestor(pool, replace_settings(settings, flush_interval_ms=600_000).ingest, latest)
+    ingestor.start()
+    submits = [asyncio.create_task(ingestor.submit([_row(f"r{i}", i)])) for i in range(30)]
+    await asyncio.sleep(0.05)
+    assert not any(task.done() for task in submits)
+    await ingestor.close()
+    results = await asyncio.gather(*submits)
+    await latest.close()  # the periodic writer never ran: close() writes what is pending
+    await pool.close()
+    assert sum(r.accepted for r in results) == 30
+    assert await count_rows(conn) == (30, 30)
+    assert await conn.fetchval("SELECT count(*) FROM robot_latest") == 30
+    with pytest.raises(StorageUnavailable):
+        await ingestor.submit([_row("late", 0)])
+
+
+async def test_startup_repairs_latest_state_left_unwritten(settings: Settings, conn: asyncpg.Connection) -> None:
+    # As after a crash between a flush's commit and the latest-state write: readings stored, registry behind.
+    async with serve_in_process(settings) as client:
+        await client.post("/telemetry/", json=[reading("crashy", NOW - timedelta(seconds=s), seq=s) for s in (1, 2)])
+    await conn.execute("DELETE FROM robot_latest")
+    await conn.execute(
+        "INSERT INTO telemetry (robot_key, time, latitude, longitude, battery_level, seq)"
+        " SELECT robot_key, $1, 1, 2, 3, 99 FROM robots",
+        NOW,
+    )
+    async with serve_in_process(settings) as client:
+        state = (await client.get("/robots/crashy")).json()
+    assert (state["seq"], datetime.fromisoformat(state["last_seen"])) == (99, NOW)

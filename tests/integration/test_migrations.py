@@ -1,0 +1,114 @@
+"""Applying every migration to an empty database gives the expected schema, once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from app.db.migrations import MIGRATIONS_DIR, apply_migrations, list_migrations
+from app.ingest.reading import COLUMNS
+from tests.support.database import database_url_for, recreate_database
+
+SCRATCH = "fleet_migrations_test"
+INFORMATION_SCHEMA_TYPES = {
+    "timestamptz": "timestamp with time zone",
+    "float8": "double precision",
+    "int8": "bigint",
+    "text": "text",
+    "jsonb": "jsonb",
+    "robot_status": "USER-DEFINED",
+}
+DROP_SCRATCH = f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)'
+CREATE_SCRATCH = f'CREATE DATABASE "{SCRATCH}"'
+
+
+@pytest.fixture
+async def scratch_url(server_url: str) -> AsyncIterator[str]:
+    await recreate_database(server_url, DROP_SCRATCH, CREATE_SCRATCH)
+    yield database_url_for(server_url, SCRATCH)
+
+
+async def test_all_migrations_give_the_expected_schema(scratch_url: str) -> None:
+    versions = [version for version, _, _ in list_migrations()]
+    assert await apply_migrations(scratch_url) == versions
+    assert await apply_migrations(scratch_url) == []  # a second run is a no-op
+
+    conn = await asyncpg.connect(scratch_url)
+    try:
+        recorded = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+        assert recorded == versions
+        hypertable = await conn.fetchrow(
+            "SELECT d.column_name, d.time_interval FROM timescaledb_information.dimensions d"
+            " WHERE d.hypertable_name = 'telemetry'"
+        )
+        assert hypertable is not None
+        assert hypertable["column_name"] == "time"
+        assert hypertable["time_interval"].days == 1
+        indexes = {
+            r["indexname"]: r["indexdef"]
+            for r in await conn.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'telemetry'")
+        }
+        # Exactly one index: the unique (robot_key, time) that deduplicates and serves the per-robot queries.
+        assert list(indexes) == ["telemetry_robot_time"]
+        assert "UNIQUE" in indexes["telemetry_robot_time"]
+        assert '(robot_key, "time" DESC)' in indexes["telemetry_robot_time"]
+        # The migrations give telemetry and robot_latest exactly the columns the reading declares, in its order.
+        for table in ("telemetry", "robot_latest"):
+            columns = [
+                (r["column_name"], r["data_type"])
+                for r in await conn.fetch(
+                    "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1"
+                    " ORDER BY ordinal_position",
+                    table,
+                )
+            ]
+            expected = [("robot_key", "integer")] + [(c.name, INFORMATION_SCHEMA_TYPES[c.sql_type]) for c in COLUMNS]
+            assert columns == expected, table
+        collation = await conn.fetchval(
+            "SELECT collation_name FROM information_schema.columns"
+            " WHERE table_name = 'robots' AND column_name = 'robot_id'"
+        )
+        assert collation == "C"
+    finally:
+        await conn.close()
+
+
+def test_migration_files_are_numbered_without_gaps() -> None:
+    versions = [version for version, _, _ in list_migrations()]
+    assert versions == list(range(1, len(versions) + 1))
+
+
+def test_misnamed_migration_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "001_ok.sql").write_text("SELECT 1")
+    (tmp_path / "two.sql").write_text("SELECT 1")
+    with pytest.raises(ValueError, match=r"001_name\.sql"):
+        list_migrations(tmp_path)
+    assert MIGRATIONS_DIR.is_dir()
+
+
+async def test_battery_values_stored_as_real_come_back_as_sent(scratch_url: str, tmp_path: Path) -> None:
+    # A database at the schema before the wider reading, holding what the old API stored.
+    for version, _, path in list_migrations():
+        if version <= 3:
+            (tmp_path / path.name).write_text(path.read_text())
+    await apply_migrations(scratch_url, tmp_path)
+    conn = await asyncpg.connect(scratch_url)
+    try:
+        await conn.execute(
+            "INSERT INTO robots (robot_id, last_seen, latitude, longitude, battery_level, battery_voltage)"
+            " VALUES ('old', '2026-11-01T00:00:00Z', 1, 2, 70.09, 24.61)"
+        )
+        await conn.execute(
+            "INSERT INTO telemetry (robot_key, time, latitude, longitude, battery_level, battery_voltage)"
+            " SELECT robot_key, '2026-11-01T00:00:00Z', 1, 2, 70.09, 24.61 FROM robots"
+        )
+        assert await conn.fetchval("SELECT battery_level::float8 FROM telemetry") != 70.09  # the real's artefact
+        await apply_migrations(scratch_url)
+        for table in ("telemetry", "robot_latest"):
+            stored = await conn.fetchrow(f"SELECT battery_level, battery_voltage FROM {table}")
+            assert stored is not None and tuple(stored) == (70.09, 24.61), table
+    finally:
+        await conn.close()

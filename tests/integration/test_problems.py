@@ -1,0 +1,78 @@
+"""Every error leaves as an RFC 9457 problem with a type: the framework's own, the unexpected, and in /docs."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+import httpx
+import pytest
+from litestar import get
+
+from app.errors import ErrorKind
+from app.main import create_app
+from app.settings import Settings
+from tests.support.problems import assert_problem
+from tests.support.servers import serve_in_process
+
+
+async def test_framework_refusals_are_typed_problems(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    assert_problem(await client.get("/no/such/route"), ErrorKind.NOT_FOUND)
+    assert_problem(await client.delete("/robots"), ErrorKind.METHOD_NOT_ALLOWED)
+    assert_problem(await client.get("/robots", params={"online": "perhaps"}), ErrorKind.BAD_PARAMETER)
+
+
+@get("/test-only/boom")
+async def boom() -> None:
+    raise RuntimeError("secret internals: password=hunter2")
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_unexpected_error_is_a_logged_500_without_internals(
+    settings: Settings, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = create_app
+
+    def with_boom(settings: Settings) -> object:
+        app = original(settings)
+        app.register(boom)
+        return app
+
+    monkeypatch.setattr("tests.support.servers.create_app", with_boom)
+    # Litestar's logging set-up replaces the root handlers (and so pytest's caplog): listen on the logger itself.
+    collect, logger = Collect(), logging.getLogger("app.api.problems")
+    logger.addHandler(collect)
+    try:
+        async with serve_in_process(settings) as client:
+            response = await client.get("/test-only/boom")
+    finally:
+        logger.removeHandler(collect)
+    problem = assert_problem(response, ErrorKind.INTERNAL)
+    assert "hunter2" not in response.text and "RuntimeError" not in response.text
+    assert problem["detail"] == "the service failed to answer; the failure is logged"
+    [record] = collect.records
+    assert "/test-only/boom" in record.getMessage() and record.exc_info is not None
+
+
+def test_every_documented_error_is_a_problem(settings: Settings) -> None:
+    document = create_app(settings).openapi_schema.to_schema()
+    checked = 0
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) < 400 or path == "/":  # health answers 503 with its own body
+                    continue
+                assert list(response["content"]) == ["application/problem+json"], (path, method, status)
+                assert response["content"]["application/problem+json"]["schema"] == {
+                    "$ref": "#/components/schemas/Problem"
+                }
+                checked += 1
+    assert checked > 20

@@ -1,0 +1,50 @@
+"""Batch preparation, the ingest hot loop: keys, in-batch duplicates, request owners and newest per robot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from app.ingest.batch import count_accepted, newest_per_robot, prepare_batch
+from app.ingest.reading import TIME, Record, Row, is_newer
+from tests.support.builders import make_row
+
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+KEYS = {"a": 1, "b": 2}
+
+
+def at(seconds: int) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_rows_get_their_robot_key_in_place_of_the_id() -> None:
+    prepared = prepare_batch([[make_row("a", at(0)), make_row("b", at(0))]], KEYS)
+    assert [record[0] for record in prepared.records] == [1, 2]
+    assert [record[1:] for record in prepared.records] == [row[1:] for row in prepared.rows]
+
+
+def test_in_batch_repeats_keep_the_first_occurrence_and_its_owner() -> None:
+    first = make_row("a", at(0), battery_level=10)
+    again = make_row("a", at(0), battery_level=99)  # same (robot, time), other values: a replay
+    prepared = prepare_batch([[first], [again, make_row("a", at(1))]], KEYS)
+    assert prepared.rows == [first, make_row("a", at(1))]
+    assert prepared.owners == [0, 1]
+    assert count_accepted(prepared.owners, None, 2) == [1, 1]
+
+
+def test_newest_per_robot_is_the_latest_time_whatever_the_order() -> None:
+    rows: list[Row] = [make_row("a", at(5)), make_row("a", at(9)), make_row("a", at(1)), make_row("b", at(2))]
+    prepared = prepare_batch([rows[:2], rows[2:]], KEYS)
+    assert {key: record[TIME] for key, record in prepared.newest.items()} == {1: at(9), 2: at(2)}
+    assert newest_per_robot(prepared.records) == prepared.newest
+
+
+def test_only_new_rows_count_after_a_conflict() -> None:
+    assert count_accepted([0, 0, 1, 2], [True, False, False, True], 3) == [1, 0, 1]
+
+
+def test_newer_wins_and_an_equal_time_does_not_replace() -> None:
+    older: Record = (1, *make_row("a", at(0))[1:])
+    newer: Record = (1, *make_row("a", at(1))[1:])
+    assert is_newer(older, None)
+    assert is_newer(newer, older) and not is_newer(older, newer)
+    assert not is_newer(older, older)
