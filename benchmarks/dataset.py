@@ -8,7 +8,7 @@ from typing import TypeVar, cast
 
 import msgspec
 
-from app.ingest.reading import Location, Reading, Row, Status, reading_fields, to_row
+from app.ingest.reading import Location, Reading, Row, Status, encode_fields, reading_fields, to_row
 from simulator.fleet import build_fleet, voltage_for
 
 CENTRE = (37.4275, -122.1697)
@@ -17,9 +17,15 @@ _encode = msgspec.json.Encoder().encode
 
 
 def iter_rows(
-    robots: int, per_robot: int, seed: int = 42, end: datetime | None = None, step_s: float = STEP_S
+    robots: int,
+    per_robot: int,
+    seed: int = 42,
+    end: datetime | None = None,
+    step_s: float = STEP_S,
+    with_fields: bool = False,
 ) -> Iterator[list[Row]]:
     """``per_robot`` rounds of one reading per robot, ``step_s`` apart, the newest a minute before ``end``.
+    ``with_fields`` adds four diagnostics of the robot's own to each reading (the ``fields`` object).
 
     Yields one list per round, so a large dataset can be written without being held in memory.
     """
@@ -40,18 +46,31 @@ def iter_rows(
                 status=cast(Status, robot.status),
                 seq=robot.seq,
             )
-            rows.append(to_row(reading, at, None))
+            fields_json = None
+            if with_fields:
+                reading.fields = {
+                    "motor_temp_c": round(20 + robot.battery / 5, 1),
+                    "odometer_m": round(robot.odometer_m, 1),
+                    "estop": False,
+                    "firmware": "2.4.1",
+                }
+                fields_json = encode_fields(reading.fields)
+            rows.append(to_row(reading, at, fields_json))
         yield rows
 
 
-def generate_rows(robots: int, per_robot: int, seed: int = 42, end: datetime | None = None) -> list[Row]:
-    return [row for rows in iter_rows(robots, per_robot, seed, end) for row in rows]
+def generate_rows(
+    robots: int, per_robot: int, seed: int = 42, end: datetime | None = None, with_fields: bool = False
+) -> list[Row]:
+    return [row for rows in iter_rows(robots, per_robot, seed, end, with_fields=with_fields) for row in rows]
 
 
 def reading_doc(row: Row) -> dict[str, object]:
     """The seed-shaped reading a robot would send for this row (the optional fields it does not use left out)."""
     fields = reading_fields(row[1:])
+    extra = {} if fields["fields"] is None else {"fields": fields["fields"]}
     return {
+        **extra,
         "robot_id": row[0],
         "timestamp": fields["timestamp"],
         "location": fields["location"],

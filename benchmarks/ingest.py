@@ -226,7 +226,8 @@ class Bench:
     def run(self) -> dict[str, Any]:
         plan = self.plan
         self.say(f"generating {plan.robots * plan.per_robot:,} readings from {plan.robots} simulated robots")
-        self.rows = generate_rows(plan.robots, plan.per_robot)
+        # BENCH_WITH_FIELDS=1: every reading also carries a four-key ``fields`` object (see NOTES.md).
+        self.rows = generate_rows(plan.robots, plan.per_robot, with_fields=os.environ.get("BENCH_WITH_FIELDS") == "1")
         asyncio.run(self.prepare_database())
         machine = asyncio.run(describe_machine(self.database_url))
         self.say(f"machine: {machine_line(machine)}")
