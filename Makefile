@@ -9,7 +9,7 @@ ifeq ($(MODE),)
 MODE := $(shell docker info >/dev/null 2>&1 && echo docker || echo local)
 endif
 
-.PHONY: help deps db up down clean-db migrate run test lint typecheck check simulate bench bench-queries
+.PHONY: help deps db up down clean-db migrate run test lint typecheck check simulate bench bench-queries admin-key admin
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,7 @@ else
 	@$(MAKE) --no-print-directory db
 	@bash scripts/api.sh start
 endif
+	@echo "auth: every route but / and /docs needs a credential; 'make admin-key' prints a new admin key to this terminal (once)"
 
 down:  ## stop the API and the database
 ifeq ($(MODE),docker)
@@ -60,6 +61,12 @@ typecheck: deps
 	@.venv/bin/mypy
 
 check: lint typecheck test  ## what CI runs: ruff, mypy --strict, the tests
+
+admin-key: db  ## create an operator key with every scope and print it here, once (never logged)
+	@$(PY) -m app.admin create-key "admin (make admin-key)" --scope admin --scope read --scope stream --scope export --scope ingest
+
+admin: db  ## the admin CLI: make admin ARGS="list" | "provision-robot R1" | "revoke 3" ...
+	@$(PY) -m app.admin $(ARGS)
 
 simulate: deps  ## run the fleet simulator against the API (make up first)
 	@$(PY) -m simulator $(ARGS)

@@ -27,6 +27,8 @@ class ErrorKind(enum.Enum):
     UNAUTHENTICATED = "unauthenticated"
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate-limited"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type"
+    CONFLICT = "conflict"
     # What the HTTP layer itself refuses before any domain code runs, and what nobody expected.
     NOT_FOUND = "not-found"
     METHOD_NOT_ALLOWED = "method-not-allowed"
@@ -39,11 +41,20 @@ class FleetError(Exception):
 
     kind: ErrorKind
 
-    def __init__(self, detail: str, *, errors: Sequence[FieldError] = (), retry_after_s: int | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[FieldError] = (),
+        retry_after_s: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = list(errors)
-        self.retry_after_s = retry_after_s
+        self.headers = dict(headers or {})
+        if retry_after_s is not None:
+            self.headers["Retry-After"] = str(retry_after_s)
 
 
 class MalformedBody(FleetError):
@@ -109,3 +120,11 @@ class Forbidden(FleetError):
 
 class RateLimited(FleetError):
     kind = ErrorKind.RATE_LIMITED
+
+
+class UnsupportedMediaType(FleetError):
+    kind = ErrorKind.UNSUPPORTED_MEDIA_TYPE
+
+
+class Conflict(FleetError):
+    kind = ErrorKind.CONFLICT

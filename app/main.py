@@ -7,9 +7,12 @@ from contextlib import asynccontextmanager
 from typing import cast
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.enums import ScopeType
-from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
+from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Message, Receive, Scope, Send
 
+from app.api.admin import AdminController
+from app.api.auth import authorize
 from app.api.deps import DEPENDENCIES, SERVICES_KEY
 from app.api.export import export_csv
 from app.api.fleet import FleetController
@@ -23,6 +26,14 @@ from app.api.telemetry import TelemetryController
 from app.services import open_services
 from app.settings import Settings, load_settings
 
+# On every response, errors included (Litestar's response_headers skip exception responses).
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+
 
 class FleetApp(Litestar):
     """Litestar routing on the raw path, so that a robot id can hold an encoded '/' (see app.api.paths)."""
@@ -32,7 +43,17 @@ class FleetApp(Litestar):
     ) -> None:
         if scope["type"] == ScopeType.HTTP:
             route_on_raw_path(cast(Scope, scope))
+            send = _with_security_headers(cast(Send, send))
         await super().__call__(scope, receive, send)
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
+        await send(message)
+
+    return sending
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -47,13 +68,27 @@ def create_app(settings: Settings | None = None) -> Litestar:
             finally:
                 app.state[SERVICES_KEY] = None
 
+    origins = [origin.strip() for origin in settings.server.cors_origins.split(",") if origin.strip()]
     app = FleetApp(
-        route_handlers=[health, stream_telemetry, export_csv, TelemetryController, RobotsController, FleetController],
+        route_handlers=[
+            health,
+            stream_telemetry,
+            export_csv,
+            TelemetryController,
+            RobotsController,
+            FleetController,
+            AdminController,
+        ],
         dependencies=DEPENDENCIES,
+        guards=[authorize],
         lifespan=[lifespan],
         openapi_config=build_openapi_config(),
         exception_handlers={Exception: handle_error},
         request_max_body_size=settings.ingest.max_body_bytes,
+        # Off unless origins are named: a browser page elsewhere cannot read or write through a visitor's session.
+        cors_config=CORSConfig(allow_origins=origins, allow_headers=["Authorization", "Content-Type"])
+        if origins
+        else None,
     )
     add_body_schemas(app)
     return app

@@ -27,6 +27,8 @@ class Health(msgspec.Struct, gc=False):
     status: Literal["ok", "degraded"]
     version: str
     database: Literal["up", "down"]
+    # "off" means any client can read and write everything (FLEET_AUTH=off, for trusted networks only).
+    authentication: Literal["on", "off"]
 
 
 class FieldError(msgspec.Struct, omit_defaults=True, gc=False):
@@ -55,6 +57,7 @@ class RobotState(StoredReading, gc=False):
     first_seen: datetime
     last_seen: datetime
     online: bool
+    tags: list[str]
 
 
 class Bucket(msgspec.Struct, gc=False):
@@ -103,3 +106,33 @@ class DailyActivity(msgspec.Struct, gc=False):
     day: str
     tz: str
     hours: dict[str, float]
+
+
+class CredentialInfo(msgspec.Struct, gc=False):
+    """A credential as listed: never its secret, only the first characters that tell it apart."""
+
+    credential_id: int
+    kind: Literal["robot", "key"]
+    name: str
+    robot_id: str | None
+    scopes: list[str]
+    robot_ids: list[str] | None
+    fleet_tag: str | None
+    token_prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class IssuedCredential(msgspec.Struct, gc=False):
+    """A new credential with its secret ``token``: shown this once, stored only as a hash."""
+
+    credential_id: int
+    kind: Literal["robot", "key"]
+    name: str
+    token: str
+    token_prefix: str
+    created_at: datetime
+    robot_id: str | None = None
+    scopes: list[str] = msgspec.field(default_factory=list)
+    expires_previous_at: datetime | None = None

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+from app.auth.authenticator import Authenticator
 from app.db import robots
 from app.db.migrations import apply_migrations
 from app.db.pool import Pool, create_pool
@@ -23,6 +24,7 @@ class Services:
     latest: LatestState
     ingestor: Ingestor
     broadcaster: Broadcaster
+    authenticator: Authenticator
 
 
 @asynccontextmanager
@@ -36,7 +38,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         latest = LatestState(pool, settings.ingest.latest_interval_ms)
         latest.start()
         stack.push_async_callback(latest.close)  # writes the latest state the final flushes moved
+        authenticator = Authenticator(pool, settings.auth)
+        await authenticator.start()
+        stack.push_async_callback(authenticator.close)
         ingestor = Ingestor(pool, settings.ingest, latest)
+        authenticator.on_change(ingestor.forget_provisioning)
         broadcaster = Broadcaster(settings.stream.stream_queue_size)
         ingestor.add_listener(broadcaster.publish)
         ingestor.start()
@@ -45,4 +51,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         # Everything built so far lives as long as the process: move it out of the collector's way, so that
         # full collections triggered by request garbage do not rescan it (a tail-latency cost).
         gc.freeze()
-        yield Services(settings=settings, pool=pool, latest=latest, ingestor=ingestor, broadcaster=broadcaster)
+        yield Services(
+            settings=settings,
+            pool=pool,
+            latest=latest,
+            ingestor=ingestor,
+            broadcaster=broadcaster,
+            authenticator=authenticator,
+        )

@@ -13,7 +13,9 @@ import msgspec
 
 ENV_PREFIX = "FLEET_"
 # Read by the shell scripts and the test suite, never by the service: allowed, not parsed.
-SCRIPT_ONLY_VARIABLES = frozenset({"FLEET_DB_PORT", "FLEET_PGDATA", "FLEET_PG_MAJOR", "FLEET_TEST_SERVER_URL"})
+SCRIPT_ONLY_VARIABLES = frozenset(
+    {"FLEET_DB_PORT", "FLEET_PGDATA", "FLEET_PG_MAJOR", "FLEET_TEST_SERVER_URL", "FLEET_ADMIN_KEY", "FLEET_API_URL"}
+)
 
 Positive = Annotated[int, msgspec.Meta(gt=0)]
 
@@ -27,6 +29,8 @@ class ServerSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
     workers: Positive = 1
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    # Comma-separated origins a browser console may call the API from; empty: CORS off.
+    cors_origins: str = ""
 
 
 class DatabaseSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -67,6 +71,21 @@ class QuerySettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     max_status_gap_s: Positive = 300
 
 
+class AuthSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # "off" trusts every client, as the seed's original API did: for trusted networks only, logged loudly at
+    # start-up and shown on GET /.
+    auth: Literal["on", "off"] = "on"
+    # Verified tokens kept in each process; a revocation or rotation empties it within auth_poll_ms.
+    token_cache_size: Positive = 10_000
+    auth_poll_ms: Positive = 500
+    # After a robot's token is rotated, the old one keeps working this long, so the robot can switch over.
+    rotation_grace_s: Positive = 86_400
+
+    @property
+    def enabled(self) -> bool:
+        return self.auth == "on"
+
+
 class StreamSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # Live stream: readings a subscriber may fall behind by before it is cut off (ingest never waits for it).
     stream_queue_size: Positive = 10_000
@@ -78,6 +97,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
     query: QuerySettings = msgspec.field(default_factory=QuerySettings)
     stream: StreamSettings = msgspec.field(default_factory=StreamSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
 
 
 class SettingsError(ValueError):

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import time
 
+from app.auth.principals import ANONYMOUS
 from app.db.migrations import apply_migrations, create_database_if_missing
 from app.db.pool import create_pool
 from app.ingest.buffer import Ingestor
@@ -38,7 +39,7 @@ async def measure(with_fields: bool, robots: int, per_robot: int) -> None:
 
     async def send() -> None:
         while bodies:
-            await ingestor.ingest_body(bodies.pop())
+            await ingestor.ingest_body(bodies.pop(), ANONYMOUS)
 
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(send() for _ in range(IN_FLIGHT)))

@@ -8,6 +8,9 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
+from app.api.auth import provide_principal
+from app.auth.authenticator import Authenticator
+from app.auth.principals import Principal
 from app.db.pool import Pool
 from app.ingest.buffer import Ingestor
 from app.ingest.fanout import Broadcaster
@@ -15,13 +18,15 @@ from app.ingest.latest import LatestState
 from app.services import Services
 from app.settings import Settings
 
-SERVICES_KEY = "services"
+SERVICES_KEY = "services"  # where the lifespan puts the Services in app.state
 
 # What a handler parameter is annotated with to receive the service of that name.
 SettingsDep = NamedDependency[Settings]
 PoolDep = NamedDependency[Pool]
 LatestDep = NamedDependency[LatestState]
 BroadcasterDep = NamedDependency[Broadcaster]
+AuthenticatorDep = NamedDependency[Authenticator]
+PrincipalDep = NamedDependency[Principal]
 
 
 def _services(state: State) -> Services:
@@ -43,6 +48,10 @@ def provide_latest(state: State) -> LatestState:
     return _services(state).latest
 
 
+def provide_authenticator(state: State) -> Authenticator:
+    return _services(state).authenticator
+
+
 def ingestor_of(request: Request[Any, Any, Any]) -> Ingestor:
     """The ingest route's one exception to injection: Litestar's dependency resolution costs ~10 us per request
     (43 vs 33 us for a bare POST handler, direct ASGI calls, 20,000 each), ~10 % of the API CPU of a
@@ -59,4 +68,6 @@ DEPENDENCIES = {
     "pool": Provide(provide_pool, sync_to_thread=False),
     "latest": Provide(provide_latest, sync_to_thread=False),
     "broadcaster": Provide(provide_broadcaster, sync_to_thread=False),
+    "authenticator": Provide(provide_authenticator, sync_to_thread=False),
+    "principal": Provide(provide_principal, sync_to_thread=False),
 }

@@ -7,12 +7,15 @@ import re
 from litestar import get
 from litestar.response import Stream
 
-from app.api.deps import PoolDep
+from app.api.auth import SCOPE_OPT
+from app.api.deps import PoolDep, PrincipalDep
 from app.api.params import RobotIdPath, Since, Until
 from app.api.paths import robot_id_from_path
-from app.api.problems import problem_responses
-from app.db import robots, telemetry
-from app.errors import ErrorKind, UnknownRobot
+from app.api.problems import AUTH_ERRORS, problem_responses
+from app.auth.access import resolve_robot
+from app.auth.principals import Scope
+from app.db import telemetry
+from app.errors import ErrorKind
 from app.timeranges import MAX_TIME, MIN_TIME, aware
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -20,16 +23,17 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 @get(
     "/telemetry/{robot_id:str}/export.csv",
-    responses=problem_responses(ErrorKind.UNKNOWN_ROBOT),
+    responses=problem_responses(ErrorKind.UNKNOWN_ROBOT, *AUTH_ERRORS),
+    opt={SCOPE_OPT: Scope.EXPORT},
     tags=["live and export"],
     summary="One robot's readings in [since, until) as CSV, oldest first",
     media_type="text/csv",
 )
-async def export_csv(pool: PoolDep, robot_id: RobotIdPath, since: Since = None, until: Until = None) -> Stream:
+async def export_csv(
+    pool: PoolDep, principal: PrincipalDep, robot_id: RobotIdPath, since: Since = None, until: Until = None
+) -> Stream:
     robot_id = robot_id_from_path(robot_id)
-    robot_key = await robots.fetch_robot_key(pool, robot_id)
-    if robot_key is None:
-        raise UnknownRobot(robot_id)
+    robot_key = await resolve_robot(pool, principal, robot_id)
     start, end = aware(since) if since else MIN_TIME, aware(until) if until else MAX_TIME
     filename = _UNSAFE_FILENAME.sub("_", robot_id) + ".csv"
     return Stream(

@@ -9,9 +9,12 @@ from litestar import Controller, get
 from litestar.params import Parameter
 
 from app import fleet
-from app.api.deps import LatestDep, PoolDep, SettingsDep
+from app.api.auth import SCOPE_OPT
+from app.api.deps import LatestDep, PoolDep, PrincipalDep, SettingsDep
 from app.api.params import StaleAfter, Zone, ex
-from app.api.problems import problem_responses
+from app.api.problems import AUTH_ERRORS, problem_responses
+from app.auth.access import keep_visible, visible_states
+from app.auth.principals import Scope
 from app.errors import ErrorKind
 from app.schemas import DailyActivity, RobotDistance, RobotState, StationaryRobot
 
@@ -19,32 +22,36 @@ from app.schemas import DailyActivity, RobotDistance, RobotState, StationaryRobo
 class FleetController(Controller):
     path = "/fleet"
     tags = ["fleet questions"]  # noqa: RUF012 - Litestar reads this class attribute
+    opt = {SCOPE_OPT: Scope.READ}  # noqa: RUF012
 
     @get(
         "/low-battery",
         summary="Robots whose latest battery_level is below a threshold",
-        responses=problem_responses(),
+        responses=problem_responses(*AUTH_ERRORS),
     )
     async def low_battery(
         self,
         latest: LatestDep,
         settings: SettingsDep,
+        principal: PrincipalDep,
         below: Annotated[float, Parameter(ge=0, le=100, description="Percent.", examples=ex(20))] = 20.0,
         stale_after: StaleAfter = None,
     ) -> list[RobotState]:
         stale_s = stale_after or settings.query.stale_after_s
-        return await latest.fetch_states(stale_after_s=stale_s, battery_below=below)
+        return visible_states(principal, await latest.fetch_states(stale_after_s=stale_s, battery_below=below))
 
-    @get("/offline", summary="Robots with no reading for stale_after seconds", responses=problem_responses())
+    @get(
+        "/offline", summary="Robots with no reading for stale_after seconds", responses=problem_responses(*AUTH_ERRORS)
+    )
     async def offline(
-        self, latest: LatestDep, settings: SettingsDep, stale_after: StaleAfter = None
+        self, latest: LatestDep, settings: SettingsDep, principal: PrincipalDep, stale_after: StaleAfter = None
     ) -> list[RobotState]:
         stale_s = stale_after or settings.query.stale_after_s
-        return await latest.fetch_states(stale_after_s=stale_s, online=False)
+        return visible_states(principal, await latest.fetch_states(stale_after_s=stale_s, online=False))
 
     @get(
         "/stationary",
-        responses=problem_responses(),
+        responses=problem_responses(*AUTH_ERRORS),
         summary="Online robots that moved less than within_m metres in the last window_min minutes",
         description="Movement is the path length: the sum of haversine distances between successive readings.",
     )
@@ -53,36 +60,40 @@ class FleetController(Controller):
         latest: LatestDep,
         pool: PoolDep,
         settings: SettingsDep,
+        principal: PrincipalDep,
         within_m: Annotated[float, Parameter(ge=0, description="Metres.", examples=ex(5))] = 5.0,
         window_min: Annotated[int, Parameter(ge=1, le=1440, description="Minutes.", examples=ex(10))] = 10,
         stale_after: StaleAfter = None,
     ) -> list[StationaryRobot]:
-        return await fleet.find_stationary(
+        found = await fleet.find_stationary(
             latest,
             pool,
             within_m=within_m,
             window_min=window_min,
             stale_after_s=stale_after or settings.query.stale_after_s,
         )
+        return await keep_visible(pool, principal, found, lambda robot: robot.robot_id)
 
     @get(
         "/distance",
         summary="Distance each robot travelled over [since, until)",
-        responses=problem_responses(ErrorKind.BAD_RANGE),
+        responses=problem_responses(ErrorKind.BAD_RANGE, *AUTH_ERRORS),
     )
     async def distance(
         self,
         pool: PoolDep,
+        principal: PrincipalDep,
         since: Annotated[
             datetime, Parameter(description="Inclusive start (RFC 3339).", examples=ex("2026-11-27T00:00:00Z"))
         ],
         until: Annotated[datetime | None, Parameter(description="Exclusive end; default now.")] = None,
     ) -> list[RobotDistance]:
-        return await fleet.measure_distances(pool, since, until)
+        distances = await fleet.measure_distances(pool, since, until)
+        return await keep_visible(pool, principal, distances, lambda robot: robot.robot_id)
 
     @get(
         "/daily-activity",
-        responses=problem_responses(ErrorKind.BAD_ZONE),
+        responses=problem_responses(ErrorKind.BAD_ZONE, *AUTH_ERRORS),
         summary="Hours each robot spent in each status during one local day",
         description=(
             "A reading's status lasts until the next reading, at most FLEET_MAX_STATUS_GAP_S seconds: a longer "
@@ -93,7 +104,9 @@ class FleetController(Controller):
         self,
         pool: PoolDep,
         settings: SettingsDep,
+        principal: PrincipalDep,
         day: Annotated[date, Parameter(description="The local day, YYYY-MM-DD.", examples=ex("2026-11-27"))],
         tz: Zone = "UTC",
     ) -> list[DailyActivity]:
-        return await fleet.sum_daily_activity(pool, day, tz, settings.query.max_status_gap_s)
+        activity = await fleet.sum_daily_activity(pool, day, tz, settings.query.max_status_gap_s)
+        return await keep_visible(pool, principal, activity, lambda robot: robot.robot_id)

@@ -25,5 +25,5 @@ async def health(pool: PoolDep, settings: SettingsDep) -> Response[Health]:
         async with asyncio.timeout(settings.database.health_timeout_ms / 1000):
             await robots.ping(pool)
     except Exception:  # any failure to answer, timeouts included, means "down"
-        return Response(Health("degraded", __version__, "down"), status_code=503)
-    return Response(Health("ok", __version__, "up"))
+        return Response(Health("degraded", __version__, "down", settings.auth.auth), status_code=503)
+    return Response(Health("ok", __version__, "up", settings.auth.auth))

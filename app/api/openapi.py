@@ -9,7 +9,7 @@ import msgspec
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec import Components, OpenAPIMediaType, Operation, RequestBody, Schema, SecurityScheme
 
 from app import __version__
 from app.ingest.decoding import TELEMETRY_BODY
@@ -73,9 +73,24 @@ def build_openapi_config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Fleet telemetry",
         version=__version__,
-        description="Ingest and query robot-fleet telemetry stored in TimescaleDB.",
+        description=(
+            "Ingest and query robot-fleet telemetry stored in TimescaleDB. Every route but `GET /` and `/docs` "
+            "takes a credential as `Authorization: Bearer <token>`: a robot's token (writes its own readings) or "
+            "an operator key with scopes (read, stream, export, ingest, admin)."
+        ),
         path="/docs",
         render_plugins=[SwaggerRenderPlugin(path="/")],
+        # Swagger UI shows an Authorize button for this scheme; the token never goes into a URL.
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="A robot token (flt_r_...) or an operator key (flt_k_...).",
+                )
+            }
+        ),
+        security=[{"bearer": []}],
     )
 
 

@@ -48,6 +48,8 @@ PROBLEMS: dict[ErrorKind, ProblemSpec] = {
     ErrorKind.INVALID_READING: ProblemSpec(
         422, "Invalid reading", "Invalid readings; each bad one is listed with its index and field"
     ),
+    ErrorKind.CONFLICT: ProblemSpec(409, "Conflict", "The resource exists already"),
+    ErrorKind.UNSUPPORTED_MEDIA_TYPE: ProblemSpec(415, "Unsupported media type", "The body must be application/json"),
     ErrorKind.RATE_LIMITED: ProblemSpec(429, "Too many requests", "Slow down; retry after Retry-After seconds"),
     ErrorKind.INTERNAL: ProblemSpec(500, "Internal error", "A fault of the service, logged with its request"),
     ErrorKind.STORAGE_UNAVAILABLE: ProblemSpec(
@@ -62,6 +64,10 @@ _HTTP_KINDS = {
     405: ErrorKind.METHOD_NOT_ALLOWED,
     413: ErrorKind.BODY_TOO_LARGE,
 }
+
+
+# What every route behind a credential can also answer.
+AUTH_ERRORS = (ErrorKind.UNAUTHENTICATED, ErrorKind.FORBIDDEN)
 
 
 def problem_type(kind: ErrorKind) -> str:
@@ -79,8 +85,7 @@ def _response(
 def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """The app's one exception handler."""
     if isinstance(exc, FleetError):
-        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
-        return _response(exc.kind, exc.detail, exc.errors, headers)
+        return _response(exc.kind, exc.detail, exc.errors, exc.headers or None)
     if isinstance(exc, HTTPException):
         kind = _HTTP_KINDS.get(exc.status_code)
         if kind is not None:

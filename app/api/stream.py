@@ -10,9 +10,12 @@ from litestar import get
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from app.api.deps import BroadcasterDep
+from app.api.auth import SCOPE_OPT
+from app.api.deps import BroadcasterDep, PoolDep, PrincipalDep
 from app.api.params import ex
-from app.api.problems import problem_responses
+from app.api.problems import AUTH_ERRORS, problem_responses
+from app.auth.access import visible_robot_ids
+from app.auth.principals import Scope
 from app.ingest.fanout import Subscriber
 
 HEARTBEAT_S = 15.0  # a comment line this often keeps idle proxies from closing the stream
@@ -38,7 +41,8 @@ async def _events(broadcaster: BroadcasterDep, subscriber: Subscriber) -> AsyncI
 
 @get(
     "/telemetry/stream",
-    responses=problem_responses(),
+    responses=problem_responses(*AUTH_ERRORS),
+    opt={SCOPE_OPT: Scope.STREAM},
     tags=["live and export"],
     summary="Live readings as Server-Sent Events",
     description=(
@@ -48,6 +52,16 @@ async def _events(broadcaster: BroadcasterDep, subscriber: Subscriber) -> AsyncI
 )
 async def stream_telemetry(
     broadcaster: BroadcasterDep,
+    pool: PoolDep,
+    principal: PrincipalDep,
     robot_id: Annotated[str | None, Parameter(description="Only this robot's readings.", examples=ex("R2-D2"))] = None,
 ) -> ServerSentEvent:
-    return ServerSentEvent(_events(broadcaster, broadcaster.subscribe(robot_id)))
+    # A key limited to some robots streams those visible when it subscribes.
+    visible = await visible_robot_ids(pool, principal)
+    if robot_id is not None:
+        robot_ids: frozenset[str] | None = (
+            frozenset({robot_id}) & visible if visible is not None else frozenset({robot_id})
+        )
+    else:
+        robot_ids = visible
+    return ServerSentEvent(_events(broadcaster, broadcaster.subscribe(robot_ids)))

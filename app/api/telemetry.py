@@ -8,13 +8,16 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 
-from app.api.deps import PoolDep, SettingsDep, ingestor_of
+from app.api.auth import SCOPE_OPT, principal_of
+from app.api.deps import PoolDep, PrincipalDep, SettingsDep, ingestor_of
 from app.api.openapi import TelemetryBodyOperation
 from app.api.params import BucketWidth, Limit, RobotIdPath, Since, Until, Zone
 from app.api.paths import robot_id_from_path
-from app.api.problems import problem_responses
-from app.db import robots, telemetry
-from app.errors import ErrorKind, UnknownRobot
+from app.api.problems import AUTH_ERRORS, problem_responses
+from app.auth.access import resolve_robot
+from app.auth.principals import Scope
+from app.db import telemetry
+from app.errors import ErrorKind, UnsupportedMediaType
 from app.schemas import BucketSeries, HistoryPage, IngestResult
 from app.timeranges import MIN_TIME, aware
 
@@ -33,9 +36,12 @@ class TelemetryController(Controller):
             ErrorKind.BODY_TOO_LARGE,
             ErrorKind.INVALID_READING,
             ErrorKind.STORAGE_UNAVAILABLE,
+            ErrorKind.UNSUPPORTED_MEDIA_TYPE,
+            *AUTH_ERRORS,
         ),
         status_code=200,
         operation_class=TelemetryBodyOperation,
+        opt={SCOPE_OPT: Scope.INGEST},
         summary="Store one reading or a batch",
         description=(
             "All-or-nothing: a bad reading rejects the whole request (422, naming each bad index and field) "
@@ -44,13 +50,16 @@ class TelemetryController(Controller):
         ),
     )
     async def ingest(self, request: Request[Any, Any, Any]) -> IngestResult:
-        return await ingestor_of(request).ingest_body(await request.body())
+        if request.content_type[0] != "application/json":  # no form or text body: pages cannot post cross-site
+            raise UnsupportedMediaType("send the readings as Content-Type: application/json")
+        return await ingestor_of(request).ingest_body(await request.body(), principal_of(request))
 
     @get(
         "/{robot_id:str}",
         responses=problem_responses(
-            ErrorKind.BAD_CURSOR, ErrorKind.BAD_BUCKET, ErrorKind.BAD_ZONE, ErrorKind.UNKNOWN_ROBOT
+            ErrorKind.BAD_CURSOR, ErrorKind.BAD_BUCKET, ErrorKind.BAD_ZONE, ErrorKind.UNKNOWN_ROBOT, *AUTH_ERRORS
         ),
+        opt={SCOPE_OPT: Scope.READ},
         summary="One robot's readings, newest first, or downsampled into time buckets",
         description=(
             "Without `bucket`: raw readings, newest first, in keyset pages (`limit`, `cursor`). With `bucket` "
@@ -63,6 +72,7 @@ class TelemetryController(Controller):
         self,
         pool: PoolDep,
         settings: SettingsDep,
+        principal: PrincipalDep,
         robot_id: RobotIdPath,
         since: Since = None,
         until: Until = None,
@@ -72,9 +82,7 @@ class TelemetryController(Controller):
         tz: Zone = "UTC",
     ) -> HistoryPage | BucketSeries:
         robot_id = robot_id_from_path(robot_id)
-        robot_key = await robots.fetch_robot_key(pool, robot_id)
-        if robot_key is None:
-            raise UnknownRobot(robot_id)
+        robot_key = await resolve_robot(pool, principal, robot_id)
         start, end = aware(since) if since else None, aware(until) if until else None
         query = settings.query
         if bucket is not None:

@@ -15,9 +15,10 @@ async def ping(pool: Pool) -> None:
     await pool.fetchval(sql.PING)
 
 
-async def fetch_robot_key(pool: Pool, robot_id: str) -> int | None:
-    key: int | None = await pool.fetchval(sql.SELECT_ROBOT_KEY, robot_id)
-    return key
+async def fetch_robot_key(pool: Pool, robot_id: str) -> tuple[int, list[str]] | None:
+    """The robot's key and tags, or None for a robot never seen."""
+    row = await pool.fetchrow(sql.SELECT_ROBOT_KEY_AND_TAGS, robot_id)
+    return None if row is None else (row["robot_key"], row["tags"])
 
 
 async def register_robots(conn: Connection, robot_ids: Collection[str]) -> dict[str, int]:
@@ -59,6 +60,7 @@ async def fetch_robot_states(
             first_seen=row[width + 1],
             last_seen=row[0],
             online=row[width + 2],
+            tags=row[width + 3],
         )
         for row in rows
     ]

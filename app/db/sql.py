@@ -81,7 +81,6 @@ WHERE excluded.time > l.time
 
 # --- history -------------------------------------------------------------------------------------------------
 
-SELECT_ROBOT_KEY = "SELECT robot_key FROM robots WHERE robot_id = $1"
 
 # Keyset page, newest first: $2 <= time < $3, and time < $4 (the cursor). The (robot_key, time DESC) index
 # returns rows already in order, so LIMIT stops after $5 rows.
@@ -99,7 +98,7 @@ LIMIT $5
 # or NULL, $5 robot_id or NULL. Reads only the registry and latest state, one row per robot.
 SELECT_ROBOT_STATES = f"""
 SELECT {", ".join(f"l.{c}" for c in _READING_COLUMNS_AS_TEXT.split(", "))},
-       r.robot_id, r.first_seen, l.time >= $3 AS online
+       r.robot_id, r.first_seen, l.time >= $3 AS online, r.tags
 FROM robot_latest l
 JOIN robots r USING (robot_key)
 WHERE ($1::text IS NULL OR l.status = $1::robot_status)
@@ -174,11 +173,70 @@ ORDER BY r.robot_id, a.status
 # --- export ------------------------------------------------------------------------------------------------------
 
 # Timestamps as RFC 3339 in UTC, to the microsecond, so an exported row can be queried or re-sent as is.
+# Text cells that a spreadsheet would run as a formula (starting with = + - @, tab or CR) get a leading
+# apostrophe: robot ids and pose frames are free text. Numbers stay numbers (-3.5 is not a formula) and fields
+# is a JSON object (it starts with "{").
 EXPORT_CSV_COLUMNS = ("timestamp", "robot_id", *COLUMN_NAMES[1:])
+
+
+def _csv_safe(expression: str) -> str:
+    return f"CASE WHEN {expression} ~ '^[-=+@\\t\\r]' THEN '''' || {expression} ELSE {expression} END"
+
+
+_EXPORTED = ", ".join(_csv_safe(name) if name == "pose_frame" else name for name in COLUMN_NAMES[1:])
 EXPORT_CSV = f"""
-SELECT to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), $1::text,
-       {", ".join(COLUMN_NAMES[1:])}
+SELECT to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), {_csv_safe("$1::text")},
+       {_EXPORTED}
 FROM telemetry
 WHERE robot_key = $2 AND time >= $3 AND time < $4
 ORDER BY time
 """
+
+# --- credentials ---------------------------------------------------------------------------------------------------
+
+# A live credential by its token's hash: not revoked, not expired.
+SELECT_CREDENTIAL_BY_HASH = """
+SELECT c.credential_id, c.kind, c.name, c.scopes, c.robot_ids, c.fleet_tag, c.expires_at, r.robot_id
+FROM credentials c
+LEFT JOIN robots r USING (robot_key)
+WHERE c.token_hash = $1 AND c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now())
+"""
+
+SELECT_CREDENTIAL_EPOCH = "SELECT epoch FROM credential_epoch"
+BUMP_CREDENTIAL_EPOCH = "UPDATE credential_epoch SET epoch = epoch + 1"
+
+# Provisioning: a robot that already reported (with authentication off) keeps its key and history.
+PROVISION_ROBOT = """
+INSERT INTO robots AS r (robot_id, tags) VALUES ($1, $2)
+ON CONFLICT (robot_id) DO UPDATE SET tags = excluded.tags
+RETURNING robot_key
+"""
+
+INSERT_CREDENTIAL = """
+INSERT INTO credentials (kind, name, robot_key, scopes, robot_ids, fleet_tag, token_hash, token_prefix)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING credential_id, created_at
+"""
+
+# Rotation: the robot's live tokens stop working at $2 (unless they already stop sooner).
+EXPIRE_ROBOT_TOKENS = """
+UPDATE credentials SET expires_at = $2
+WHERE robot_key = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+"""
+
+REVOKE_CREDENTIAL = """
+UPDATE credentials SET revoked_at = now() WHERE credential_id = $1 AND revoked_at IS NULL
+RETURNING credential_id
+"""
+
+SELECT_CREDENTIALS = """
+SELECT c.credential_id, c.kind, c.name, r.robot_id, c.scopes, c.robot_ids, c.fleet_tag, c.token_prefix,
+       c.created_at, c.expires_at, c.revoked_at
+FROM credentials c
+LEFT JOIN robots r USING (robot_key)
+ORDER BY c.credential_id
+"""
+
+SELECT_ROBOT_KEY_AND_TAGS = "SELECT robot_key, tags FROM robots WHERE robot_id = $1"
+SELECT_ROBOT_TAGS = "SELECT robot_id, tags FROM robots WHERE robot_id = ANY($1::text[])"
+SELECT_ALL_ROBOT_TAGS = "SELECT robot_id, tags FROM robots"

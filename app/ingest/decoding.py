@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
 
-from app.errors import InvalidReading, MalformedBody
+from app.errors import InvalidReading, MalformedBody, TooManyReadings
 from app.ingest.reading import (
     FIELDS_MAX_BYTES,
-    ROBOT_ID_PATTERN,
     ROBOT_ID_RULE,
     Reading,
     Row,
     encode_fields,
+    normalize_robot_id,
     reading_time,
     to_row,
 )
@@ -27,12 +26,12 @@ _decode_body = msgspec.json.Decoder(TELEMETRY_BODY).decode
 _decode_raw_items = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _decode_reading = msgspec.json.Decoder(Reading).decode
 _PATH_MARK = " - at `"
-_robot_id_ok = re.compile(ROBOT_ID_PATTERN).search
-# Ids already checked: a fleet sends the same few thousand ids over and over. Cleared when it grows past the
-# bound, so a client sending endless new ids costs memory only up to it.
-_valid_robot_ids: set[str] = set()
+# Ids already checked, each with its NFC form: a fleet sends the same few thousand ids over and over. Cleared when
+# it grows past the bound, so a client sending endless new ids costs memory only up to it.
+_valid_robot_ids: dict[str, str] = {}
 VALID_ROBOT_IDS_MAX = 100_000
 LOCATION_RULE = "a reading needs a location, a pose, or both"
+MAX_LISTED_ERRORS = 100  # an error list names at most this many problems, and says how many there were
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +47,23 @@ class Window:
         return cls(received_at, received_at - max_past, received_at + max_future)
 
 
-def parse_rows(body: bytes, window: Window) -> list[Row]:
-    """Decode one reading or an array, check each, and return one row per reading.
+def parse_rows(body: bytes, window: Window, max_readings: int) -> list[Row]:
+    """Decode one reading or an array of at most ``max_readings``, check each, and return one row per reading.
 
-    Raises InvalidReading naming every bad reading, not just the first (MalformedBody when it is not JSON).
-    A reading without a timestamp gets the receive time plus its index in microseconds, so several in one
-    request stay distinct and ordered.
+    Raises InvalidReading naming the bad readings, not just the first (MalformedBody when it is not JSON,
+    TooManyReadings past the cap, which is checked before any item is validated one by one). A reading without
+    a timestamp gets the receive time plus its index in microseconds, so several in one request stay distinct
+    and ordered.
     """
     try:
         decoded = _decode_body(body)
     except msgspec.ValidationError as exc:
-        _raise_for_each_item(body, window, exc)
+        _raise_for_each_item(body, window, exc, max_readings)
     except msgspec.DecodeError as exc:
         raise MalformedBody(str(exc).partition(_PATH_MARK)[0], errors=[_field_error(exc, None)]) from None
     single = not isinstance(decoded, list)
     readings = [decoded] if isinstance(decoded, Reading) else decoded
+    _check_count(len(readings), max_readings)
     errors: list[FieldError] = []
     rows = [_check(i, reading, window, errors, single) for i, reading in enumerate(readings)]
     if errors:
@@ -70,16 +71,24 @@ def parse_rows(body: bytes, window: Window) -> list[Row]:
     return rows
 
 
+def _check_count(count: int, max_readings: int) -> None:
+    if count > max_readings:
+        raise TooManyReadings(f"a request may carry at most {max_readings} readings, this one has {count}")
+
+
 def _invalid(errors: list[FieldError]) -> InvalidReading:
-    return InvalidReading(f"{len(errors)} problem(s) found; nothing from this request was stored", errors=errors)
+    listed = errors[:MAX_LISTED_ERRORS]
+    more = f" (the first {len(listed)} are listed)" if len(errors) > len(listed) else ""
+    return InvalidReading(f"{len(errors)} problem(s) found{more}; nothing from this request was stored", errors=listed)
 
 
-def _raise_for_each_item(body: bytes, window: Window, first_error: msgspec.ValidationError) -> None:
+def _raise_for_each_item(body: bytes, window: Window, first_error: msgspec.ValidationError, max_readings: int) -> None:
     """Slow path, only for invalid bodies: decode item by item to name each bad index."""
     try:
         items = _decode_raw_items(body)
     except msgspec.DecodeError:
         raise _invalid([_field_error(first_error, None)]) from None
+    _check_count(len(items), max_readings)
     errors: list[FieldError] = []
     for index, item in enumerate(items):
         try:
@@ -95,14 +104,18 @@ def _raise_for_each_item(body: bytes, window: Window, first_error: msgspec.Valid
 def _check(index: int, reading: Reading, window: Window, errors: list[FieldError], single: bool) -> Row:
     """What the decoder does not check (the robot_id pattern, the timestamp window, location or pose, the
     size of ``fields``), then the reading's row."""
-    robot_id = reading.robot_id
-    if robot_id not in _valid_robot_ids:
-        if _robot_id_ok(robot_id) is None:
+    raw_id = reading.robot_id
+    robot_id = _valid_robot_ids.get(raw_id)
+    if robot_id is None:
+        robot_id = normalize_robot_id(raw_id)
+        if robot_id is None:
             errors.append(_error(index, "robot_id", ROBOT_ID_RULE, single))
         else:
             if len(_valid_robot_ids) >= VALID_ROBOT_IDS_MAX:
                 _valid_robot_ids.clear()
-            _valid_robot_ids.add(robot_id)
+            _valid_robot_ids[raw_id] = robot_id
+    if robot_id is not None and robot_id is not raw_id:
+        reading.robot_id = robot_id
     if reading.location is None and reading.pose is None:
         errors.append(_error(index, "location", LOCATION_RULE, single))
     ts = reading.timestamp

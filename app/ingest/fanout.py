@@ -26,46 +26,66 @@ def encode_streamed(row: Row) -> bytes:
 
 
 class Subscriber:
-    __slots__ = ("overflowed", "queue", "robot_id")
+    __slots__ = ("overflowed", "queue", "robot_ids")
 
-    def __init__(self, robot_id: str | None, queue_size: int) -> None:
-        self.robot_id = robot_id
+    def __init__(self, robot_ids: frozenset[str] | None, queue_size: int) -> None:
+        self.robot_ids = robot_ids  # None: every robot
         # None is queued last for a subscriber that fell behind or is shut down; +1 leaves room for it.
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=queue_size + 1)
         self.overflowed = False
 
 
 class Broadcaster:
+    """Subscribers are indexed by robot, so publishing a reading costs only its own robot's subscribers and the
+    fleet-wide ones, however many are filtered to other robots."""
+
     def __init__(self, queue_size: int) -> None:
         self._queue_size = queue_size
-        self._subscribers: set[Subscriber] = set()
+        self._everything: set[Subscriber] = set()
+        self._by_robot: dict[str, set[Subscriber]] = {}
 
-    def subscribe(self, robot_id: str | None) -> Subscriber:
-        subscriber = Subscriber(robot_id, self._queue_size)
-        self._subscribers.add(subscriber)
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._everything) + len({s for subs in self._by_robot.values() for s in subs})
+
+    def subscribe(self, robot_ids: frozenset[str] | None) -> Subscriber:
+        subscriber = Subscriber(robot_ids, self._queue_size)
+        if robot_ids is None:
+            self._everything.add(subscriber)
+        else:
+            for robot_id in robot_ids:
+                self._by_robot.setdefault(robot_id, set()).add(subscriber)
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
-        self._subscribers.discard(subscriber)
+        if subscriber.robot_ids is None:
+            self._everything.discard(subscriber)
+            return
+        for robot_id in subscriber.robot_ids:
+            subscribers = self._by_robot.get(robot_id)
+            if subscribers is not None:
+                subscribers.discard(subscriber)
+                if not subscribers:
+                    del self._by_robot[robot_id]
 
     def publish(self, rows: Sequence[Row]) -> None:
         """The ingest commit listener: called with each flush's new rows, right after COMMIT."""
-        if not self._subscribers:
+        everything, by_robot = self._everything, self._by_robot
+        if not everything and not by_robot:
             return
         for row in rows:
-            data: bytes | None = None
-            for subscriber in list(self._subscribers):
-                if subscriber.robot_id is not None and subscriber.robot_id != row[0]:
-                    continue
-                if data is None:
-                    data = encode_streamed(row)
+            filtered = by_robot.get(row[0])
+            if not everything and not filtered:
+                continue
+            data = encode_streamed(row)
+            for subscriber in [*everything, *(filtered or ())]:
                 if subscriber.queue.qsize() >= self._queue_size:
                     self._cut_off(subscriber, overflowed=True)
                 else:
                     subscriber.queue.put_nowait(data)
 
     def close(self) -> None:
-        for subscriber in list(self._subscribers):
+        for subscriber in [*self._everything, *{s for subs in self._by_robot.values() for s in subs}]:
             self._cut_off(subscriber, overflowed=False)
 
     def _cut_off(self, subscriber: Subscriber, *, overflowed: bool) -> None:

@@ -7,6 +7,8 @@ left behind, and ``tests/unit/test_reading_shape.py`` checks that the column lis
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal, NamedTuple, TypedDict
 
@@ -15,10 +17,30 @@ from msgspec import Meta
 
 # 1-64 characters, none a C0/C1 control character (so no NUL, no newline). "/" is allowed, for ROS namespaces
 # ("/amr_3", "fleet/a/7"); in a URL path it is sent percent-encoded as %2F. The trailing (?![\s\S]) anchors at the
-# true end: Python's `$` also matches before a final "\n". It is documented in the schema but checked in
-# decoding.py, which caches the ids it has already seen: as a msgspec constraint it cost half of all decoding time.
+# true end: Python's `$` also matches before a final "\n". It is documented in the schema but checked by
+# ``normalize_robot_id``, whose answers decoding.py caches: as a msgspec constraint it cost half of all decoding.
 ROBOT_ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]{1,64}$(?![\s\S])"
-ROBOT_ID_RULE = "robot_id must be 1-64 characters with no control characters"
+ROBOT_ID_RULE = (
+    "robot_id must be 1-64 characters with no control, format (zero-width, bidi), space or compatibility "
+    "(full-width) characters"
+)
+_robot_id_shape = re.compile(ROBOT_ID_PATTERN).search
+# Unicode categories refused in an id: controls, format characters (zero-width, bidi overrides), separators
+# (spaces of every kind, NBSP included), unassigned and private-use code points, surrogates.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Cn", "Co", "Cs"})
+
+
+def normalize_robot_id(raw: str) -> str | None:
+    """The id in NFC (so NFC and NFD spellings name one robot), or None if it breaks the rule above."""
+    robot_id = unicodedata.normalize("NFC", raw)
+    if _robot_id_shape(robot_id) is None:
+        return None
+    if not robot_id.isascii() and any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in robot_id):
+        return None
+    if " " in robot_id or unicodedata.normalize("NFKC", robot_id) != robot_id:
+        return None  # compatibility look-alikes (full-width letters, ligatures) are refused too
+    return robot_id
+
 
 RobotId = Annotated[
     str,
@@ -26,7 +48,8 @@ RobotId = Annotated[
         min_length=1,
         max_length=64,
         extra_json_schema={"pattern": ROBOT_ID_PATTERN},
-        description="1-64 characters, no control characters; '/' allowed (percent-encode it in URL paths).",
+        description="1-64 characters, no control, format or space characters, NFC-normalised; '/' allowed "
+        "(percent-encode it as %2F in URL paths).",
         examples=["R2-D2"],
     ),
 ]

@@ -21,7 +21,7 @@ TEST_DATABASE = "fleet_test"
 # Identifiers cannot be $n parameters; these are fixed names, never input.
 DROP_TEST_DATABASE = f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)'
 CREATE_TEST_DATABASE = f'CREATE DATABASE "{TEST_DATABASE}"'
-TRUNCATE_ALL = "TRUNCATE telemetry, robots, robot_latest RESTART IDENTITY"
+TRUNCATE_ALL = "TRUNCATE telemetry, robots, robot_latest, credentials RESTART IDENTITY"
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +59,10 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return settings_from({"database_url": database_url, "migrate_on_start": False, "flush_interval_ms": 2})
+    """Authentication off: these tests are about behaviour; tests/integration/test_auth.py turns it on."""
+    return settings_from(
+        {"database_url": database_url, "migrate_on_start": False, "flush_interval_ms": 2, "auth": "off"}
+    )
 
 
 @pytest.fixture

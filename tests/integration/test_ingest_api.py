@@ -87,6 +87,11 @@ def _invalid_cases() -> list[tuple[str, Any, int]]:
         ("robot_id with newline", {**SEED, "robot_id": "R2\nD2"}, 422),
         ("robot_id with trailing newline", {**SEED, "robot_id": "R2D2\n"}, 422),
         ("robot_id with C1 control", {**SEED, "robot_id": "R2\u0085D2"}, 422),
+        ("robot_id with a space", {**SEED, "robot_id": "R2 D2"}, 422),
+        ("robot_id with NBSP", {**SEED, "robot_id": "R2\u00a0D2"}, 422),
+        ("robot_id with zero-width space", {**SEED, "robot_id": "R2\u200bD2"}, 422),
+        ("robot_id with bidi override", {**SEED, "robot_id": "R2\u202eD2"}, 422),
+        ("robot_id full-width", {**SEED, "robot_id": "\uff32\uff12-D2"}, 422),
         ("unknown top-level field", {**SEED, "velocity": 3}, 422),
         ("heading above 360", {**SEED, "heading": 360.5}, 422),
         ("negative speed", {**SEED, "speed": -0.1}, 422),
@@ -150,7 +155,7 @@ async def test_boundary_values_are_accepted(client: Client, conn: asyncpg.Connec
             battery_level=100,
         ),
         reading("x" * 64, NOW, battery_voltage=0, seq=0),
-        reading("ünï cödé ✓", NOW),
+        reading("ünï-cödé-✓", NOW),
     ]
     response = await client.post("/telemetry/", json=batch)
     assert response.json() == {"accepted": 4, "duplicates": 0}
@@ -212,3 +217,11 @@ async def test_empty_batch_stores_nothing(client: Client, conn: asyncpg.Connecti
     response = await client.post("/telemetry/", json=[])
     assert response.json() == {"accepted": 0, "duplicates": 0}
     assert await count_rows(conn) == (0, 0)
+
+
+async def test_nfc_and_nfd_spellings_are_one_robot(client: Client, conn: asyncpg.Connection) -> None:
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    first = await client.post("/telemetry/", json=reading(composed, NOW))
+    again = await client.post("/telemetry/", json=reading(decomposed, NOW))
+    assert (first.json(), again.json()) == ({"accepted": 1, "duplicates": 0}, {"accepted": 0, "duplicates": 1})
+    assert await conn.fetchval("SELECT array_agg(robot_id) FROM robots") == [composed]

@@ -47,7 +47,7 @@ def test_fleet_readings_pass_the_api_validation() -> None:
     robot = build_fleet(1, CENTRE, seed=1)[0]
     docs = [robot.reading(datetime.now(UTC)) for _ in range(3)]
     now = datetime.now(UTC)
-    rows = parse_rows(msgspec.json.encode(docs), Window.around(now, timedelta(minutes=1), timedelta(days=1)))
+    rows = parse_rows(msgspec.json.encode(docs), Window.around(now, timedelta(minutes=1), timedelta(days=1)), 100)
     assert [row[COLUMN_NAMES.index("seq") + 1] for row in rows] == [1, 2, 3]
 
 

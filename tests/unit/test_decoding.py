@@ -14,14 +14,15 @@ from app.ingest.reading import TIME, Location, Pose, StoredReading, reading_fiel
 SEED = b'{"robot_id": "R2-D2", "location": {"latitude": 37.1, "longitude": -122.3}, "battery_level": 87.5}'
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 WINDOW = Window.around(NOW, timedelta(minutes=10), timedelta(days=30))
+MAX_READINGS = 10_000
 
 
 def decode(body: bytes) -> list[datetime]:
-    return [row[TIME] for row in parse_rows(body, WINDOW)]
+    return [row[TIME] for row in parse_rows(body, WINDOW, MAX_READINGS)]
 
 
 def decode_one(document: dict[str, object]) -> tuple[str, StoredReading]:
-    [row] = parse_rows(msgspec.json.encode(document), WINDOW)
+    [row] = parse_rows(msgspec.json.encode(document), WINDOW, MAX_READINGS)
     return row[0], StoredReading(**reading_fields(row[1:]))
 
 

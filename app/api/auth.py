@@ -1,0 +1,44 @@
+"""Every route's credential check: a guard on the whole app reads the route's required scope from its ``opt``.
+
+Routes without a ``scope`` are public (health, /docs); ``tests/integration/test_auth.py`` lists them, so a new
+route cannot become public by omission.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from app.auth.principals import Principal, Scope
+from app.errors import Forbidden
+from app.services import Services
+
+SCOPE_OPT = "scope"
+PRINCIPAL_STATE = "principal"
+
+
+async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    scope: Scope | None = handler.opt.get(SCOPE_OPT)
+    if scope is None:
+        return
+    services: Services = connection.app.state["services"]
+    principal = await services.authenticator.authenticate(connection.headers.get("authorization"))
+    if scope is Scope.INGEST and principal.robot_id is not None:
+        pass  # a robot's token writes its own readings: the ingest use case checks each one
+    elif scope not in principal.scopes:
+        principal.require(scope)  # raises Forbidden, naming the scope
+    connection.state[PRINCIPAL_STATE] = principal
+
+
+def principal_of(request: Request[Any, Any, Any]) -> Principal:
+    principal: Principal | None = request.state.get(PRINCIPAL_STATE)
+    if principal is None:  # a route without a scope asked for a principal: a wiring fault, not the client's
+        raise Forbidden("this route has no credential check")
+    return principal
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    return principal_of(request)

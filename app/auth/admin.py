@@ -1,0 +1,95 @@
+"""Provisioning: robots and their tokens, operator keys and their scopes, rotation and revocation.
+
+Used by the admin API and by ``python -m app.admin``; every secret is returned once and stored only as a hash.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from app.auth.principals import KEY_SCOPES
+from app.auth.tokens import generate_token, hash_token, shown_prefix
+from app.db import credentials
+from app.db.pool import Pool
+from app.errors import BadParameter, UnknownRobot
+from app.ingest.reading import ROBOT_ID_RULE, RobotId, normalize_robot_id
+from app.schemas import CredentialInfo, IssuedCredential
+
+Tag = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+ScopeName = Annotated[str, Meta(description="read, stream, export, ingest or admin.")]
+
+
+class NewRobot(msgspec.Struct, forbid_unknown_fields=True):
+    robot_id: RobotId
+    tags: Annotated[list[Tag], Meta(max_length=16)] = msgspec.field(default_factory=list)
+
+
+class NewKey(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    scopes: Annotated[list[ScopeName], Meta(min_length=1, max_length=5)]
+    robot_ids: Annotated[list[RobotId], Meta(min_length=1, max_length=10_000)] | None = None
+    fleet_tag: Tag | None = None
+
+
+def _robot_id(raw: str) -> str:
+    robot_id = normalize_robot_id(raw)
+    if robot_id is None:
+        raise BadParameter(ROBOT_ID_RULE)
+    return robot_id
+
+
+async def provision_robot(pool: Pool, new: NewRobot) -> IssuedCredential:
+    robot_id = _robot_id(new.robot_id)
+    token = generate_token("robot")
+    credential_id, created_at = await credentials.provision_robot(
+        pool, robot_id, sorted(set(new.tags)), hash_token(token), shown_prefix(token)
+    )
+    return IssuedCredential(credential_id, "robot", robot_id, token, shown_prefix(token), created_at, robot_id=robot_id)
+
+
+async def rotate_robot_token(pool: Pool, robot_id: str, grace_s: int) -> IssuedCredential:
+    """A new token; the robot's current ones keep working for ``grace_s`` seconds, then stop."""
+    robot_id = _robot_id(robot_id)
+    token = generate_token("robot")
+    old_expire_at = datetime.now(UTC) + timedelta(seconds=grace_s)
+    issued = await credentials.rotate_robot_token(pool, robot_id, hash_token(token), shown_prefix(token), old_expire_at)
+    if issued is None:
+        raise UnknownRobot(robot_id)
+    credential_id, created_at = issued
+    return IssuedCredential(
+        credential_id,
+        "robot",
+        robot_id,
+        token,
+        shown_prefix(token),
+        created_at,
+        robot_id=robot_id,
+        expires_previous_at=old_expire_at,
+    )
+
+
+async def create_key(pool: Pool, new: NewKey) -> IssuedCredential:
+    known = {scope.value for scope in KEY_SCOPES}
+    unknown = sorted(set(new.scopes) - known)
+    if unknown:
+        raise BadParameter(f"unknown scope(s) {unknown}; a key's scopes are {sorted(known)}")
+    robot_ids = None if new.robot_ids is None else sorted({_robot_id(r) for r in new.robot_ids})
+    token = generate_token("key")
+    scopes = sorted(set(new.scopes))
+    credential_id, created_at = await credentials.insert_key(
+        pool, new.name, scopes, robot_ids, new.fleet_tag, hash_token(token), shown_prefix(token)
+    )
+    return IssuedCredential(credential_id, "key", new.name, token, shown_prefix(token), created_at, scopes=scopes)
+
+
+async def revoke(pool: Pool, credential_id: int) -> None:
+    if not await credentials.revoke_credential(pool, credential_id):
+        raise BadParameter(f"no live credential {credential_id}")
+
+
+async def list_credentials(pool: Pool) -> list[CredentialInfo]:
+    return await credentials.fetch_credentials(pool)

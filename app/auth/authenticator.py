@@ -1,0 +1,106 @@
+"""Bearer tokens to principals: hash, look up once, cache, and forget every cached answer when credentials change.
+
+A revocation or rotation bumps the database's credential epoch; each process polls it every ``auth_poll_ms``
+and empties its cache when it moves, so a revoked token stops working everywhere within that interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from app.auth.principals import ANONYMOUS, Principal, Scope
+from app.auth.tokens import bearer_token, hash_token
+from app.db import credentials
+from app.db.pool import Pool
+from app.errors import Unauthenticated
+from app.settings import AuthSettings
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="fleet"'}
+log = logging.getLogger(__name__)
+
+
+class Authenticator:
+    def __init__(self, pool: Pool, settings: AuthSettings) -> None:
+        self._pool = pool
+        self._settings = settings
+        self.enabled = settings.enabled
+        self._cache: dict[bytes, tuple[Principal, datetime | None]] = {}
+        self._epoch: int | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._on_change: list[Callable[[], None]] = []
+
+    async def start(self) -> None:
+        if not self.enabled:
+            log.warning(
+                "AUTHENTICATION IS OFF (FLEET_AUTH=off): any client can write and read everything. "
+                "Use this only on a trusted network."
+            )
+            return
+        self._epoch = await credentials.fetch_epoch(self._pool)
+        self._poller = asyncio.create_task(self._poll(), name="credential-epoch-poller")
+
+    async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever credentials (or robots' provisioning) may have changed."""
+        self._on_change.append(callback)
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The principal an ``Authorization`` header value speaks for; Unauthenticated if none."""
+        if not self.enabled:
+            return ANONYMOUS
+        token = bearer_token(authorization)
+        if token is None:
+            raise Unauthenticated("send a credential as 'Authorization: Bearer <token>'", headers=CHALLENGE)
+        digest = hash_token(token)
+        cached = self._cache.get(digest)
+        if cached is None:
+            stored = await credentials.fetch_live_credential(self._pool, digest)
+            if stored is None:
+                raise Unauthenticated("the token is unknown, revoked or expired", headers=CHALLENGE)
+            scopes = frozenset({Scope.WRITE_OWN} if stored.kind == "robot" else (Scope(s) for s in stored.scopes))
+            principal = Principal(
+                credential_id=stored.credential_id,
+                name=stored.name,
+                scopes=scopes,
+                robot_id=stored.robot_id,
+                robot_ids=None if stored.robot_ids is None else frozenset(stored.robot_ids),
+                fleet_tag=stored.fleet_tag,
+            )
+            if len(self._cache) >= self._settings.token_cache_size:
+                self._cache.clear()
+            cached = self._cache[digest] = (principal, stored.expires_at)
+        principal, expires_at = cached
+        if expires_at is not None and expires_at <= datetime.now(UTC):
+            self._cache.pop(digest, None)
+            raise Unauthenticated("the token is unknown, revoked or expired", headers=CHALLENGE)
+        return principal
+
+    def forget(self) -> None:
+        """Drop every cached answer (this process changed credentials itself)."""
+        self._cache.clear()
+        for callback in self._on_change:
+            callback()
+
+    async def _poll(self) -> None:
+        interval_s = self._settings.auth_poll_ms / 1000
+        failing = False
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                epoch = await credentials.fetch_epoch(self._pool)
+            except Exception as exc:  # the database is away: keep what we know, say so once
+                if not failing:
+                    log.warning("credential epoch not readable, keeping cached tokens: %r", exc)
+                failing = True
+                continue
+            failing = False
+            if epoch != self._epoch:
+                self._epoch = epoch
+                self.forget()

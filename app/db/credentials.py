@@ -1,0 +1,116 @@
+"""Credentials at rest: hashed tokens, their robot or scopes, rotation, revocation and the change epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from app.db import sql
+from app.db.pool import Pool
+from app.schemas import CredentialInfo
+
+
+class StoredCredential:
+    """A live credential as the authenticator needs it."""
+
+    __slots__ = ("credential_id", "expires_at", "fleet_tag", "kind", "name", "robot_id", "robot_ids", "scopes")
+
+    def __init__(
+        self,
+        credential_id: int,
+        kind: str,
+        name: str,
+        scopes: Sequence[str],
+        robot_ids: Sequence[str] | None,
+        fleet_tag: str | None,
+        expires_at: datetime | None,
+        robot_id: str | None,
+    ) -> None:
+        self.credential_id, self.kind, self.name, self.scopes = credential_id, kind, name, scopes
+        self.robot_ids, self.fleet_tag, self.expires_at, self.robot_id = robot_ids, fleet_tag, expires_at, robot_id
+
+
+async def fetch_live_credential(pool: Pool, token_hash: bytes) -> StoredCredential | None:
+    row = await pool.fetchrow(sql.SELECT_CREDENTIAL_BY_HASH, token_hash)
+    return None if row is None else StoredCredential(*row)
+
+
+async def fetch_epoch(pool: Pool) -> int:
+    epoch: int = await pool.fetchval(sql.SELECT_CREDENTIAL_EPOCH)
+    return epoch
+
+
+async def provision_robot(
+    pool: Pool, robot_id: str, tags: Sequence[str], token_hash: bytes, token_prefix: str
+) -> tuple[int, datetime]:
+    """Register (or re-tag) the robot and store its first token; returns the credential's id and creation time."""
+    async with pool.acquire() as conn, conn.transaction():
+        robot_key = await conn.fetchval(sql.PROVISION_ROBOT, robot_id, list(tags))
+        row = await conn.fetchrow(
+            sql.INSERT_CREDENTIAL, "robot", robot_id, robot_key, [], None, None, token_hash, token_prefix
+        )
+    assert row is not None
+    return row["credential_id"], row["created_at"]
+
+
+async def rotate_robot_token(
+    pool: Pool, robot_id: str, token_hash: bytes, token_prefix: str, old_expire_at: datetime
+) -> tuple[int, datetime] | None:
+    """A new token for a provisioned robot; its live tokens expire at ``old_expire_at``. None: unknown robot."""
+    async with pool.acquire() as conn, conn.transaction():
+        found = await conn.fetchrow(sql.SELECT_ROBOT_KEY_AND_TAGS, robot_id)
+        if found is None:
+            return None
+        await conn.execute(sql.EXPIRE_ROBOT_TOKENS, found["robot_key"], old_expire_at)
+        row = await conn.fetchrow(
+            sql.INSERT_CREDENTIAL, "robot", robot_id, found["robot_key"], [], None, None, token_hash, token_prefix
+        )
+        await conn.execute(sql.BUMP_CREDENTIAL_EPOCH)
+    assert row is not None
+    return row["credential_id"], row["created_at"]
+
+
+async def insert_key(
+    pool: Pool,
+    name: str,
+    scopes: Sequence[str],
+    robot_ids: Sequence[str] | None,
+    fleet_tag: str | None,
+    token_hash: bytes,
+    token_prefix: str,
+) -> tuple[int, datetime]:
+    row = await pool.fetchrow(
+        sql.INSERT_CREDENTIAL,
+        "key",
+        name,
+        None,
+        list(scopes),
+        None if robot_ids is None else list(robot_ids),
+        fleet_tag,
+        token_hash,
+        token_prefix,
+    )
+    assert row is not None
+    return row["credential_id"], row["created_at"]
+
+
+async def revoke_credential(pool: Pool, credential_id: int) -> bool:
+    """Revoke it now, and tell every process; False if there was no such live credential."""
+    async with pool.acquire() as conn, conn.transaction():
+        revoked = await conn.fetchval(sql.REVOKE_CREDENTIAL, credential_id)
+        if revoked is not None:
+            await conn.execute(sql.BUMP_CREDENTIAL_EPOCH)
+    return revoked is not None
+
+
+async def fetch_credentials(pool: Pool) -> list[CredentialInfo]:
+    return [CredentialInfo(*row) for row in await pool.fetch(sql.SELECT_CREDENTIALS)]
+
+
+async def fetch_robot_tags(pool: Pool, robot_ids: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """Provisioned (or registered) robots among ``robot_ids`` (all when None), with their tags."""
+    if robot_ids is None:
+        rows = await pool.fetch(sql.SELECT_ALL_ROBOT_TAGS)
+    else:
+        rows = await pool.fetch(sql.SELECT_ROBOT_TAGS, list(robot_ids))
+    return {row["robot_id"]: row["tags"] for row in rows}

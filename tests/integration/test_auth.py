@@ -1,0 +1,198 @@
+"""The trust boundary with authentication on: tokens hashed at rest, 401 and 403, robots writing only their own
+readings, scopes, limited keys, rotation, and revocation reaching another process within a second."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import pytest
+
+from app.auth.tokens import hash_token
+from app.errors import ErrorKind
+from app.main import create_app
+from app.settings import Settings, replace_settings
+from tests.support.auth import bearer, issue_key, issue_robot
+from tests.support.builders import count_rows, reading
+from tests.support.problems import assert_problem
+from tests.support.servers import serve_in_process
+
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+PUBLIC_ROUTES = {"/", "/docs"}
+
+
+@pytest.fixture
+def auth_settings(settings: Settings) -> Settings:
+    return replace_settings(settings, auth="on", auth_poll_ms=100, rotation_grace_s=1)
+
+
+@pytest.fixture
+async def pool(database_url: str, conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Pool]:
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=2) as created:
+        yield created
+
+
+@pytest.fixture
+async def client(auth_settings: Settings, conn: asyncpg.Connection) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_in_process(auth_settings) as http:
+        yield http
+
+
+async def test_no_or_bad_credential_is_401_with_a_challenge(client: httpx.AsyncClient) -> None:
+    for headers in ({}, {"Authorization": "Bearer flt_k_nope"}, {"Authorization": "Basic dXNlcjpwdw=="}):
+        response = await client.get("/robots", headers=headers)
+        assert_problem(response, ErrorKind.UNAUTHENTICATED)
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    assert_problem(await client.post("/telemetry/", json=reading(at=NOW)), ErrorKind.UNAUTHENTICATED)
+    health = (await client.get("/")).json()
+    assert health["authentication"] == "on"
+
+
+async def test_wrong_scope_is_403_naming_it(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    reader = await issue_key(pool, "reader", "read")
+    response = await client.get("/telemetry/stream", headers=bearer(reader))
+    problem = assert_problem(response, ErrorKind.FORBIDDEN)
+    assert "'stream'" in problem["detail"] and 'scope="stream"' in response.headers["www-authenticate"]
+    assert_problem(await client.get("/admin/credentials", headers=bearer(reader)), ErrorKind.FORBIDDEN)
+    assert (await client.get("/robots", headers=bearer(reader))).status_code == 200
+
+
+async def test_robot_token_writes_only_its_own_readings(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, conn: asyncpg.Connection
+) -> None:
+    token = await issue_robot(pool, "R1")
+    await issue_robot(pool, "R2")
+    ok = await client.post("/telemetry/", json=reading("R1", NOW), headers=bearer(token))
+    assert ok.json() == {"accepted": 1, "duplicates": 0}
+    spoof = [reading("R1", NOW + timedelta(seconds=1)), reading("R2", NOW), reading("R2", NOW + timedelta(seconds=1))]
+    problem = assert_problem(await client.post("/telemetry/", json=spoof, headers=bearer(token)), ErrorKind.FORBIDDEN)
+    assert [(e["index"], e["field"]) for e in problem["errors"]] == [(1, "$[1].robot_id"), (2, "$[2].robot_id")]
+    assert await count_rows(conn) == (1, 2)  # nothing of the spoofing request was stored
+    # A robot token cannot read, not even its own robot.
+    assert_problem(await client.get("/telemetry/R1", headers=bearer(token)), ErrorKind.FORBIDDEN)
+    assert_problem(await client.get("/robots", headers=bearer(token)), ErrorKind.FORBIDDEN)
+
+
+async def test_ingest_key_writes_only_provisioned_robots(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, conn: asyncpg.Connection
+) -> None:
+    await issue_robot(pool, "known")
+    gateway = await issue_key(pool, "gateway", "ingest")
+    body = [reading("known", NOW), reading("stranger", NOW)]
+    problem = assert_problem(await client.post("/telemetry/", json=body, headers=bearer(gateway)), ErrorKind.FORBIDDEN)
+    assert [e["index"] for e in problem["errors"]] == [1]
+    assert await count_rows(conn) == (0, 1)  # the stranger was not self-registered
+    ok = await client.post("/telemetry/", json=body[:1], headers=bearer(gateway))
+    assert ok.json() == {"accepted": 1, "duplicates": 0}
+
+
+async def test_tokens_are_hashed_at_rest_and_never_logged(
+    auth_settings: Settings, pool: asyncpg.Pool, conn: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        async with serve_in_process(auth_settings) as client:
+            admin_key = await issue_key(pool, "ops", "admin")
+            issued = await client.post("/admin/robots", json={"robot_id": "R9"}, headers=bearer(admin_key))
+            assert issued.status_code == 201, issued.text
+            token = issued.json()["token"]
+            assert token.startswith("flt_r_") and len(token) >= 6 + 43  # 256 bits, base64url
+            await client.post("/telemetry/", json=reading("R9", NOW), headers=bearer(token))
+            listing = await client.get("/admin/credentials", headers=bearer(admin_key))
+    assert token not in listing.text and admin_key not in listing.text
+    stored = await conn.fetch("SELECT token_hash, token_prefix FROM credentials")
+    assert {bytes(r["token_hash"]) for r in stored} == {hash_token(token), hash_token(admin_key)}
+    dump = "\n".join(str(tuple(r)) for r in await conn.fetch("SELECT * FROM credentials"))
+    assert token not in dump and admin_key not in dump
+    assert all(token not in r.getMessage() and admin_key not in r.getMessage() for r in caplog.records)
+
+
+async def test_rotation_keeps_both_tokens_until_the_grace_ends(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    admin_key = await issue_key(pool, "ops", "admin")
+    old = await issue_robot(pool, "rot")
+    rotated = await client.post("/admin/robots/rot/tokens", headers=bearer(admin_key))
+    assert rotated.status_code == 201, rotated.text
+    new = rotated.json()["token"]
+    for i, token in enumerate((old, new)):
+        response = await client.post(
+            "/telemetry/", json=reading("rot", NOW + timedelta(seconds=i)), headers=bearer(token)
+        )
+        assert response.status_code == 200, response.text
+    await asyncio.sleep(1.2)  # rotation_grace_s=1 in these tests
+    late = await client.post("/telemetry/", json=reading("rot", NOW + timedelta(seconds=5)), headers=bearer(old))
+    assert_problem(late, ErrorKind.UNAUTHENTICATED)
+    assert (await client.post("/telemetry/", json=reading("rot", NOW), headers=bearer(new))).status_code == 200
+
+
+async def test_revocation_reaches_another_process_within_a_second(
+    auth_settings: Settings, pool: asyncpg.Pool, conn: asyncpg.Connection
+) -> None:
+    async with serve_in_process(auth_settings) as first, serve_in_process(auth_settings) as second:
+        admin_key = await issue_key(pool, "ops", "admin")
+        reader = await issue_key(pool, "reader", "read")
+        assert (await second.get("/robots", headers=bearer(reader))).status_code == 200  # now cached there
+        listing = (await first.get("/admin/credentials", headers=bearer(admin_key))).json()
+        [reader_id] = [c["credential_id"] for c in listing if c["name"] == "reader"]
+        revoked_at = time.monotonic()
+        assert (await first.delete(f"/admin/credentials/{reader_id}", headers=bearer(admin_key))).status_code == 204
+        while (await second.get("/robots", headers=bearer(reader))).status_code == 200:
+            assert time.monotonic() - revoked_at < 1.0, "the other process still accepts the revoked key"
+            await asyncio.sleep(0.02)
+        assert_problem(await first.get("/robots", headers=bearer(reader)), ErrorKind.UNAUTHENTICATED)
+
+
+async def test_limited_keys_see_only_their_robots(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    gateway = await issue_key(pool, "gateway", "ingest")
+    for robot_id, tag in (("a1", "north"), ("a2", "north"), ("b1", "south")):
+        await issue_robot(pool, robot_id, tag)
+    await client.post("/telemetry/", json=[reading(r, NOW) for r in ("a1", "a2", "b1")], headers=bearer(gateway))
+    by_tag = await issue_key(pool, "north", "read", "export", fleet_tag="north")
+    by_list = await issue_key(pool, "one", "read", robot_ids=["b1"])
+
+    async def listed(key: str, path: str = "/robots", **params: str) -> list[str]:
+        response = await client.get(path, headers=bearer(key), params=params)
+        assert response.status_code == 200, response.text
+        return sorted(r["robot_id"] for r in response.json())
+
+    assert await listed(by_tag) == ["a1", "a2"]
+    assert await listed(by_list) == ["b1"]
+    assert await listed(by_tag, "/fleet/low-battery", below="100") == ["a1", "a2"]
+    assert await listed(by_list, "/fleet/distance", since=(NOW - timedelta(minutes=1)).isoformat()) == ["b1"]
+    assert_problem(await client.get("/telemetry/b1", headers=bearer(by_tag)), ErrorKind.UNKNOWN_ROBOT)
+    assert_problem(await client.get("/robots/a1", headers=bearer(by_list)), ErrorKind.UNKNOWN_ROBOT)
+    assert (await client.get("/telemetry/a1/export.csv", headers=bearer(by_tag))).status_code == 200
+
+
+async def test_post_needs_json_and_responses_carry_security_headers(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    token = await issue_robot(pool, "R1")
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        response = await client.post(
+            "/telemetry/", content=b'{"robot_id":"R1"}', headers={**bearer(token), "content-type": content_type}
+        )
+        assert_problem(response, ErrorKind.UNSUPPORTED_MEDIA_TYPE)
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert (
+        "access-control-allow-origin"
+        not in (
+            await client.options(
+                "/robots", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+            )
+        ).headers
+    )
+
+
+def test_every_route_but_health_and_docs_needs_a_credential(auth_settings: Settings) -> None:
+    app = create_app(auth_settings)
+    open_routes = set()
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            # Litestar answers OPTIONS (CORS preflight) on every path by itself.
+            if "scope" not in handler.opt and handler.http_methods != {"OPTIONS"}:
+                open_routes.add(route.path)
+    assert {path for path in open_routes if not path.startswith("/docs")} == {"/"}
