@@ -53,6 +53,8 @@ class IngestSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     flush_timeout_ms: Positive = 10_000
     retry_after_s: Positive = 1
     max_readings_per_request: Positive = 10_000
+    # Readings waiting for a flush, per process; past it a request gets 503 at once (memory stays bounded).
+    max_queued_rows: Positive = 100_000
     max_body_bytes: Positive = 8 * 1024 * 1024
     # Accepted timestamp window relative to the server clock.
     max_future_s: Positive = 600

@@ -27,6 +27,7 @@ CommitListener = Callable[[Sequence[Row]], None]
 # indexes; PostgreSQL resolves it by aborting one, which is then retried.
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 MAX_FLUSH_ATTEMPTS = 3
+EXPIRY_CHECK_S = 0.1  # how often queued requests are checked against their deadline
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class Ingestor:
         self._closing = False
         self._flushes: set[asyncio.Task[None]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
+        self._expiry: asyncio.Task[None] | None = None
+        self._failing = False  # flushes are failing: logged once when it starts and once when it ends
         # robot_id -> robot_key, only for robots whose registration is committed.
         self._robot_keys: dict[str, int] = {}
         # robot_id -> tags of provisioned robots, for the ingest-key check; emptied when credentials change.
@@ -72,6 +75,7 @@ class Ingestor:
 
     def start(self) -> None:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="ingest-dispatcher")
+        self._expiry = asyncio.create_task(self._expire_queued(), name="ingest-deadlines")
 
     def add_listener(self, listener: CommitListener) -> None:
         """Call ``listener`` with each flush's newly stored rows, right after its commit."""
@@ -117,6 +121,9 @@ class Ingestor:
         """Queue ``rows`` and wait until they are committed (or the flush fails)."""
         if self._closing:
             raise self._unavailable("the service is shutting down")
+        if self._queued_rows + len(rows) > self._settings.max_queued_rows:
+            # Shed load at once rather than let memory and latency grow: the bound is the queue's size.
+            raise self._unavailable(f"the ingest queue is full ({self._queued_rows} readings waiting)")
         pending = _Pending(rows, asyncio.get_running_loop().time())
         self._queue.append(pending)
         self._queued_rows += len(rows)
@@ -132,6 +139,9 @@ class Ingestor:
         self._full.set()
         if self._dispatcher is not None:
             await self._dispatcher
+        if self._expiry is not None:
+            self._expiry.cancel()
+            await asyncio.gather(self._expiry, return_exceptions=True)
         if self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
 
@@ -175,16 +185,24 @@ class Ingestor:
         return batch
 
     async def _flush(self, batch: list[_Pending]) -> None:
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                accepted, stored = await self._write_with_retry(batch)
-        except Exception as exc:
-            log.warning("flush of %d requests failed: %r", len(batch), exc)
-            error = self._unavailable("could not store the readings; retrying the same request is safe")
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(error)
+        # Every request's deadline is its arrival plus the flush timeout; the batch's is its oldest request's.
+        loop = asyncio.get_running_loop()
+        write = asyncio.create_task(self._write_with_retry(batch))
+        done, _ = await asyncio.wait({write}, timeout=max(0.0, batch[0].enqueued_at + self._timeout_s - loop.time()))
+        if not done:
+            # Answer now; a frozen database can make even the cancellation wait. The slot stays taken until the
+            # write has really ended, so hung writes cannot pile up.
+            write.cancel()
+            self._fail(batch, TimeoutError(f"not committed within {self._timeout_s:g} s"))
+            await asyncio.gather(write, return_exceptions=True)
             return
+        if (exc := write.exception()) is not None:
+            self._fail(batch, exc)
+            return
+        accepted, stored = write.result()
+        if self._failing:
+            self._failing = False
+            log.warning("storage is back: flushes commit again")
         for pending, count in zip(batch, accepted, strict=True):
             if not pending.future.done():  # the client may have gone; its rows are stored all the same
                 pending.future.set_result(IngestResult(count, len(pending.rows) - count))
@@ -193,6 +211,31 @@ class Ingestor:
                 listener(stored)
             except Exception:
                 log.exception("commit listener failed")
+
+    def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
+        """Answer the batch's requests with 503; log the outage once when it starts, not once per flush."""
+        if not self._failing:
+            self._failing = True
+            log.warning("storage unavailable, ingest answers 503 until a flush commits again: %r", exc)
+        error = self._unavailable("could not store the readings in time; retrying the same request is safe")
+        for pending in batch:
+            if not pending.future.done():
+                pending.future.set_exception(error)
+
+    async def _expire_queued(self) -> None:
+        """Requests still queued at their deadline get their 503 then, whatever holds the flushes up."""
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        while True:
+            await asyncio.sleep(EXPIRY_CHECK_S)
+            now = loop.time()
+            expired: list[_Pending] = []
+            while queue and queue[0].enqueued_at + self._timeout_s <= now:
+                pending = queue.popleft()
+                self._queued_rows -= len(pending.rows)
+                expired.append(pending)
+            if expired:
+                self._fail(expired, TimeoutError("no flush slot came free in time"))
 
     async def _write_with_retry(self, batch: list[_Pending]) -> tuple[list[int], list[Row]]:
         for attempt in range(1, MAX_FLUSH_ATTEMPTS + 1):

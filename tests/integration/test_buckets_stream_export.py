@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from statistics import mean
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -172,3 +173,15 @@ async def test_csv_export_round_trips(client: httpx.AsyncClient, conn: asyncpg.C
     )
     assert len(list(csv.DictReader(io.StringIO(ranged.text)))) == 10
     assert_problem(await client.get("/telemetry/nobody/export.csv"), ErrorKind.UNKNOWN_ROBOT)
+
+
+async def test_csv_cells_that_would_run_as_formulas_are_neutralised(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    for robot_id in ("=1+1", "@SUM(1,1)", "+cmd", "-2+3"):
+        frame_reading = reading(robot_id, NOW, pose={"frame": "=HYPERLINK(1)", "x": -1.5, "y": 2})
+        assert (await client.post("/telemetry/", json=frame_reading)).status_code == 200
+        path = "/telemetry/" + quote(robot_id, safe="") + "/export.csv"
+        [row] = list(csv.DictReader(io.StringIO((await client.get(path)).text)))
+        assert row["robot_id"] == "'" + robot_id and row["pose_frame"] == "'=HYPERLINK(1)"
+        assert row["pose_x"] == "-1.5"  # numbers stay numbers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,7 +18,7 @@ from app.ingest.buffer import Ingestor
 from app.ingest.latest import LatestState
 from app.ingest.reading import Row
 from app.settings import Settings, replace_settings
-from tests.support.builders import count_rows, make_row, reading
+from tests.support.builders import count_rows, make_row, reading, series
 from tests.support.problems import assert_problem
 from tests.support.proxy import TcpProxy
 from tests.support.servers import serve_in_process
@@ -119,3 +120,48 @@ async def test_startup_repairs_latest_state_left_unwritten(settings: Settings, c
     async with serve_in_process(settings) as client:
         state = (await client.get("/robots/crashy")).json()
     assert (state["seq"], datetime.fromisoformat(state["last_seen"])) == (99, NOW)
+
+
+async def test_frozen_database_answers_every_request_within_its_deadline(
+    settings: Settings, conn: asyncpg.Connection
+) -> None:
+    url = urlsplit(settings.database.database_url)
+    proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    via_proxy = urlunsplit(url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}"))
+    frozen_settings = replace_settings(
+        settings,
+        database_url=via_proxy,
+        health_timeout_ms=500,
+        flush_timeout_ms=1000,
+        max_queued_rows=6,
+        flush_concurrency=1,
+    )
+    async with serve_in_process(frozen_settings) as client:
+        assert (await client.post("/telemetry/", json=reading("warm", NOW))).status_code == 200
+        proxy.freeze()
+        try:
+            started = time.monotonic()
+            first = asyncio.create_task(client.post("/telemetry/", json=series("a", 4)))
+            await asyncio.sleep(0.1)  # taken into a flush that hangs
+            second = asyncio.create_task(client.post("/telemetry/", json=series("b", 4)))
+            await asyncio.sleep(0.1)  # queued behind it: 4 of 6 rows
+            shed = await client.post("/telemetry/", json=series("c", 4))
+            shed_after = time.monotonic() - started
+            assert_problem(shed, ErrorKind.STORAGE_UNAVAILABLE)
+            assert "queue is full" in shed.json()["detail"] and shed_after < 0.5
+            health = await client.get("/")
+            assert health.status_code == 503 and time.monotonic() - started < 0.2 + 0.5 + 0.4
+            for task in (first, second):
+                assert_problem(await task, ErrorKind.STORAGE_UNAVAILABLE)
+            assert time.monotonic() - started < 0.2 + 1.0 + 0.5  # each within its own 1 s deadline
+        finally:
+            proxy.thaw()
+        # The hung flush ends when the database answers again; then ingest works.
+        for _ in range(50):
+            if (await client.post("/telemetry/", json=reading("after", NOW))).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("ingest did not recover after the database thawed")
+    await proxy.stop()

@@ -1,4 +1,4 @@
-"""A loopback TCP relay to PostgreSQL that a test can cut, to make the database 'go down' for the app."""
+"""A loopback TCP relay to PostgreSQL that a test can cut or freeze, to make the database 'go down' or hang."""
 
 from __future__ import annotations
 
@@ -13,6 +13,15 @@ class TcpProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def freeze(self) -> None:
+        """Stop relaying bytes, connections open: to the app, a database that stopped answering (SIGSTOP)."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
@@ -36,6 +45,7 @@ class TcpProxy:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
                 while data := await src.read(65536):
+                    await self._flowing.wait()
                     dst.write(data)
                     await dst.drain()
             except (ConnectionError, OSError):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from app.errors import InvalidReading, MalformedBody
+from app.errors import InvalidReading, MalformedBody, TooManyReadings
 from app.ingest.decoding import Window, parse_rows
 from app.ingest.reading import TIME, Location, Pose, StoredReading, reading_fields
 
@@ -124,3 +124,18 @@ def test_timestamp_window_edges(offset: timedelta, ok: bool) -> None:
         with pytest.raises(InvalidReading) as info:
             decode(body)
         assert [e.field for e in info.value.errors] == ["$.timestamp"]
+
+
+def test_reading_cap_is_checked_before_items_are_validated_one_by_one() -> None:
+    # 4M bare numbers: every item is invalid, and naming each one would build a huge answer.
+    body = b"[" + b",".join([b"1"] * 20_001) + b"]"
+    with pytest.raises(TooManyReadings, match="at most 10000"):
+        parse_rows(body, WINDOW, MAX_READINGS)
+
+
+def test_error_lists_are_capped_and_say_how_many_there_were() -> None:
+    body = b"[" + b",".join([b"1"] * 500) + b"]"
+    with pytest.raises(InvalidReading) as info:
+        parse_rows(body, WINDOW, MAX_READINGS)
+    assert len(info.value.errors) == 100
+    assert info.value.detail.startswith("500 problem(s) found (the first 100 are listed)")
