@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import httpx
 from rich.console import Console
 
+from app.auth import admin
 from app.db import sql
 from app.db.migrations import apply_migrations, create_database_if_missing
 from app.ingest.reading import Row
@@ -34,6 +36,7 @@ LOADGEN_PROCESSES = 2
 # Benchmark-only statements: they reset state between phases and never run in the service.
 RESET_TELEMETRY = "TRUNCATE telemetry"
 RESET_LATEST = "TRUNCATE robot_latest"
+RESET_CREDENTIALS = "TRUNCATE credentials"
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
 CPU_COUNT = os.cpu_count() or 1
 
@@ -100,6 +103,8 @@ class Bench:
         self.results: list[Measurement] = []
         self.rows: list[Row] = []
         self.keys: dict[str, int] = {}
+        self.gateway_key = ""  # an ingest-scope key: batches mix robots, as from an edge gateway
+        self.robot_tokens: dict[str, str] = {}  # single readings go out with their own robot's token
 
     def say(self, message: str) -> None:
         self.console.print(f"[{datetime.now(UTC):%H:%M:%S}] {message}")
@@ -123,6 +128,7 @@ class Bench:
         conn = await asyncpg.connect(self.database_url)
         try:
             await conn.execute(RESET_TELEMETRY)
+            await conn.execute(RESET_CREDENTIALS)
             robot_ids = sorted({row[0] for row in self.rows})
             await conn.execute(sql.REGISTER_ROBOTS, robot_ids)
             self.keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(sql.SELECT_ROBOT_KEYS, robot_ids)}
@@ -170,11 +176,37 @@ class Bench:
         stored = await self.stored_rows()
         self.record(Measurement("COPY", f"{connections} conn", len(records), seconds, stored == len(records), cpu))
 
+    async def provision(self, port: int) -> None:
+        """As an operator would: one admin key from the CLI's code path, then robots and a gateway key through the
+        admin API."""
+        async with await asyncpg.create_pool(self.database_url, min_size=1, max_size=1) as pool:
+            admin_key = (await admin.create_key(pool, admin.NewKey("bench admin", ["admin"]))).token
+        headers = {"Authorization": f"Bearer {admin_key}"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as http:
+            gateway = await http.post("/admin/keys", json={"name": "bench gateway", "scopes": ["ingest"]})
+            self.gateway_key = gateway.raise_for_status().json()["token"]
+            semaphore = asyncio.Semaphore(16)
+
+            async def provision_robot(robot_id: str) -> None:
+                async with semaphore:
+                    issued = await http.post("/admin/robots", json={"robot_id": robot_id})
+                self.robot_tokens[robot_id] = issued.raise_for_status().json()["token"]
+
+            await asyncio.gather(*(provision_robot(robot_id) for robot_id in self.keys))
+
     def api_run(
-        self, port: int, api_pid: int, bodies: list[bytes], expected: int, connections: int, method: str, config: str
+        self,
+        port: int,
+        api_pid: int,
+        bodies: list[bytes],
+        expected: int,
+        connections: int,
+        method: str,
+        config: str,
+        tokens: list[str | None],
     ) -> None:
         asyncio.run(self.reset())
-        requests = [build_post("/telemetry/", body) for body in bodies]
+        requests = [build_post("/telemetry/", body, token=token) for body, token in zip(bodies, tokens, strict=True)]
         meter = CpuMeter({"postgres": postgres_pids, "api": lambda: descendants(api_pid)})
         meter.start()
         load = run_load("127.0.0.1", port, requests, connections, LOADGEN_PROCESSES, count_acks=True)
@@ -190,18 +222,39 @@ class Bench:
         bodies = {size: json_bodies(self.rows, size) for size in plan.batch_sizes}
         for workers in plan.workers:
             with api_server(self.database_url, workers) as (port, pid):
+                if not self.gateway_key:
+                    asyncio.run(self.provision(port))
                 for size in plan.batch_sizes:
                     for connections in plan.batch_connections:
                         config = f"{size}/POST, {connections} conn, {workers} worker(s)"
-                        self.api_run(port, pid, bodies[size], len(self.rows), connections, "API batch", config)
-        best_workers = max(
-            (m for m in self.results if m.method == "API batch"), key=lambda m: m.rows_per_s
-        ).config.split(", ")[-1]
+                        gateway: list[str | None] = [self.gateway_key] * len(bodies[size])
+                        self.api_run(port, pid, bodies[size], len(self.rows), connections, "API batch", config, gateway)
+        best = _best(self.results, "API batch")
+        assert best is not None
+        best_workers = best.config.split(", ")[-1]
         workers = int(best_workers.split()[0])
         singles = json_bodies(self.rows[: plan.single_requests], 1)
+        own_tokens: list[str | None] = [self.robot_tokens[row[0]] for row in self.rows[: plan.single_requests]]
         with api_server(self.database_url, workers) as (port, pid):
             config = f"1/POST, {SINGLE_CONNECTIONS} conn, {workers} worker(s)"
-            self.api_run(port, pid, singles, len(singles), SINGLE_CONNECTIONS, "API single", config)
+            self.api_run(port, pid, singles, len(singles), SINGLE_CONNECTIONS, "API single", config, own_tokens)
+        # The cost of authentication: the same two loads with FLEET_AUTH=off, side by side.
+        no_tokens: list[str | None] = [None] * len(singles)
+        largest = max(plan.batch_sizes)
+        with api_server(self.database_url, workers, {"FLEET_AUTH": "off"}) as (port, pid):
+            config = f"{largest}/POST, {max(plan.batch_connections)} conn, {workers} worker(s), auth off"
+            self.api_run(
+                port,
+                pid,
+                bodies[largest],
+                len(self.rows),
+                max(plan.batch_connections),
+                "API batch",
+                config,
+                [None] * len(bodies[largest]),
+            )
+            config = f"1/POST, {SINGLE_CONNECTIONS} conn, {workers} worker(s), auth off"
+            self.api_run(port, pid, singles, len(singles), SINGLE_CONNECTIONS, "API single", config, no_tokens)
 
     def influx_phases(self) -> str | None:
         if reason := influxd_missing_reason():
@@ -253,7 +306,8 @@ def _influx_count(result: dict[str, Any]) -> int:
 
 
 def _best(results: list[Measurement], method: str) -> Measurement | None:
-    candidates = [m for m in results if m.method == method]
+    """The best run of a method as the product runs by default: authentication on."""
+    candidates = [m for m in results if m.method == method and "auth off" not in m.config]
     return max(candidates, key=lambda m: m.rows_per_s) if candidates else None
 
 

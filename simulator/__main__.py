@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from dataclasses import asdict, fields
 
+import httpx
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -34,6 +36,12 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     p.add_argument("--connections", type=int, default=d.connections)
     p.add_argument("--queue", type=int, default=d.queue_size, help="payloads waiting for acknowledgement")
     p.add_argument("--no-verify", action="store_true", help="skip the end check that nothing was lost")
+    p.add_argument(
+        "--admin-key",
+        default=os.environ.get("FLEET_ADMIN_KEY"),
+        help="operator key with admin and read scopes (default: $FLEET_ADMIN_KEY); robots are provisioned with it. "
+        "Without one the API must run with FLEET_AUTH=off",
+    )
     a = p.parse_args(argv)
     lat, lon = (float(part) for part in a.centre.split(","))
     return SimConfig(
@@ -48,6 +56,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         connections=a.connections,
         queue_size=a.queue,
         verify=not a.no_verify,
+        admin_key=a.admin_key,
     )
 
 
@@ -95,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console = Console(soft_wrap=True)
+    try:
+        httpx.get(config.url + "/", timeout=5)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]cannot reach the API at {config.url}: {exc!r}. Is it up (make up)?[/red]")
+        return 1
     started = time.monotonic()
     try:
         stats = asyncio.run(main_async(config, console))
@@ -102,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print("interrupted")
         return 130
     console.print(summary(stats, time.monotonic() - started))
+    if stats.generated and not stats.acknowledged:
+        console.print(f"[red]nothing was acknowledged: is the API at {config.url} up, and the key right?[/red]")
+        return 1
     if stats.lost:
         console.print(f"[red]LOST {stats.lost} acknowledged readings[/red]")
         return 1

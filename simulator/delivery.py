@@ -72,7 +72,9 @@ class Deliverer:
     rng: random.Random = field(default_factory=random.Random)
     path: str = "/telemetry/"
 
-    async def deliver(self, body: bytes, readings: int, deadline: float | None = None) -> Outcome:
+    async def deliver(
+        self, body: bytes, readings: int, deadline: float | None = None, token: str | None = None
+    ) -> Outcome:
         loop = asyncio.get_running_loop()
         outcome = Outcome(status=None)
         while True:
@@ -83,7 +85,10 @@ class Deliverer:
                 self.stats.retried += 1
             retry_after = None
             try:
-                response = await self.client.post(self.path, content=body, headers={"content-type": "application/json"})
+                headers = {"content-type": "application/json"}
+                if token is not None:  # the robot's own token, in place of the client's default credential
+                    headers["authorization"] = f"Bearer {token}"
+                response = await self.client.post(self.path, content=body, headers=headers)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 outcome.status = None
                 log.debug("attempt %d: %r", outcome.attempts, exc)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -16,12 +17,21 @@ import msgspec
 from simulator.delivery import Deliverer, Stats
 from simulator.fleet import build_fleet
 
-Payload = tuple[bytes, list[tuple[str, datetime]]]  # body, and the (robot_id, timestamp) keys it carries
+# body, the (robot_id, timestamp) keys it carries, and the robot's token (None without credentials)
+Payload = tuple[bytes, list[tuple[str, datetime]], str | None]
+
+
+def default_api_url(environ: Mapping[str, str] | None = None) -> str:
+    """FLEET_API_URL, else the API that `make up` started (FLEET_HOST and FLEET_PORT, as scripts/api.sh reads)."""
+    env = os.environ if environ is None else environ
+    if url := env.get("FLEET_API_URL"):
+        return url
+    return f"http://{env.get('FLEET_HOST', '127.0.0.1')}:{env.get('FLEET_PORT', '8000')}"
 
 
 @dataclass(frozen=True)
 class SimConfig:
-    url: str = "http://127.0.0.1:8000"
+    url: str = field(default_factory=default_api_url)
     robots: int = 50
     rate_hz: float = 1.0  # readings per robot per second
     batch: int = 10  # readings per POST in batch mode
@@ -34,6 +44,9 @@ class SimConfig:
     timeout_s: float = 10.0
     drain_s: float = 30.0  # after the end, how long unacknowledged payloads keep being retried
     verify: bool = True
+    # An operator key with the admin and read scopes (`make admin-key`): each robot is provisioned through the
+    # admin API and sends with its own token. None: no credentials (an API running with FLEET_AUTH=off).
+    admin_key: str | None = None
 
 
 class Simulation:
@@ -43,6 +56,7 @@ class Simulation:
         self.fleet = build_fleet(config.robots, config.centre, config.seed)
         self.queue: asyncio.Queue[Payload] = asyncio.Queue(maxsize=config.queue_size)
         self.acknowledged: dict[str, set[datetime]] = defaultdict(set)
+        self.tokens: dict[str, str] = {}  # robot_id -> its token, when the API wants credentials
         self.started_at = time.monotonic()
         self._encode = msgspec.json.Encoder().encode
 
@@ -52,7 +66,12 @@ class Simulation:
     async def run(self, on_tick: Callable[[Simulation], None] | None = None) -> Stats:
         config = self.config
         limits = httpx.Limits(max_connections=config.connections, max_keepalive_connections=config.connections)
-        async with httpx.AsyncClient(base_url=config.url, limits=limits, timeout=config.timeout_s) as client:
+        headers = {"Authorization": f"Bearer {config.admin_key}"} if config.admin_key else {}
+        async with httpx.AsyncClient(
+            base_url=config.url, limits=limits, timeout=config.timeout_s, headers=headers
+        ) as client:
+            if config.admin_key:
+                await self.provision(client)
             deliverer = Deliverer(client, self.stats, rng=random.Random(config.seed))
             stop_at = asyncio.get_running_loop().time() + config.duration_s if config.duration_s else None
             deadline = stop_at + config.drain_s if stop_at else None
@@ -68,6 +87,18 @@ class Simulation:
             if config.verify:
                 self.stats.lost = await self.count_lost(client)
         return self.stats
+
+    async def provision(self, client: httpx.AsyncClient) -> None:
+        """Provision every robot through the admin API; each then sends with its own token."""
+        semaphore = asyncio.Semaphore(self.config.connections)
+
+        async def provision_robot(robot_id: str) -> None:
+            async with semaphore:
+                response = await client.post("/admin/robots", json={"robot_id": robot_id, "tags": ["simulated"]})
+            response.raise_for_status()
+            self.tokens[robot_id] = response.json()["token"]
+
+        await asyncio.gather(*(provision_robot(robot.robot_id) for robot in self.fleet))
 
     async def _produce(self, stop_at: float | None, on_tick: Callable[[Simulation], None] | None) -> None:
         loop = asyncio.get_running_loop()
@@ -95,15 +126,15 @@ class Simulation:
         body = self._encode(docs[0] if self.config.single else docs)
         keys = [(str(doc["robot_id"]), at) for doc, at in readings]
         try:
-            self.queue.put_nowait((body, keys))
+            self.queue.put_nowait((body, keys, self.tokens.get(keys[0][0])))
         except asyncio.QueueFull:
             self.stats.dropped += len(readings)  # counted, never hidden
 
     async def _send(self, deliverer: Deliverer, deadline: float | None) -> None:
         while True:
-            body, keys = await self.queue.get()
+            body, keys, token = await self.queue.get()
             try:
-                outcome = await deliverer.deliver(body, len(keys), deadline)
+                outcome = await deliverer.deliver(body, len(keys), deadline, token)
                 if outcome.acknowledged:
                     for robot_id, at in keys:
                         self.acknowledged[robot_id].add(at)

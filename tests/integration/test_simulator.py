@@ -16,9 +16,11 @@ import pytest
 from app.ingest.decoding import Window, parse_rows
 from app.ingest.reading import COLUMN_NAMES
 from app.settings import Settings, replace_settings
+from simulator.__main__ import main as simulator_main
 from simulator.delivery import Backoff, Deliverer, Stats, parse_retry_after
 from simulator.fleet import SITE_HALF_SIZE_M, build_fleet, haversine_m
-from simulator.run import SimConfig, Simulation
+from simulator.run import SimConfig, Simulation, default_api_url
+from tests.support.auth import issue_key
 from tests.support.builders import count_rows, series
 from tests.support.proxy import TcpProxy
 from tests.support.servers import live_api
@@ -124,3 +126,27 @@ async def test_short_simulation_loses_nothing(settings: Settings, conn: asyncpg.
     assert await count_rows(conn) == (stats.acknowledged, 8)
     newest = await conn.fetchval("SELECT max(time) FROM telemetry")
     assert datetime.now(UTC) - newest < timedelta(minutes=1)
+
+
+async def test_simulation_with_credentials_provisions_its_robots(settings: Settings, conn: asyncpg.Connection) -> None:
+    secured = replace_settings(settings, auth="on")
+    async with asyncpg.create_pool(settings.database.database_url, min_size=1, max_size=1) as pool:
+        admin_key = await issue_key(pool, "sim", "admin", "read")
+    async with live_api(secured) as base:
+        config = SimConfig(url=base, robots=4, rate_hz=10, batch=5, duration_s=1.0, connections=4, admin_key=admin_key)
+        stats = await Simulation(config).run()
+    assert stats.generated > 0 and stats.acknowledged == stats.generated
+    assert (stats.rejected, stats.lost) == (0, 0)
+    tokens = await conn.fetchval("SELECT count(*) FROM credentials WHERE kind = 'robot'")
+    assert tokens == 4
+
+
+def test_simulator_targets_the_api_make_up_started() -> None:
+    assert default_api_url({"FLEET_HOST": "127.0.0.2", "FLEET_PORT": "9001"}) == "http://127.0.0.2:9001"
+    assert default_api_url({"FLEET_API_URL": "http://api:1"}) == "http://api:1"
+    assert default_api_url({}) == "http://127.0.0.1:8000"
+
+
+def test_simulator_says_when_the_api_is_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
+    assert simulator_main(["--url", "http://127.0.0.1:9", "--duration", "1"]) == 1
+    assert "cannot reach the API" in capsys.readouterr().out
