@@ -9,7 +9,7 @@ ifeq ($(MODE),)
 MODE := $(shell docker info >/dev/null 2>&1 && echo docker || echo local)
 endif
 
-.PHONY: help deps db up down clean-db migrate run test lint typecheck check simulate bench bench-queries admin-key admin
+.PHONY: help deps db up down clean-db migrate run test test-abuse lint typecheck check simulate bench bench-queries admin-key admin
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ run: db  ## run the API in the foreground
 
 test: deps  ## run the test suite against a real TimescaleDB (started if needed)
 	@$(PY) -m pytest
+
+test-abuse: deps  ## only the abuse suite: each attack of the security review, against a real API process
+	@$(PY) -m pytest -m abuse
 
 lint: deps
 	@.venv/bin/ruff check .

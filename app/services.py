@@ -14,13 +14,39 @@ from app.db.pool import Pool, create_pool
 from app.ingest.buffer import Ingestor
 from app.ingest.fanout import Broadcaster
 from app.ingest.latest import LatestState
-from app.settings import Settings
+from app.limits import ConcurrencyLimiter, RateLimiter
+from app.settings import LimitSettings, Settings
+
+CONTROL_POOL_SIZE = 2  # credential look-ups, the revocation poll and health
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    robot_rate: RateLimiter
+    key_rate: RateLimiter
+    heavy_reads: ConcurrencyLimiter
+    subscribers: ConcurrencyLimiter
+
+    @classmethod
+    def from_settings(cls, settings: LimitSettings) -> Limits:
+        return cls(
+            robot_rate=RateLimiter(settings.robot_requests_per_s, settings.robot_burst),
+            key_rate=RateLimiter(settings.key_requests_per_s, settings.key_burst),
+            heavy_reads=ConcurrencyLimiter(
+                settings.heavy_reads_per_credential, settings.heavy_reads_total, "exports or fleet-wide questions"
+            ),
+            subscribers=ConcurrencyLimiter(
+                settings.subscribers_per_credential, settings.max_subscribers, "live-stream subscriptions"
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    pool: Pool
+    pool: Pool  # reads
+    control_pool: Pool  # credentials and health
+    limits: Limits
     latest: LatestState
     ingestor: Ingestor
     broadcaster: Broadcaster
@@ -34,14 +60,18 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             await apply_migrations(settings.database.database_url)
         pool = await create_pool(settings.database)
         stack.push_async_callback(pool.close)
-        await robots.reconcile_latest(pool)  # latest state that a crash left unwritten
-        latest = LatestState(pool, settings.ingest.latest_interval_ms)
+        ingest_pool = await create_pool(settings.database, settings.ingest.flush_concurrency + 1)
+        stack.push_async_callback(ingest_pool.close)
+        control_pool = await create_pool(settings.database, CONTROL_POOL_SIZE)
+        stack.push_async_callback(control_pool.close)
+        await robots.reconcile_latest(ingest_pool)  # latest state that a crash left unwritten
+        latest = LatestState(ingest_pool, pool, settings.ingest.latest_interval_ms)
         latest.start()
         stack.push_async_callback(latest.close)  # writes the latest state the final flushes moved
-        authenticator = Authenticator(pool, settings.auth)
+        authenticator = Authenticator(control_pool, settings.auth)
         await authenticator.start()
         stack.push_async_callback(authenticator.close)
-        ingestor = Ingestor(pool, settings.ingest, latest)
+        ingestor = Ingestor(ingest_pool, settings.ingest, latest)
         authenticator.on_change(ingestor.forget_provisioning)
         broadcaster = Broadcaster(settings.stream.stream_queue_size)
         ingestor.add_listener(broadcaster.publish)
@@ -54,6 +84,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         yield Services(
             settings=settings,
             pool=pool,
+            control_pool=control_pool,
+            limits=Limits.from_settings(settings.limits),
             latest=latest,
             ingestor=ingestor,
             broadcaster=broadcaster,

@@ -36,6 +36,8 @@ class ServerSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class DatabaseSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
     database_url: str = "postgresql://postgres@127.0.0.1:55432/fleet"
     pool_min_size: Annotated[int, msgspec.Meta(ge=0)] = 1
+    # The read pool. Ingest has its own (flush_concurrency + 1 connections) and so do credential checks and
+    # health (2), so that no amount of reading can make ingest or health wait for a connection.
     pool_max_size: Positive = 8
     migrate_on_start: bool = True
     # Longest a single statement may run; the fleet-wide analytic queries are the ones that get near it.
@@ -88,6 +90,21 @@ class AuthSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True
         return self.auth == "on"
 
 
+class LimitSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # Requests per second per credential and per process (token bucket: the rate sustained, the burst at once).
+    robot_requests_per_s: Positive = 50
+    robot_burst: Positive = 100
+    key_requests_per_s: Positive = 1000
+    key_burst: Positive = 2000
+    # Exports and fleet-wide questions each hold a read connection while they run: at most this many at once per
+    # credential, and in all (the rest of the read pool stays free for light reads).
+    heavy_reads_per_credential: Positive = 2
+    heavy_reads_total: Positive = 4
+    # Live-stream subscribers per credential, and in all, per process.
+    subscribers_per_credential: Positive = 10
+    max_subscribers: Positive = 1000
+
+
 class StreamSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # Live stream: readings a subscriber may fall behind by before it is cut off (ingest never waits for it).
     stream_queue_size: Positive = 10_000
@@ -100,6 +117,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     query: QuerySettings = msgspec.field(default_factory=QuerySettings)
     stream: StreamSettings = msgspec.field(default_factory=StreamSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
 
 
 class SettingsError(ValueError):

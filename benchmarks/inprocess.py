@@ -32,7 +32,7 @@ async def measure(with_fields: bool, robots: int, per_robot: int) -> None:
     bodies = json_bodies(rows, 1000)
     pool = await create_pool(settings.database)
     await pool.execute(RESET)
-    latest = LatestState(pool, settings.ingest.latest_interval_ms)
+    latest = LatestState(pool, pool, settings.ingest.latest_interval_ms)
     latest.start()
     ingestor = Ingestor(pool, settings.ingest, latest)
     ingestor.start()

@@ -13,7 +13,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from app.auth.principals import Principal, Scope
+from app.auth.principals import ANONYMOUS, Principal, Scope
 from app.errors import Forbidden
 from app.services import Services
 
@@ -27,6 +27,9 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         return
     services: Services = connection.app.state["services"]
     principal = await services.authenticator.authenticate(_authorization(connection.scope["headers"]))
+    if principal is not ANONYMOUS:
+        limits = services.limits
+        (limits.robot_rate if principal.robot_id is not None else limits.key_rate).take(principal.credential_id)
     if scope is Scope.INGEST and principal.robot_id is not None:
         pass  # a robot's token writes its own readings: the ingest use case checks each one
     elif scope not in principal.scopes:

@@ -15,7 +15,7 @@ from app.db.pool import Pool
 from app.ingest.buffer import Ingestor
 from app.ingest.fanout import Broadcaster
 from app.ingest.latest import LatestState
-from app.services import Services
+from app.services import Limits, Services
 from app.settings import Settings
 
 SERVICES_KEY = "services"  # where the lifespan puts the Services in app.state
@@ -23,6 +23,8 @@ SERVICES_KEY = "services"  # where the lifespan puts the Services in app.state
 # What a handler parameter is annotated with to receive the service of that name.
 SettingsDep = NamedDependency[Settings]
 PoolDep = NamedDependency[Pool]
+ControlPoolDep = NamedDependency[Pool]
+LimitsDep = NamedDependency[Limits]
 LatestDep = NamedDependency[LatestState]
 BroadcasterDep = NamedDependency[Broadcaster]
 AuthenticatorDep = NamedDependency[Authenticator]
@@ -42,6 +44,14 @@ def provide_settings(state: State) -> Settings:
 
 def provide_pool(state: State) -> Pool:
     return _services(state).pool
+
+
+def provide_control_pool(state: State) -> Pool:
+    return _services(state).control_pool
+
+
+def provide_limits(state: State) -> Limits:
+    return _services(state).limits
 
 
 def provide_latest(state: State) -> LatestState:
@@ -66,6 +76,8 @@ def provide_broadcaster(state: State) -> Broadcaster:
 DEPENDENCIES = {
     "settings": Provide(provide_settings, sync_to_thread=False),
     "pool": Provide(provide_pool, sync_to_thread=False),
+    "control_pool": Provide(provide_control_pool, sync_to_thread=False),
+    "limits": Provide(provide_limits, sync_to_thread=False),
     "latest": Provide(provide_latest, sync_to_thread=False),
     "broadcaster": Provide(provide_broadcaster, sync_to_thread=False),
     "authenticator": Provide(provide_authenticator, sync_to_thread=False),

@@ -10,7 +10,7 @@ from litestar.params import Parameter
 
 from app import fleet
 from app.api.auth import SCOPE_OPT
-from app.api.deps import LatestDep, PoolDep, PrincipalDep, SettingsDep
+from app.api.deps import LatestDep, LimitsDep, PoolDep, PrincipalDep, SettingsDep
 from app.api.params import StaleAfter, Zone, ex
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import keep_visible, visible_states
@@ -51,7 +51,7 @@ class FleetController(Controller):
 
     @get(
         "/stationary",
-        responses=problem_responses(*AUTH_ERRORS),
+        responses=problem_responses(ErrorKind.RATE_LIMITED, *AUTH_ERRORS),
         summary="Online robots that moved less than within_m metres in the last window_min minutes",
         description="Movement is the path length: the sum of haversine distances between successive readings.",
     )
@@ -61,39 +61,43 @@ class FleetController(Controller):
         pool: PoolDep,
         settings: SettingsDep,
         principal: PrincipalDep,
+        limits: LimitsDep,
         within_m: Annotated[float, Parameter(ge=0, description="Metres.", examples=ex(5))] = 5.0,
         window_min: Annotated[int, Parameter(ge=1, le=1440, description="Minutes.", examples=ex(10))] = 10,
         stale_after: StaleAfter = None,
     ) -> list[StationaryRobot]:
-        found = await fleet.find_stationary(
-            latest,
-            pool,
-            within_m=within_m,
-            window_min=window_min,
-            stale_after_s=stale_after or settings.query.stale_after_s,
-        )
+        with limits.heavy_reads.hold(principal.credential_id):
+            found = await fleet.find_stationary(
+                latest,
+                pool,
+                within_m=within_m,
+                window_min=window_min,
+                stale_after_s=stale_after or settings.query.stale_after_s,
+            )
         return await keep_visible(pool, principal, found, lambda robot: robot.robot_id)
 
     @get(
         "/distance",
         summary="Distance each robot travelled over [since, until)",
-        responses=problem_responses(ErrorKind.BAD_RANGE, *AUTH_ERRORS),
+        responses=problem_responses(ErrorKind.BAD_RANGE, ErrorKind.RATE_LIMITED, *AUTH_ERRORS),
     )
     async def distance(
         self,
         pool: PoolDep,
         principal: PrincipalDep,
+        limits: LimitsDep,
         since: Annotated[
             datetime, Parameter(description="Inclusive start (RFC 3339).", examples=ex("2026-11-27T00:00:00Z"))
         ],
         until: Annotated[datetime | None, Parameter(description="Exclusive end; default now.")] = None,
     ) -> list[RobotDistance]:
-        distances = await fleet.measure_distances(pool, since, until)
+        with limits.heavy_reads.hold(principal.credential_id):
+            distances = await fleet.measure_distances(pool, since, until)
         return await keep_visible(pool, principal, distances, lambda robot: robot.robot_id)
 
     @get(
         "/daily-activity",
-        responses=problem_responses(ErrorKind.BAD_ZONE, *AUTH_ERRORS),
+        responses=problem_responses(ErrorKind.BAD_ZONE, ErrorKind.RATE_LIMITED, *AUTH_ERRORS),
         summary="Hours each robot spent in each status during one local day",
         description=(
             "A reading's status lasts until the next reading, at most FLEET_MAX_STATUS_GAP_S seconds: a longer "
@@ -105,8 +109,10 @@ class FleetController(Controller):
         pool: PoolDep,
         settings: SettingsDep,
         principal: PrincipalDep,
+        limits: LimitsDep,
         day: Annotated[date, Parameter(description="The local day, YYYY-MM-DD.", examples=ex("2026-11-27"))],
         tz: Zone = "UTC",
     ) -> list[DailyActivity]:
-        activity = await fleet.sum_daily_activity(pool, day, tz, settings.query.max_status_gap_s)
+        with limits.heavy_reads.hold(principal.credential_id):
+            activity = await fleet.sum_daily_activity(pool, day, tz, settings.query.max_status_gap_s)
         return await keep_visible(pool, principal, activity, lambda robot: robot.robot_id)

@@ -8,7 +8,7 @@ from litestar import Response, get
 from litestar.openapi import ResponseSpec
 
 from app import __version__
-from app.api.deps import PoolDep, SettingsDep
+from app.api.deps import ControlPoolDep, SettingsDep
 from app.db import robots
 from app.schemas import Health
 
@@ -20,9 +20,9 @@ from app.schemas import Health
     description="503 when the database does not answer.",
     responses={503: ResponseSpec(Health, generate_examples=False, description="The database does not answer")},
 )
-async def health(pool: PoolDep, settings: SettingsDep) -> Response[Health]:
+async def health(control_pool: ControlPoolDep, settings: SettingsDep) -> Response[Health]:
     # Not awaited past the timeout: with a frozen database even cancelling the query can wait.
-    ping = asyncio.create_task(robots.ping(pool))
+    ping = asyncio.create_task(robots.ping(control_pool))
     done, _ = await asyncio.wait({ping}, timeout=settings.database.health_timeout_ms / 1000)
     if not done or ping.exception() is not None:
         ping.cancel()

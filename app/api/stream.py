@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from litestar import get
@@ -11,17 +11,20 @@ from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.api.auth import SCOPE_OPT
-from app.api.deps import BroadcasterDep, PoolDep, PrincipalDep
+from app.api.deps import BroadcasterDep, LimitsDep, PoolDep, PrincipalDep
 from app.api.params import ex
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import visible_robot_ids
 from app.auth.principals import Scope
-from app.ingest.fanout import Subscriber
+from app.errors import ErrorKind
+from app.ingest.fanout import Broadcaster, Subscriber
 
 HEARTBEAT_S = 15.0  # a comment line this often keeps idle proxies from closing the stream
 
 
-async def _events(broadcaster: BroadcasterDep, subscriber: Subscriber) -> AsyncIterator[ServerSentEventMessage]:
+async def _events(
+    broadcaster: Broadcaster, subscriber: Subscriber, release: Callable[[], None]
+) -> AsyncIterator[ServerSentEventMessage]:
     try:
         yield ServerSentEventMessage(data=None, comment="subscribed")
         while True:
@@ -37,11 +40,12 @@ async def _events(broadcaster: BroadcasterDep, subscriber: Subscriber) -> AsyncI
             yield ServerSentEventMessage(event="reading", data=data.decode())
     finally:
         broadcaster.unsubscribe(subscriber)
+        release()
 
 
 @get(
     "/telemetry/stream",
-    responses=problem_responses(*AUTH_ERRORS),
+    responses=problem_responses(ErrorKind.RATE_LIMITED, *AUTH_ERRORS),
     opt={SCOPE_OPT: Scope.STREAM},
     tags=["live and export"],
     summary="Live readings as Server-Sent Events",
@@ -54,6 +58,7 @@ async def stream_telemetry(
     broadcaster: BroadcasterDep,
     pool: PoolDep,
     principal: PrincipalDep,
+    limits: LimitsDep,
     robot_id: Annotated[str | None, Parameter(description="Only this robot's readings.", examples=ex("R2-D2"))] = None,
 ) -> ServerSentEvent:
     # A key limited to some robots streams those visible when it subscribes.
@@ -64,4 +69,8 @@ async def stream_telemetry(
         )
     else:
         robot_ids = visible
-    return ServerSentEvent(_events(broadcaster, broadcaster.subscribe(robot_ids)))
+    client = principal.credential_id
+    limits.subscribers.acquire(client)
+    return ServerSentEvent(
+        _events(broadcaster, broadcaster.subscribe(robot_ids), lambda: limits.subscribers.release(client))
+    )

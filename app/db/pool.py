@@ -18,11 +18,13 @@ else:  # asyncpg's classes are generic only in its stubs; Litestar resolves hand
     Connection = asyncpg.Connection | PoolConnectionProxy
 
 
-async def create_pool(settings: DatabaseSettings) -> Pool:
+async def create_pool(settings: DatabaseSettings, max_size: int | None = None) -> Pool:
+    """A pool of ``max_size`` connections (default: the read pool's size)."""
+    size = settings.pool_max_size if max_size is None else max_size
     # statement_cache_size stays on: every statement here is a constant, so prepared plans are reused.
     return await asyncpg.create_pool(
         settings.database_url,
-        min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size,
+        min_size=min(settings.pool_min_size, size),
+        max_size=size,
         command_timeout=settings.query_timeout_ms / 1000,
     )

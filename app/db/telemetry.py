@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from tempfile import SpooledTemporaryFile
 
 import asyncpg
 
@@ -15,8 +15,8 @@ from app.ingest.reading import STATUSES, Location, Record, Status, stored_readin
 from app.schemas import Bucket, BucketSeries, HistoryPage
 from app.timeranges import MAX_TIME, MIN_TIME, check_bucket_count, parse_bucket, parse_zone
 
-# Chunks of COPY output waiting for a slow client: the copy pauses when this many are queued.
-BUFFERED_CHUNKS = 16
+SPOOL_MEMORY_BYTES = 8 * 1024 * 1024  # an export larger than this is spooled to a temporary file
+SPOOL_CHUNK_BYTES = 64 * 1024
 
 
 async def insert_records(conn: Connection, records: Sequence[Record]) -> list[bool] | None:
@@ -84,28 +84,36 @@ async def fetch_buckets(
     return BucketSeries(robot_id=robot_id, bucket=bucket, tz=tz, since=since, until=until, buckets=buckets)
 
 
-async def stream_csv(
+async def spool_csv(
     pool: Pool, robot_id: str, robot_key: int, since: datetime, until: datetime
-) -> AsyncIterator[bytes]:
-    """One robot's readings in [since, until) as CSV with a header, produced by COPY and never held whole."""
-    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=BUFFERED_CHUNKS)
+) -> SpooledTemporaryFile[bytes]:
+    """One robot's readings in [since, until) as CSV with a header, written by COPY into a spooled file (memory
+    up to SPOOL_MEMORY_BYTES, then disk).
+
+    The connection is held only while PostgreSQL writes, never while a slow client reads, so the query time
+    limit counts database time only, and a failed COPY is an error before any byte of a 200 is sent.
+    """
+    spool: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)
+    spool.write((",".join(sql.EXPORT_CSV_COLUMNS) + "\n").encode())
 
     async def sink(chunk: bytes | bytearray) -> None:
-        await chunks.put(bytes(chunk))  # asyncpg reuses its buffer
+        spool.write(chunk)
 
-    async def copy_out() -> None:
-        try:
-            async with pool.acquire() as conn:
-                # asyncpg binds these values itself: COPY takes no server-side parameters.
-                await conn.copy_from_query(sql.EXPORT_CSV, robot_id, robot_key, since, until, output=sink, format="csv")
-        finally:
-            await chunks.put(None)
-
-    copy = asyncio.create_task(copy_out())
     try:
-        yield (",".join(sql.EXPORT_CSV_COLUMNS) + "\n").encode()
-        while (chunk := await chunks.get()) is not None:
+        async with pool.acquire() as conn:
+            # asyncpg binds these values itself: COPY takes no server-side parameters.
+            await conn.copy_from_query(sql.EXPORT_CSV, robot_id, robot_key, since, until, output=sink, format="csv")
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool
+
+
+async def read_spool(spool: SpooledTemporaryFile[bytes]) -> AsyncIterator[bytes]:
+    """The spooled export in chunks, closing (and deleting) it at the end or when the client goes away."""
+    try:
+        while chunk := spool.read(SPOOL_CHUNK_BYTES):
             yield chunk
-        await copy  # re-raise a failed copy: the response then ends early rather than looking complete
     finally:
-        copy.cancel()
+        spool.close()

@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 
 class LatestState:
-    def __init__(self, pool: Pool, interval_ms: int) -> None:
-        self._pool = pool
+    def __init__(self, write_pool: Pool, read_pool: Pool, interval_ms: int) -> None:
+        self._pool = write_pool
+        self._read_pool = read_pool
         self._interval_s = interval_ms / 1000
         self._pending: dict[int, Record] = {}  # robot_key -> newest committed record not yet written
         self._lock = asyncio.Lock()
@@ -65,7 +66,7 @@ class LatestState:
         """Latest states, with every reading this process acknowledged reflected."""
         await self.sync()
         return await robots.fetch_robot_states(
-            self._pool,
+            self._read_pool,
             online_since=datetime.now(UTC) - timedelta(seconds=stale_after_s),
             status=status,
             battery_below=battery_below,

@@ -70,7 +70,7 @@ async def test_failed_flush_fails_only_its_own_requests(settings: Settings, conn
     pool = await create_pool(settings.database)
     # One request per flush, so the bad one travels alone.
     tuned = replace_settings(settings, flush_max_rows=1, flush_concurrency=1)
-    ingestor = Ingestor(pool, tuned.ingest, LatestState(pool, 1000))
+    ingestor = Ingestor(pool, tuned.ingest, LatestState(pool, pool, 1000))
     ingestor.start()
     try:
         before = await ingestor.submit([_row("a", 3)])
@@ -90,7 +90,7 @@ async def test_failed_flush_fails_only_its_own_requests(settings: Settings, conn
 async def test_close_drains_the_buffer_before_returning(settings: Settings, conn: asyncpg.Connection) -> None:
     pool = await create_pool(settings.database)
     # A flush interval far beyond the test: only close() can make these rows reach the database.
-    latest = LatestState(pool, 600_000)
+    latest = LatestState(pool, pool, 600_000)
     ingestor = Ingestor(pool, replace_settings(settings, flush_interval_ms=600_000).ingest, latest)
     ingestor.start()
     submits = [asyncio.create_task(ingestor.submit([_row(f"r{i}", i)])) for i in range(30)]

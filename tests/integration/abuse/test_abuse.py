@@ -1,0 +1,181 @@
+"""The abuse suite (`make test-abuse`, also in `make test`): each attack of the review, at a scale this machine
+allows, against the real API under uvicorn in its own process. Each checks that health stays up, that a
+well-behaved client stays fast while the attack runs, that the API's memory stays bounded, and that nothing is
+stored that should not be."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from app.errors import ErrorKind
+from benchmarks.servers import api_server
+from tests.support.auth import bearer, issue_key, issue_robot
+from tests.support.builders import reading
+from tests.support.problems import assert_problem
+
+pytestmark = pytest.mark.abuse
+
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+RSS_BOUND_MB = 400  # the API process, whatever one client sends
+WELL_BEHAVED_P99_MS = 1000  # a polite client's requests while an attack runs (a 300-request burst costs ~0.45 s)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):  # the peak, so a spike between samples counts too
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+@dataclass
+class Api:
+    url: str
+    pid: int
+    admin: str
+    robot_token: str  # for robot "polite"
+
+
+@pytest.fixture
+def api(database_url: str, conn: asyncpg.Connection) -> Iterator[Api]:
+    async def provision() -> tuple[str, str]:
+        async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
+            return await issue_key(pool, "ops", "admin", "read", "export", "stream"), await issue_robot(pool, "polite")
+
+    admin, robot_token = asyncio.run(provision())
+    env = {"FLEET_FLUSH_TIMEOUT_MS": "3000", "FLEET_LOG_LEVEL": "warning"}
+    with api_server(database_url, 1, env) as (port, pid):
+        url = f"http://127.0.0.1:{port}"
+        # Warm up, as a running service is: the first request of a process prepares statements and caches tokens.
+        httpx.post(f"{url}/telemetry/", json=reading("polite", NOW - timedelta(seconds=1)), headers=bearer(robot_token))
+        httpx.get(f"{url}/robots", headers=bearer(admin))
+        yield Api(url, pid, admin, robot_token)
+
+
+async def measure_polite(api: Api, stop: asyncio.Event) -> list[float]:
+    """A well-behaved robot posting one reading every 20 ms until ``stop``; its latencies in ms."""
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=api.url, headers=bearer(api.robot_token), timeout=10) as http:
+        step = 0
+        while not stop.is_set():
+            started = time.perf_counter()
+            body = reading("polite", NOW + timedelta(milliseconds=step))
+            response = await http.post("/telemetry/", json=body)
+            assert response.status_code == 200, response.text
+            latencies.append((time.perf_counter() - started) * 1000)
+            step += 1
+            await asyncio.sleep(0.02)
+    return latencies
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else values[0]
+
+
+Attack = Callable[[Api], Awaitable[None]]
+
+
+async def run_attack(api: Api, attack: Attack) -> list[float]:
+    """Run ``attack`` (a coroutine function taking the Api) beside the polite client and health checks."""
+    stop = asyncio.Event()
+    polite = asyncio.create_task(measure_polite(api, stop))
+    try:
+        await attack(api)
+        async with httpx.AsyncClient(base_url=api.url, timeout=5) as http:
+            health = await http.get("/")
+        assert health.status_code == 200, health.text
+    finally:
+        stop.set()
+    latencies = await polite
+    assert latencies and p99(latencies) < WELL_BEHAVED_P99_MS, f"polite p99 {p99(latencies):.0f} ms"
+    assert rss_mb(api.pid) < RSS_BOUND_MB
+    return latencies
+
+
+async def test_huge_array_of_junk_is_refused_cheaply(api: Api, conn: asyncpg.Connection) -> None:
+    junk = b"[" + b",".join([b"1"] * 4_000_000) + b"]"  # 8 MB: 4M items, none a reading
+
+    async def attack(api: Api) -> None:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30, headers=bearer(api.robot_token)) as http:
+            started = time.monotonic()
+            response = await http.post("/telemetry/", content=junk, headers={"content-type": "application/json"})
+            assert_problem(response, ErrorKind.TOO_MANY_READINGS)
+            assert len(response.content) < 2000 and time.monotonic() - started < 5
+
+    await run_attack(api, attack)
+    others = "SELECT count(*) FROM telemetry t JOIN robots r USING (robot_key) WHERE robot_id <> 'polite'"
+    assert await conn.fetchval(others) == 0
+
+
+async def test_exports_that_are_never_read_do_not_starve_ingest(api: Api) -> None:
+    async def attack(api: Api) -> None:
+        # 12 downloads whose client never reads: the export is spooled, so no read connection waits for them.
+        writers = []
+        for _ in range(12):
+            reader, writer = await asyncio.open_connection("127.0.0.1", int(api.url.rsplit(":", 1)[1]))
+            request = (
+                f"GET /telemetry/polite/export.csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {api.admin}\r\n\r\n"
+            )
+            writer.write(request.encode())
+            writers.append((reader, writer))
+        await asyncio.sleep(1.0)
+        async with httpx.AsyncClient(base_url=api.url, timeout=5, headers=bearer(api.admin)) as http:
+            assert (await http.get("/robots")).status_code == 200
+        for _, writer in writers:
+            writer.close()
+
+    await run_attack(api, attack)
+
+
+async def test_heavy_reads_are_bounded_per_credential(api: Api) -> None:
+    async def attack(api: Api) -> None:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30, headers=bearer(api.admin)) as http:
+            since = (NOW - timedelta(days=30)).isoformat()
+            responses = await asyncio.gather(*(http.get("/fleet/distance", params={"since": since}) for _ in range(16)))
+        statuses = sorted(r.status_code for r in responses)
+        assert 429 in statuses and set(statuses) <= {200, 429}, statuses
+        limited = next(r for r in responses if r.status_code == 429)
+        assert_problem(limited, ErrorKind.RATE_LIMITED)
+        assert limited.headers["retry-after"]
+
+    await run_attack(api, attack)
+
+
+async def test_a_flood_from_one_robot_is_rate_limited(api: Api, database_url: str) -> None:
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
+        flooder = await issue_robot(pool, "flooder")
+
+    async def attack(api: Api) -> None:
+        async with httpx.AsyncClient(base_url=api.url, timeout=10, headers=bearer(flooder)) as http:
+            bodies = [reading("flooder", NOW + timedelta(milliseconds=i)) for i in range(300)]
+            responses = await asyncio.gather(*(http.post("/telemetry/", json=body) for body in bodies))
+        statuses = [r.status_code for r in responses]
+        assert statuses.count(429) >= 100 and set(statuses) <= {200, 429}  # burst 100, 50/s after
+        assert_problem(next(r for r in responses if r.status_code == 429), ErrorKind.RATE_LIMITED)
+
+    await run_attack(api, attack)
+
+
+async def test_subscriptions_are_capped_per_credential(api: Api) -> None:
+    async def attack(api: Api) -> None:
+        async with httpx.AsyncClient(base_url=api.url, timeout=10, headers=bearer(api.admin)) as http:
+            streams = []
+            for i in range(10):
+                request = http.build_request("GET", "/telemetry/stream", params={"robot_id": f"nobody-{i}"})
+                streams.append(await http.send(request, stream=True))
+            assert all(s.status_code == 200 for s in streams)
+            eleventh = await http.get("/telemetry/stream", params={"robot_id": "nobody-x"})
+            assert_problem(eleventh, ErrorKind.RATE_LIMITED)
+            for stream in streams:
+                await stream.aclose()
+
+    await run_attack(api, attack)

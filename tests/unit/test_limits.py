@@ -1,0 +1,36 @@
+"""Rate and concurrency limits: exact numbers, 429 with Retry-After past them, and recovery."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.errors import RateLimited
+from app.limits import ConcurrencyLimiter, RateLimiter
+
+
+def test_token_bucket_allows_the_burst_then_the_rate() -> None:
+    limiter = RateLimiter(rate_per_s=10, burst=5)
+    for _ in range(5):
+        limiter.take("robot", now=100.0)
+    with pytest.raises(RateLimited) as info:
+        limiter.take("robot", now=100.0)
+    assert info.value.headers["Retry-After"] == "1"
+    limiter.take("other", now=100.0)  # buckets are per client
+    limiter.take("robot", now=100.15)  # 0.15 s at 10/s refills one (and a half)
+    with pytest.raises(RateLimited):
+        limiter.take("robot", now=100.15)
+
+
+def test_concurrency_is_capped_per_client_and_in_all() -> None:
+    limiter = ConcurrencyLimiter(per_client=2, total=3, what="exports")
+    limiter.acquire("a")
+    limiter.acquire("a")
+    with pytest.raises(RateLimited, match="per credential"):
+        limiter.acquire("a")
+    limiter.acquire("b")
+    with pytest.raises(RateLimited, match="in all"):
+        limiter.acquire("c")
+    limiter.release("a")
+    with limiter.hold("c"):
+        assert limiter.in_flight == 3
+    assert limiter.in_flight == 2
