@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from app.server import GuardedHttpToolsProtocol
 from app.settings import load_settings
 
 
@@ -17,6 +18,9 @@ def main() -> None:
         workers=server.workers,
         log_level=server.log_level,
         access_log=False,
+        http=GuardedHttpToolsProtocol,
+        timeout_keep_alive=server.idle_timeout_s,
+        limit_concurrency=server.max_connections,
         # Live streams never end on their own: give them this long before shutdown drains the ingest buffer.
         timeout_graceful_shutdown=5,
     )

@@ -179,3 +179,60 @@ async def test_subscriptions_are_capped_per_credential(api: Api) -> None:
                 await stream.aclose()
 
     await run_attack(api, attack)
+
+
+@pytest.fixture
+def strict_server(database_url: str, conn: asyncpg.Connection) -> Iterator[tuple[str, int]]:
+    """The API with short server limits, so that the test sees them act: (host, port)."""
+    env = {"FLEET_HEADER_READ_TIMEOUT_S": "1", "FLEET_MAX_CONNECTIONS": "40", "FLEET_AUTH": "off"}
+    with api_server(database_url, 1, env) as (port, _):
+        yield "127.0.0.1", port
+
+
+async def read_reply(reader: asyncio.StreamReader, within_s: float) -> bytes:
+    return await asyncio.wait_for(reader.read(1000), timeout=within_s)
+
+
+async def test_silent_and_slow_connections_are_closed(strict_server: tuple[str, int]) -> None:
+    silent = [await asyncio.open_connection(*strict_server) for _ in range(30)]
+    _, slow_writer = slow = await asyncio.open_connection(*strict_server)
+    slow_writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+    started = time.monotonic()
+    try:
+        for reader, _ in [*silent, slow]:
+            assert (await read_reply(reader, 3)).startswith(b"HTTP/1.1 408")
+            assert await read_reply(reader, 1) == b""  # closed
+        assert time.monotonic() - started < 2.5  # 1 s header-read timeout, with slack
+    finally:
+        for _, writer in [*silent, slow]:
+            writer.close()
+    async with httpx.AsyncClient(base_url=f"http://{strict_server[0]}:{strict_server[1]}") as http:
+        assert (await http.get("/")).status_code == 200
+
+
+async def test_oversized_headers_are_refused(strict_server: tuple[str, int]) -> None:
+    reader, writer = await asyncio.open_connection(*strict_server)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (64 * 1024))
+    try:
+        assert (await read_reply(reader, 3)).startswith(b"HTTP/1.1 431")
+    finally:
+        writer.close()
+    async with httpx.AsyncClient(base_url=f"http://{strict_server[0]}:{strict_server[1]}") as http:
+        fine = await http.get("/", headers={"X-Ok": "a" * 8000})  # under the 16 KiB limit
+        assert fine.status_code == 200
+        big_body = [reading(f"r{i}", NOW) for i in range(2000)]  # a large body is not a large head
+        assert (await http.post("/telemetry/", json=big_body)).status_code == 200
+
+
+async def test_connections_past_the_cap_get_503(strict_server: tuple[str, int]) -> None:
+    held = []
+    for _ in range(45):
+        reader, writer = await asyncio.open_connection(*strict_server)
+        writer.write(b"GET /telemetry/stream HTTP/1.1\r\nHost: x\r\n\r\n")  # streams stay open
+        held.append((reader, writer))
+    try:
+        replies = [await read_reply(reader, 3) for reader, _ in held]
+        assert sum(reply.startswith(b"HTTP/1.1 503") for reply in replies) >= 5
+    finally:
+        for _, writer in held:
+            writer.close()
