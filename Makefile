@@ -9,7 +9,7 @@ ifeq ($(MODE),)
 MODE := $(shell docker info >/dev/null 2>&1 && echo docker || echo local)
 endif
 
-.PHONY: help deps db up down clean-db migrate run test test-abuse lint typecheck check simulate bench bench-queries admin-key admin
+.PHONY: help deps db up down clean-db migrate run test test-abuse test-faults lint typecheck check simulate bench bench-queries admin-key admin
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ test: deps  ## run the test suite against a real TimescaleDB (started if needed)
 
 test-abuse: deps  ## only the abuse suite: each attack of the security review, against a real API process
 	@$(PY) -m pytest -m abuse
+
+test-faults: deps  ## only the fault suite: PostgreSQL and API crashes under load, every reading accounted for
+	@$(PY) -m pytest -m faults
 
 lint: deps
 	@.venv/bin/ruff check .

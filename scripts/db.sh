@@ -142,12 +142,24 @@ cmd_down() {
 
 cmd_clean() { cmd_down; rm -rf "$PGDATA" "$LOG"; say "removed $PGDATA"; }
 
+# Faults, for tests/integration/faults: what a crash, an OOM kill or a hung host does to the database.
+postmaster_pid() { head -1 "$PGDATA/postmaster.pid" 2>/dev/null; }
+cluster_pids() { local pm; pm=$(postmaster_pid); [ -n "$pm" ] && echo "$pm" $(pgrep -P "$pm"); }
+cmd_crash() { as_owner "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null; say "stopped (immediate)"; }
+cmd_kill9() { local pids; pids=$(cluster_pids); [ -n "$pids" ] && kill -9 $pids; say "killed -9: $pids"; }
+cmd_freeze() { local pids; pids=$(cluster_pids); [ -n "$pids" ] && kill -STOP $pids; say "frozen: $pids"; }
+cmd_thaw() { local pids; pids=$(cluster_pids); [ -n "$pids" ] && kill -CONT $pids; say "thawed"; }
+
 case ${1:-up} in
     install) cmd_install ;;
     up) cmd_up ;;
     down) cmd_down ;;
     clean) cmd_clean ;;
+    crash) cmd_crash ;;
+    kill9) cmd_kill9 ;;
+    freeze) cmd_freeze ;;
+    thaw) cmd_thaw ;;
     status) if running; then echo running; else echo stopped; exit 3; fi ;;
     url) echo "postgresql://postgres@127.0.0.1:$PORT/postgres" ;;
-    *) say "usage: $0 install|up|down|clean|status|url"; exit 2 ;;
+    *) say "usage: $0 install|up|down|clean|status|url|crash|kill9|freeze|thaw"; exit 2 ;;
 esac

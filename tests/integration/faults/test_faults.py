@@ -1,0 +1,212 @@
+"""The fault suite (`make test-faults`, also in `make test`): clients that retry like the simulator write readings
+with unique (robot, timestamp) keys while PostgreSQL is restarted, crashed, killed -9 or frozen, and while the API
+is stopped or killed -9 and restarted. Then every reading is accounted for: none acknowledged is missing, none
+is stored twice, none is stored that was never sent; after an API crash the latest state is the newest reading."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import msgspec
+import pytest
+
+from benchmarks.servers import ROOT, _wait_http, free_port
+from simulator.delivery import Deliverer, Stats
+from tests.support.database import run_db_script
+
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.skipif("FLEET_TEST_SERVER_URL" in os.environ, reason="needs the project-local cluster to break"),
+]
+
+CLIENTS = 8
+READINGS_PER_POST = 10
+LOAD_BEFORE_S = 1.5
+LOAD_AFTER_S = 1.5
+FREEZE_S = 15  # as the review's fault run
+DELIVERY_DEADLINE_S = 60.0
+READING = {"location": {"latitude": 1.0, "longitude": 2.0}, "battery_level": 50.0}
+FAULTS: tuple[str, ...] = ("postgres restart", "postgres immediate stop", "postgres kill -9", "postgres frozen 15 s")
+FAULTS += ("api SIGTERM", "api kill -9")
+
+
+class ApiProcess:
+    """``python -m app`` on a fixed port, so that a restarted process is found where clients left it."""
+
+    def __init__(self, database_url: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "FLEET_DATABASE_URL": database_url,
+            "FLEET_PORT": str(self.port),
+            "FLEET_AUTH": "off",
+            "FLEET_MIGRATE_ON_START": "false",
+            "FLEET_FLUSH_TIMEOUT_MS": "3000",
+            "FLEET_LOG_LEVEL": "warning",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=self.env)
+        _wait_http(self.url + "/", self.process, ok=(200, 503))
+
+    def stop(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        self.process.wait(timeout=30)
+
+
+def database_up() -> None:
+    for _ in range(20):  # after kill -9, orphaned backends may hold shared memory for a moment
+        if run_db_script("up").returncode == 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError("the database did not come back")
+
+
+def restart_database() -> None:
+    assert run_db_script("down").returncode == 0
+    database_up()
+
+
+def crash_database() -> None:
+    assert run_db_script("crash").returncode == 0
+    database_up()
+
+
+def kill_database() -> None:
+    assert run_db_script("kill9").returncode == 0
+    database_up()
+
+
+def freeze_database() -> None:
+    assert run_db_script("freeze").returncode == 0
+    try:
+        time.sleep(FREEZE_S)
+    finally:
+        assert run_db_script("thaw").returncode == 0
+
+
+@pytest.fixture
+def api(database_url: str) -> Iterator[ApiProcess]:
+    async def empty() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("TRUNCATE telemetry, robots, robot_latest, credentials RESTART IDENTITY")
+        finally:
+            await conn.close()
+
+    asyncio.run(empty())
+    process = ApiProcess(database_url)
+    process.start()
+    yield process
+    if process.process is not None and process.process.poll() is None:
+        process.stop(signal.SIGTERM)
+    database_up()  # whatever a failed test left behind
+
+
+class Load:
+    """Clients posting batches with unique keys, each retried like the simulator until acknowledged."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sent: set[tuple[str, datetime]] = set()
+        self.acknowledged: set[tuple[str, datetime]] = set()
+        self.stats = Stats()
+        self.stop = asyncio.Event()
+        self.base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+
+    async def client(self, index: int) -> None:
+        robot_id = f"fault-{index}"
+        deadline = asyncio.get_running_loop().time() + DELIVERY_DEADLINE_S
+        async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
+            deliverer = Deliverer(http, self.stats, rng=random.Random(index))
+            step = 0
+            while not self.stop.is_set():
+                keys = [(robot_id, self.base + timedelta(milliseconds=step + i)) for i in range(READINGS_PER_POST)]
+                step += READINGS_PER_POST
+                body = msgspec.json.encode([{**READING, "robot_id": r, "timestamp": at} for r, at in keys])
+                self.sent.update(keys)
+                outcome = await deliverer.deliver(body, len(keys), deadline)
+                if outcome.acknowledged:
+                    self.acknowledged.update(keys)
+                await asyncio.sleep(0.01)
+
+
+async def run_with_fault(api: ApiProcess, fault: Callable[[], None]) -> Load:
+    load = Load(api.url)
+    clients = [asyncio.create_task(load.client(i)) for i in range(CLIENTS)]
+    await asyncio.sleep(LOAD_BEFORE_S)
+    await asyncio.to_thread(fault)
+    await asyncio.sleep(LOAD_AFTER_S)
+    load.stop.set()
+    await asyncio.gather(*clients)
+    return load
+
+
+async def stored_keys(database_url: str) -> list[tuple[str, datetime]]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT r.robot_id, t.time FROM telemetry t JOIN robots r USING (robot_key)")
+        return [(row["robot_id"], row["time"]) for row in rows]
+    finally:
+        await conn.close()
+
+
+def account(load: Load, stored: list[tuple[str, datetime]]) -> None:
+    stored_set = set(stored)
+    lost = load.acknowledged - stored_set
+    unexpected = stored_set - load.sent
+    assert load.acknowledged, "nothing was acknowledged: the load did not run"
+    assert (len(lost), len(stored) - len(stored_set), len(unexpected)) == (0, 0, 0), (lost, unexpected)
+    assert load.stats.unacknowledged == 0  # every payload got through before its deadline
+
+
+def restart_api(api: ApiProcess, sig: signal.Signals) -> Callable[[], None]:
+    def fault() -> None:
+        api.stop(sig)
+        api.start()
+
+    return fault
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "postgres restart",
+        "postgres immediate stop",
+        "postgres kill -9",
+        "postgres frozen 15 s",
+        "api SIGTERM",
+        "api kill -9",
+    ],
+)
+async def test_nothing_acknowledged_is_lost(api: ApiProcess, database_url: str, name: str) -> None:
+    faults: dict[str, Callable[[], None]] = {
+        "postgres restart": restart_database,
+        "postgres immediate stop": crash_database,
+        "postgres kill -9": kill_database,
+        "postgres frozen 15 s": freeze_database,
+        "api SIGTERM": restart_api(api, signal.SIGTERM),
+        "api kill -9": restart_api(api, signal.SIGKILL),
+    }
+    load = await run_with_fault(api, faults[name])
+    account(load, await stored_keys(database_url))
+    # The restarted process repaired what a crash left unwritten: each robot's state is its newest reading.
+    newest: dict[str, datetime] = {}
+    for robot_id, at in await stored_keys(database_url):
+        newest[robot_id] = max(at, newest.get(robot_id, at))
+    async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
+        states = (await http.get("/robots")).json()
+    assert {s["robot_id"]: datetime.fromisoformat(s["last_seen"]) for s in states} == newest
