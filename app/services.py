@@ -18,6 +18,7 @@ from app.limits import ConcurrencyLimiter, RateLimiter
 from app.settings import LimitSettings, Settings
 
 CONTROL_POOL_SIZE = 2  # credential look-ups, the revocation poll and health
+INGEST_REQUESTS_TOTAL = 1_000_000  # no cap in all: the queue bound sheds load; the per-credential cap is the point
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class Limits:
     key_rate: RateLimiter
     heavy_reads: ConcurrencyLimiter
     subscribers: ConcurrencyLimiter
+    ingest_requests: ConcurrencyLimiter
 
     @classmethod
     def from_settings(cls, settings: LimitSettings) -> Limits:
@@ -37,6 +39,9 @@ class Limits:
             ),
             subscribers=ConcurrencyLimiter(
                 settings.subscribers_per_credential, settings.max_subscribers, "live-stream subscriptions"
+            ),
+            ingest_requests=ConcurrencyLimiter(
+                settings.ingest_requests_per_credential, INGEST_REQUESTS_TOTAL, "ingest requests"
             ),
         )
 

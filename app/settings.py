@@ -64,6 +64,8 @@ class IngestSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     max_readings_per_request: Positive = 10_000
     # Readings waiting for a flush, per process; past it a request gets 503 at once (memory stays bounded).
     max_queued_rows: Positive = 100_000
+    # ...of which one credential may hold this many (with authentication on).
+    max_queued_rows_per_credential: Positive = 25_000
     max_body_bytes: Positive = 8 * 1024 * 1024
     # Accepted timestamp window relative to the server clock.
     max_future_s: Positive = 600
@@ -103,6 +105,9 @@ class LimitSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     robot_burst: Positive = 100
     key_requests_per_s: Positive = 1000
     key_burst: Positive = 2000
+    # Ingest requests being read, decoded or stored at once per credential: a client with many connections of
+    # large batches gets 429 past this, so it cannot take all of the process's CPU.
+    ingest_requests_per_credential: Positive = 8
     # Exports and fleet-wide questions each hold a read connection while they run: at most this many at once per
     # credential, and in all (the rest of the read pool stays free for light reads).
     heavy_reads_per_credential: Positive = 2

@@ -9,13 +9,13 @@ from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 
 from app.api.auth import SCOPE_OPT, principal_of
-from app.api.deps import PoolDep, PrincipalDep, SettingsDep, ingestor_of
+from app.api.deps import PoolDep, PrincipalDep, SettingsDep, ingestor_of, limits_of
 from app.api.openapi import TelemetryBodyOperation
 from app.api.params import BucketWidth, Limit, RobotIdPath, Since, Until, Zone
 from app.api.paths import robot_id_from_path
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import resolve_robot
-from app.auth.principals import Scope
+from app.auth.principals import ANONYMOUS, Scope
 from app.db import telemetry
 from app.errors import ErrorKind, UnsupportedMediaType
 from app.schemas import BucketSeries, HistoryPage, IngestResult
@@ -37,6 +37,7 @@ class TelemetryController(Controller):
             ErrorKind.INVALID_READING,
             ErrorKind.STORAGE_UNAVAILABLE,
             ErrorKind.UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind.RATE_LIMITED,
             *AUTH_ERRORS,
         ),
         status_code=200,
@@ -52,7 +53,12 @@ class TelemetryController(Controller):
     async def ingest(self, request: Request[Any, Any, Any]) -> IngestResult:
         if request.content_type[0] != "application/json":  # no form or text body: pages cannot post cross-site
             raise UnsupportedMediaType("send the readings as Content-Type: application/json")
-        return await ingestor_of(request).ingest_body(await request.body(), principal_of(request))
+        writer = principal_of(request)
+        if writer is ANONYMOUS:  # authentication off: no client to tell apart
+            return await ingestor_of(request).ingest_body(await request.body(), writer)
+        # Checked before the body is read: a client past its share costs the process almost nothing.
+        with limits_of(request).ingest_requests.hold(writer.credential_id):
+            return await ingestor_of(request).ingest_body(await request.body(), writer)
 
     @get(
         "/{robot_id:str}",

@@ -33,11 +33,12 @@ log = logging.getLogger(__name__)
 
 
 class _Pending:
-    __slots__ = ("enqueued_at", "future", "rows")
+    __slots__ = ("enqueued_at", "future", "rows", "writer")
 
-    def __init__(self, rows: Sequence[Row], enqueued_at: float) -> None:
+    def __init__(self, rows: Sequence[Row], enqueued_at: float, writer: int) -> None:
         self.rows = rows
         self.enqueued_at = enqueued_at
+        self.writer = writer  # the credential that sent it (0 with authentication off)
         self.future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
 
 
@@ -60,6 +61,7 @@ class Ingestor:
         self._slots = asyncio.Semaphore(settings.flush_concurrency)
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
+        self._queued_by_writer: dict[int, int] = {}
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
         self._closing = False
@@ -90,7 +92,7 @@ class Ingestor:
             return IngestResult(accepted=0, duplicates=0)
         if writer is not ANONYMOUS:
             await self._check_writer(writer, rows)
-        return await self.submit(rows)
+        return await self.submit(rows, writer.credential_id)
 
     def forget_provisioning(self) -> None:
         """Credentials or robots changed: look provisioning up again."""
@@ -117,16 +119,22 @@ class Ingestor:
         if refused:
             raise _refused(rows, refused, "robot is not provisioned, or not within this key's robots")
 
-    async def submit(self, rows: Sequence[Row]) -> IngestResult:
+    async def submit(self, rows: Sequence[Row], writer: int = 0) -> IngestResult:
         """Queue ``rows`` and wait until they are committed (or the flush fails)."""
         if self._closing:
             raise self._unavailable("the service is shutting down")
-        if self._queued_rows + len(rows) > self._settings.max_queued_rows:
-            # Shed load at once rather than let memory and latency grow: the bound is the queue's size.
+        # Shed load at once rather than let memory and latency grow: the bound is the queue's size, and one
+        # credential may fill only a share of it, so a flood from one client leaves room for the others.
+        count = len(rows)
+        if self._queued_rows + count > self._settings.max_queued_rows:
             raise self._unavailable(f"the ingest queue is full ({self._queued_rows} readings waiting)")
-        pending = _Pending(rows, asyncio.get_running_loop().time())
+        mine = self._queued_by_writer.get(writer, 0)
+        if writer and mine + count > self._settings.max_queued_rows_per_credential:
+            raise self._unavailable(f"this credential has {mine} readings waiting already")
+        pending = _Pending(rows, asyncio.get_running_loop().time(), writer)
         self._queue.append(pending)
-        self._queued_rows += len(rows)
+        self._queued_rows += count
+        self._queued_by_writer[writer] = mine + count
         self._arrived.set()
         if self._queued_rows >= self._max_rows:
             self._full.set()
@@ -178,11 +186,21 @@ class Ingestor:
         batch: list[_Pending] = []
         rows = 0
         while self._queue and (not batch or rows + len(self._queue[0].rows) <= self._max_rows):
-            pending = self._queue.popleft()
+            pending = self._dequeue()
             batch.append(pending)
             rows += len(pending.rows)
-        self._queued_rows -= rows
         return batch
+
+    def _dequeue(self) -> _Pending:
+        pending = self._queue.popleft()
+        count = len(pending.rows)
+        self._queued_rows -= count
+        left = self._queued_by_writer[pending.writer] - count
+        if left:
+            self._queued_by_writer[pending.writer] = left
+        else:
+            del self._queued_by_writer[pending.writer]
+        return pending
 
     async def _flush(self, batch: list[_Pending]) -> None:
         # Every request's deadline is its arrival plus the flush timeout; the batch's is its oldest request's.
@@ -231,9 +249,7 @@ class Ingestor:
             now = loop.time()
             expired: list[_Pending] = []
             while queue and queue[0].enqueued_at + self._timeout_s <= now:
-                pending = queue.popleft()
-                self._queued_rows -= len(pending.rows)
-                expired.append(pending)
+                expired.append(self._dequeue())
             if expired:
                 self._fail(expired, TimeoutError("no flush slot came free in time"))
 

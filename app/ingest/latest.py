@@ -84,9 +84,16 @@ class LatestState:
             log.warning("latest state not written at shutdown: %r", exc)
 
     async def _write_periodically(self) -> None:
+        failing = False  # logged when writes start failing and when they work again, not at every interval
         while True:
             await asyncio.sleep(self._interval_s)
             try:
                 await self.sync()
             except Exception as exc:
-                log.warning("latest state not written, will retry: %r", exc)
+                if not failing:
+                    log.warning("latest state not written, retrying every %g s: %r", self._interval_s, exc)
+                failing = True
+            else:
+                if failing:
+                    log.warning("latest state is written again")
+                failing = False
