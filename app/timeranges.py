@@ -12,7 +12,9 @@ from app.errors import BadBucket, BadZone
 MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
-_BUCKET = re.compile(r"^([1-9][0-9]{0,5})(s|m|h|d)$")
+_BUCKET = re.compile(r"([1-9][0-9]{0,5})(s|m|h|d)")  # fullmatch: no trailing newline slips through
+# IANA names: letters, digits and _+-, in at most three /-separated parts ("America/Argentina/Buenos_Aires").
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,29}(/[A-Za-z0-9_+-]{1,30}){0,2}")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600}
 
 
@@ -23,7 +25,7 @@ def aware(value: datetime) -> datetime:
 
 def parse_bucket(text: str) -> timedelta:
     """'30s', '1m', '5m', '1h', '1d'. Days stay days (not 24 h), so with a zone they follow local days."""
-    match = _BUCKET.match(text)
+    match = _BUCKET.fullmatch(text)
     if match is None:
         raise BadBucket("bucket must be a whole number and a unit s, m, h or d, like 1m or 1h")
     count, unit = int(match[1]), match[2]
@@ -31,10 +33,15 @@ def parse_bucket(text: str) -> timedelta:
 
 
 def parse_zone(name: str) -> ZoneInfo:
+    """The zone an IANA name names. The name is checked before the tz database is asked: ZoneInfo opens files,
+    and a directory ("Europe") or an overlong name fails there with an OSError, not a lookup error."""
+    unknown = BadZone(f"unknown time zone {name[:64]!r}; use an IANA name like Europe/Paris")
+    if _ZONE_NAME.fullmatch(name) is None:
+        raise unknown
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadZone(f"unknown time zone {name!r}; use an IANA name like Europe/Paris") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise unknown from None
 
 
 def check_bucket_count(since: datetime, until: datetime, width: timedelta, max_buckets: int) -> None:

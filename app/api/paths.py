@@ -12,6 +12,9 @@ from urllib.parse import unquote
 
 from litestar.types import Scope
 
+from app.errors import BadParameter
+from app.ingest.reading import ROBOT_ID_RULE, normalize_robot_id
+
 _KEPT_ESCAPES = re.compile(r"(%2[fF5])")
 
 
@@ -27,5 +30,9 @@ def route_on_raw_path(scope: Scope) -> None:
 
 
 def robot_id_from_path(segment: str) -> str:
-    """The robot id a path segment names, once the wrapper above has routed it."""
-    return unquote(segment) if "%" in segment else segment
+    """The robot id a path segment names, once routed on the raw path; BadParameter if no robot could have it."""
+    raw = unquote(segment) if "%" in segment else segment
+    robot_id = normalize_robot_id(raw)
+    if robot_id is None:
+        raise BadParameter(ROBOT_ID_RULE)
+    return robot_id

@@ -61,6 +61,8 @@ def parse_rows(body: bytes, window: Window, max_readings: int) -> list[Row]:
         _raise_for_each_item(body, window, exc, max_readings)
     except msgspec.DecodeError as exc:
         raise MalformedBody(str(exc).partition(_PATH_MARK)[0], errors=[_field_error(exc, None)]) from None
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise _not_json(exc) from None
     single = not isinstance(decoded, list)
     readings = [decoded] if isinstance(decoded, Reading) else decoded
     _check_count(len(readings), max_readings)
@@ -69,6 +71,12 @@ def parse_rows(body: bytes, window: Window, max_readings: int) -> list[Row]:
     if errors:
         raise _invalid(errors)
     return rows
+
+
+def _not_json(exc: UnicodeDecodeError | RecursionError) -> MalformedBody:
+    if isinstance(exc, UnicodeDecodeError):
+        return MalformedBody("the body is not valid UTF-8")
+    return MalformedBody("the JSON is nested too deeply")
 
 
 def _check_count(count: int, max_readings: int) -> None:
@@ -88,6 +96,8 @@ def _raise_for_each_item(body: bytes, window: Window, first_error: msgspec.Valid
         items = _decode_raw_items(body)
     except msgspec.DecodeError:
         raise _invalid([_field_error(first_error, None)]) from None
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise _not_json(exc) from None
     _check_count(len(items), max_readings)
     errors: list[FieldError] = []
     for index, item in enumerate(items):
