@@ -46,7 +46,7 @@ async def sum_daily_activity(pool: Pool, day: date, tz: str, max_gap_s: int) -> 
     zone = parse_zone(tz)
     start = datetime.combine(day, time(0), tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-    seconds = await fleet.fetch_status_seconds(pool, start, end, max_gap_s)
+    seconds = await fleet.fetch_status_seconds(pool, start, end, max_gap_s, datetime.now(UTC))
     return [
         DailyActivity(
             robot_id=robot_id,

@@ -67,8 +67,11 @@ class IngestSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     # ...of which one credential may hold this many (with authentication on).
     max_queued_rows_per_credential: Positive = 25_000
     max_body_bytes: Positive = 8 * 1024 * 1024
-    # Accepted timestamp window relative to the server clock.
-    max_future_s: Positive = 600
+    # Accepted timestamp window relative to the server clock. A minute ahead: an NTP- or GPS-disciplined clock is
+    # within milliseconds, and a free-running RTC drifts seconds a day, so a minute admits any clock that is kept
+    # at all while refusing one that is broken. (Latest state ranks a reading by when it arrived, so even within
+    # the window a fast clock cannot freeze it.)
+    max_future_s: Positive = 60
     max_past_s: Positive = 30 * 86_400
     # Each robot's latest state is written at most this often (and before every read of it in this process).
     latest_interval_ms: Positive = 200

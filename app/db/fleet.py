@@ -16,10 +16,11 @@ async def fetch_distances(pool: Pool, since: datetime, until: datetime) -> list[
 
 
 async def fetch_status_seconds(
-    pool: Pool, since: datetime, until: datetime, max_gap_s: int
+    pool: Pool, since: datetime, until: datetime, max_gap_s: int, now: datetime
 ) -> dict[str, dict[str, float]]:
-    """Seconds each robot spent in each status over [since, until), a status lasting at most ``max_gap_s``."""
+    """Seconds each robot spent in each status over [since, until), a status lasting at most ``max_gap_s`` and
+    never past ``now``."""
     seconds: dict[str, dict[str, float]] = defaultdict(dict)
-    for row in await pool.fetch(sql.SELECT_STATUS_SECONDS, since, until, max_gap_s):
+    for row in await pool.fetch(sql.SELECT_STATUS_SECONDS, since, until, max_gap_s, now):
         seconds[row["robot_id"]][row["status"]] = float(row["seconds"])
     return seconds

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from app.db import sql
 from app.db.pool import Connection, Pool
-from app.ingest.reading import COLUMNS, Record, reading_fields
+from app.ingest.reading import COLUMNS, Candidate, reading_fields
 from app.schemas import RobotState
 
 
@@ -29,9 +29,10 @@ async def register_robots(conn: Connection, robot_ids: Collection[str]) -> dict[
     return {record["robot_id"]: record["robot_key"] for record in await conn.fetch(sql.SELECT_ROBOT_KEYS, robot_ids)}
 
 
-async def upsert_latest(pool: Pool, records: Iterable[Record]) -> None:
-    """Move each robot's latest state forward to the given record; an older one changes nothing."""
-    columns = [list(column) for column in zip(*records, strict=True)]
+async def upsert_latest(pool: Pool, candidates: Iterable[Candidate]) -> None:
+    """Move each robot's latest state forward to the given reading; one "newer wins" ranks lower changes nothing."""
+    rows = [(*record, received_at) for _, received_at, record in candidates]
+    columns = [list(column) for column in zip(*rows, strict=True)]
     if columns:  # zip(*[]) gives no columns at all
         await pool.execute(sql.UPSERT_LATEST, *columns)
 
@@ -44,21 +45,22 @@ async def reconcile_latest(pool: Pool) -> None:
 async def fetch_robot_states(
     pool: Pool,
     *,
-    online_since: datetime,
+    received_since: datetime,
     status: str | None = None,
     battery_below: float | None = None,
     online: bool | None = None,
     robot_id: str | None = None,
 ) -> list[RobotState]:
-    """Latest states, filtered; a robot counts as online when its newest reading is at or after ``online_since``."""
-    rows = await pool.fetch(sql.SELECT_ROBOT_STATES, status, battery_below, online_since, online, robot_id)
+    """Latest states, filtered; a robot is online when the server received a reading from it at or after
+    ``received_since`` (its own clock plays no part)."""
+    rows = await pool.fetch(sql.SELECT_ROBOT_STATES, status, battery_below, received_since, online, robot_id)
     width = len(COLUMNS)
     return [
         RobotState(
             **reading_fields(row),
             robot_id=row[width],
             first_seen=row[width + 1],
-            last_seen=row[0],
+            last_seen=row[width + 4],
             online=row[width + 2],
             tags=row[width + 3],
         )

@@ -55,28 +55,32 @@ ON CONFLICT (robot_key, time) DO NOTHING
 RETURNING robot_key, time
 """
 
-# Moves each robot's latest state forward. "Newer wins" (reading.is_newer) in SQL: the WHERE clause is what keeps
-# a late reading from regressing it. One array per column, in COLUMNS order after the key.
+# Moves each robot's latest state forward. "Newer wins" (reading.is_newer) in SQL: readings rank by
+# (min(timestamp, received_at), timestamp), so a late reading never regresses the state and a future-stamped one
+# does not hide the next. One array per column, in COLUMNS order after the key, then received_at.
 _UNNEST = ", ".join(f"${i}::{column.sql_type}[]" for i, column in enumerate(COLUMNS, start=2))
+_NEWER_WINS = "(least(excluded.time, excluded.received_at), excluded.time) > (least(l.time, l.received_at), l.time)"
+_SET_LATEST = ", ".join(f"{name} = excluded.{name}" for name in (*COLUMN_NAMES, "received_at"))
 UPSERT_LATEST = f"""
-INSERT INTO robot_latest AS l (robot_key, {_READING_COLUMNS})
-SELECT * FROM unnest($1::integer[], {_UNNEST})
+INSERT INTO robot_latest AS l (robot_key, {_READING_COLUMNS}, received_at)
+SELECT * FROM unnest($1::integer[], {_UNNEST}, ${len(COLUMNS) + 2}::timestamptz[])
 ON CONFLICT (robot_key) DO UPDATE
-SET {", ".join(f"{name} = excluded.{name}" for name in COLUMN_NAMES)}
-WHERE excluded.time > l.time
+SET {_SET_LATEST}
+WHERE {_NEWER_WINS}
 """
 
-# Start-up repair of latest state: one index probe per robot for its newest reading, under the same rule.
+# Start-up repair of latest state: one index probe per robot for its newest stored reading, under the same rule.
+# When it arrived is not stored per reading; its own time (never later than now) stands in.
 RECONCILE_LATEST = f"""
-INSERT INTO robot_latest AS l (robot_key, {_READING_COLUMNS})
-SELECT r.robot_key, n.*
+INSERT INTO robot_latest AS l (robot_key, {_READING_COLUMNS}, received_at)
+SELECT r.robot_key, n.*, least(n.time, now())
 FROM robots AS r
 CROSS JOIN LATERAL (
     SELECT {_READING_COLUMNS} FROM telemetry t WHERE t.robot_key = r.robot_key ORDER BY t.time DESC LIMIT 1
 ) AS n
 ON CONFLICT (robot_key) DO UPDATE
-SET {", ".join(f"{name} = excluded.{name}" for name in COLUMN_NAMES)}
-WHERE excluded.time > l.time
+SET {_SET_LATEST}
+WHERE {_NEWER_WINS}
 """
 
 # --- history -------------------------------------------------------------------------------------------------
@@ -94,16 +98,17 @@ LIMIT $5
 
 # --- latest state ------------------------------------------------------------------------------------------------
 
-# $1 status or NULL, $2 battery_below or NULL, $3 online cutoff (time >= $3 is online), $4 online filter
-# or NULL, $5 robot_id or NULL. Reads only the registry and latest state, one row per robot.
+# $1 status or NULL, $2 battery_below or NULL, $3 online cutoff (received_at >= $3 is online: the server's
+# clock, not the robot's), $4 online filter or NULL, $5 robot_id or NULL. Reads only the registry and latest
+# state, one row per robot. first_seen is never after the first reading's arrival (registration follows it).
 SELECT_ROBOT_STATES = f"""
 SELECT {", ".join(f"l.{c}" for c in _READING_COLUMNS_AS_TEXT.split(", "))},
-       r.robot_id, r.first_seen, l.time >= $3 AS online, r.tags
+       r.robot_id, least(r.first_seen, l.received_at), l.received_at >= $3 AS online, r.tags, l.received_at
 FROM robot_latest l
 JOIN robots r USING (robot_key)
 WHERE ($1::text IS NULL OR l.status = $1::robot_status)
   AND ($2::float8 IS NULL OR l.battery_level < $2)
-  AND ($4::boolean IS NULL OR (l.time >= $3) = $4)
+  AND ($4::boolean IS NULL OR (l.received_at >= $3) = $4)
   AND ($5::text IS NULL OR r.robot_id = $5)
 ORDER BY r.robot_id
 """
@@ -153,13 +158,14 @@ ORDER BY r.robot_id
 """
 
 # Seconds per status per robot over [$1, $2): each reading's status lasts until the next reading, at most
-# $3 seconds (a longer silence is not counted as time in any status), and never past $2.
+# $3 seconds (a longer silence is not counted as time in any status), and never past $2 nor past $4 (now):
+# no robot is credited with time that has not happened yet.
 SELECT_STATUS_SECONDS = """
 SELECT r.robot_id, a.status::text, sum(a.seconds) AS seconds
 FROM (
     SELECT robot_key, status,
-           extract(epoch FROM least(coalesce(lead(time) OVER w, $2), time + $3 * interval '1 second', $2) - time)
-               AS seconds
+           greatest(0, extract(epoch FROM
+               least(coalesce(lead(time) OVER w, $2), time + $3 * interval '1 second', $2, $4) - time)) AS seconds
     FROM telemetry
     WHERE time >= $1 AND time < $2
     WINDOW w AS (PARTITION BY robot_key ORDER BY time)

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.ingest.reading import TIME, Record, Row, is_newer
+from app.ingest.reading import TIME, Candidate, Record, Row, candidate, is_newer
 
 
 @dataclass(slots=True)
@@ -17,18 +17,24 @@ class PreparedBatch:
     records: list[Record]  # what COPY writes: each row with its robot's key in place of its id
     rows: list[Row]  # the same readings as the API took them, for the commit listeners
     owners: list[int]  # for each record, the index of the request it came from
-    newest: dict[int, Record]  # robot_key -> its newest record in this batch
+    newest: dict[int, Candidate]  # robot_key -> its newest reading in this batch, as "newer wins" orders them
 
 
-def prepare_batch(requests: Sequence[Sequence[Row]], keys: Mapping[str, int]) -> PreparedBatch:
+def prepare_batch(
+    requests: Sequence[Sequence[Row]], received: Sequence[datetime], keys: Mapping[str, int]
+) -> PreparedBatch:
     """Key every row, drop repeats of a (robot, time) inside the batch (the first occurrence wins), note which
-    request each row came from and each robot's newest record."""
+    request each row came from and each robot's newest reading; ``received`` is each request's arrival time."""
     records: list[Record] = []
     rows: list[Row] = []
     owners: list[int] = []
     seen: set[tuple[int, datetime]] = set()
-    newest: dict[int, Record] = {}
+    newest: dict[int, Candidate] = {}
     for index, request in enumerate(requests):
+        # Within one request every reading arrived together, and min(timestamp, received_at) never falls as the
+        # timestamp rises: the request's newest per robot is simply its latest timestamp. Only those are ranked
+        # by the full rule, once per robot and request, which keeps this loop as cheap as a time comparison.
+        latest: dict[int, Record] = {}
         for row in request:
             key = keys[row[0]]
             ident = (key, row[TIME])
@@ -39,16 +45,24 @@ def prepare_batch(requests: Sequence[Sequence[Row]], keys: Mapping[str, int]) ->
             records.append(record)
             rows.append(row)
             owners.append(index)
-            if is_newer(record, newest.get(key)):
-                newest[key] = record
+            current = latest.get(key)
+            if current is None or record[TIME] > current[TIME]:
+                latest[key] = record
+        received_at = received[index]
+        for key, record in latest.items():
+            challenger = candidate(record, received_at)
+            if is_newer(challenger, newest.get(key)):
+                newest[key] = challenger
     return PreparedBatch(records, rows, owners, newest)
 
 
-def newest_per_robot(records: Iterable[Record]) -> dict[int, Record]:
-    newest: dict[int, Record] = {}
-    for record in records:
-        if is_newer(record, newest.get(record[0])):
-            newest[record[0]] = record
+def newest_per_robot(records: Iterable[tuple[Record, datetime]]) -> dict[int, Candidate]:
+    """Each robot's newest of ``(record, received_at)`` pairs."""
+    newest: dict[int, Candidate] = {}
+    for record, received_at in records:
+        challenger = candidate(record, received_at)
+        if is_newer(challenger, newest.get(record[0])):
+            newest[record[0]] = challenger
     return newest
 
 

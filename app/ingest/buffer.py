@@ -33,11 +33,12 @@ log = logging.getLogger(__name__)
 
 
 class _Pending:
-    __slots__ = ("enqueued_at", "future", "rows", "writer")
+    __slots__ = ("enqueued_at", "future", "received_at", "rows", "writer")
 
-    def __init__(self, rows: Sequence[Row], enqueued_at: float, writer: int) -> None:
+    def __init__(self, rows: Sequence[Row], enqueued_at: float, writer: int, received_at: datetime) -> None:
         self.rows = rows
-        self.enqueued_at = enqueued_at
+        self.enqueued_at = enqueued_at  # loop time, for deadlines
+        self.received_at = received_at  # wall-clock arrival: latest state and liveness go by it
         self.writer = writer  # the credential that sent it (0 with authentication off)
         self.future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
 
@@ -86,13 +87,14 @@ class Ingestor:
     async def ingest_body(self, body: bytes, writer: Principal) -> IngestResult:
         """Decode and check a POSTed body, check the writer may write each reading, then store it: the whole
         ingest use case behind the route."""
-        window = Window.around(datetime.now(UTC), self._max_future, self._max_past)
+        received_at = datetime.now(UTC)
+        window = Window.around(received_at, self._max_future, self._max_past)
         rows = parse_rows(body, window, self._settings.max_readings_per_request)
         if not rows:
             return IngestResult(accepted=0, duplicates=0)
         if writer is not ANONYMOUS:
             await self._check_writer(writer, rows)
-        return await self.submit(rows, writer.credential_id)
+        return await self.submit(rows, writer.credential_id, received_at)
 
     def forget_provisioning(self) -> None:
         """Credentials or robots changed: look provisioning up again."""
@@ -119,7 +121,7 @@ class Ingestor:
         if refused:
             raise _refused(rows, refused, "robot is not provisioned, or not within this key's robots")
 
-    async def submit(self, rows: Sequence[Row], writer: int = 0) -> IngestResult:
+    async def submit(self, rows: Sequence[Row], writer: int = 0, received_at: datetime | None = None) -> IngestResult:
         """Queue ``rows`` and wait until they are committed (or the flush fails)."""
         if self._closing:
             raise self._unavailable("the service is shutting down")
@@ -131,7 +133,7 @@ class Ingestor:
         mine = self._queued_by_writer.get(writer, 0)
         if writer and mine + count > self._settings.max_queued_rows_per_credential:
             raise self._unavailable(f"this credential has {mine} readings waiting already")
-        pending = _Pending(rows, asyncio.get_running_loop().time(), writer)
+        pending = _Pending(rows, asyncio.get_running_loop().time(), writer, received_at or datetime.now(UTC))
         self._queue.append(pending)
         self._queued_rows += count
         self._queued_by_writer[writer] = mine + count
@@ -266,12 +268,13 @@ class Ingestor:
         """Store a batch in one transaction; return the rows each request added, and the rows stored."""
         async with self._pool.acquire() as conn, conn.transaction():
             keys = await self._resolve_robot_keys(conn, {row[0] for pending in batch for row in pending.rows})
-            prepared = prepare_batch([pending.rows for pending in batch], keys)
+            prepared = prepare_batch([p.rows for p in batch], [p.received_at for p in batch], keys)
             new_flags = await telemetry.insert_records(conn, prepared.records)
         newest, rows = prepared.newest, prepared.rows
         if new_flags is not None:
             # Only what was stored may become a latest state or be streamed: a replay can carry other values.
-            newest = newest_per_robot(r for r, is_new in zip(prepared.records, new_flags, strict=True) if is_new)
+            stored = zip(prepared.records, prepared.owners, new_flags, strict=True)
+            newest = newest_per_robot((r, batch[owner].received_at) for r, owner, is_new in stored if is_new)
             rows = [row for row, is_new in zip(rows, new_flags, strict=True) if is_new]
         self._latest.note(newest)  # only now: the transaction is committed
         self._robot_keys.update(keys)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.db import robots
 from app.db.pool import Pool
-from app.ingest.reading import Record, is_newer
+from app.ingest.reading import Candidate, is_newer
 from app.schemas import RobotState
 
 log = logging.getLogger(__name__)
@@ -28,19 +28,19 @@ class LatestState:
         self._pool = write_pool
         self._read_pool = read_pool
         self._interval_s = interval_ms / 1000
-        self._pending: dict[int, Record] = {}  # robot_key -> newest committed record not yet written
+        self._pending: dict[int, Candidate] = {}  # robot_key -> newest committed reading not yet written
         self._lock = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_periodically(), name="latest-state-writer")
 
-    def note(self, newest: Mapping[int, Record]) -> None:
+    def note(self, newest: Mapping[int, Candidate]) -> None:
         """Record each robot's newest reading of a committed flush (call only after COMMIT)."""
         pending = self._pending
-        for key, record in newest.items():
-            if is_newer(record, pending.get(key)):
-                pending[key] = record
+        for key, challenger in newest.items():
+            if is_newer(challenger, pending.get(key)):
+                pending[key] = challenger
 
     async def sync(self) -> None:
         """Write what is pending now, so that a read that follows sees every acknowledged reading."""
@@ -49,7 +49,7 @@ class LatestState:
                 return
             batch, self._pending = self._pending, {}
             try:
-                await robots.upsert_latest(self._pool, sorted(batch.values()))
+                await robots.upsert_latest(self._pool, [batch[key] for key in sorted(batch)])
             except BaseException:
                 self.note(batch)  # keep it for the next attempt; newer notes since then still win
                 raise
@@ -67,7 +67,7 @@ class LatestState:
         await self.sync()
         return await robots.fetch_robot_states(
             self._read_pool,
-            online_since=datetime.now(UTC) - timedelta(seconds=stale_after_s),
+            received_since=datetime.now(UTC) - timedelta(seconds=stale_after_s),
             status=status,
             battery_below=battery_below,
             online=online,

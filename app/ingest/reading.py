@@ -211,9 +211,26 @@ def to_row(reading: Reading, time: datetime, fields_json: str | None) -> Row:
     )  # fmt: skip
 
 
-def is_newer(candidate: Record, current: Record | None) -> bool:
-    """ "Newer wins": the one rule deciding whether a reading replaces a robot's latest state (SQL: sql.py)."""
-    return current is None or candidate[TIME] > current[TIME]
+# A robot's latest-state candidate: (order, received_at, record), where order = min(timestamp, received_at).
+Candidate = tuple[datetime, datetime, Record]
+
+
+def candidate(record: Record, received_at: datetime) -> Candidate:
+    time = record[TIME]
+    return (time if time < received_at else received_at, received_at, record)
+
+
+def is_newer(challenger: Candidate, current: Candidate | None) -> bool:
+    """ "Newer wins", the one rule deciding whether a reading replaces a robot's latest state (its SQL twin is
+    UPSERT_LATEST): readings are ordered by min(timestamp, server receive time), then by timestamp.
+
+    So a late reading (backfill, store-and-forward) never regresses the state, since its timestamp is older; and
+    a reading stamped in the future by a fast clock counts only as "now" when it arrived, so the robot's next
+    correctly stamped reading replaces it instead of being hidden behind it.
+    """
+    if current is None or challenger[0] > current[0]:
+        return True
+    return challenger[0] == current[0] and challenger[2][TIME] > current[2][TIME]
 
 
 class StoredReading(msgspec.Struct, gc=False):

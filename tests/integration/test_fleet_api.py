@@ -52,9 +52,17 @@ def dataset() -> list[dict[str, object]]:
     return a + b + c
 
 
-async def load(client: httpx.AsyncClient) -> None:
+async def load(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
     response = await client.post("/telemetry/", json=dataset())
     assert response.json() == {"accepted": 9, "duplicates": 0}
+    # Liveness goes by when the server heard from a robot: C's reading arrived just now, so make it as if C was
+    # last heard two hours ago (after a read has written the latest state).
+    assert (await client.get("/robots")).status_code == 200
+    await conn.execute(
+        "UPDATE robot_latest SET received_at = $1 FROM robots r"
+        " WHERE r.robot_key = robot_latest.robot_key AND r.robot_id = 'C'",
+        NOW - timedelta(hours=2),
+    )
 
 
 async def latest_by_sql(conn: asyncpg.Connection) -> dict[str, tuple[object, ...]]:
@@ -65,11 +73,11 @@ async def latest_by_sql(conn: asyncpg.Connection) -> dict[str, tuple[object, ...
 
 
 def as_tuple(state: dict[str, object]) -> tuple[object, ...]:
-    return (datetime.fromisoformat(str(state["last_seen"])).isoformat(), state["battery_level"], state["status"])
+    return (datetime.fromisoformat(str(state["timestamp"])).isoformat(), state["battery_level"], state["status"])
 
 
 async def test_robots_list_matches_the_readings(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
-    await load(client)
+    await load(client, conn)
     robots = (await client.get("/robots")).json()
     assert [r["robot_id"] for r in robots] == ["A", "B", "C"]
     assert {r["robot_id"]: as_tuple(r) for r in robots} == await latest_by_sql(conn)
@@ -82,7 +90,7 @@ async def test_robots_list_matches_the_readings(client: httpx.AsyncClient, conn:
 
 
 async def test_robot_filters(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
-    await load(client)
+    await load(client, conn)
 
     async def ids(params: dict[str, str]) -> list[str]:
         response = await client.get("/robots", params=params)
@@ -129,7 +137,7 @@ async def test_late_and_shuffled_readings_never_regress_latest(
 
 
 async def test_low_battery_offline_stationary(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
-    await load(client)
+    await load(client, conn)
     low = (await client.get("/fleet/low-battery", params={"below": "20"})).json()
     assert [r["robot_id"] for r in low] == ["B"]
     offline = (await client.get("/fleet/offline", params={"stale_after": "300"})).json()
@@ -142,7 +150,7 @@ async def test_low_battery_offline_stationary(client: httpx.AsyncClient, conn: a
 
 
 async def test_distance_travelled(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
-    await load(client)
+    await load(client, conn)
     since = (NOW - timedelta(hours=3)).isoformat()
     rows = (await client.get("/fleet/distance", params={"since": since})).json()
     a_points = [(BASE[0] + i * STEP_LAT, BASE[1]) for i in range(4)]

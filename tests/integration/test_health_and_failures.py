@@ -119,7 +119,7 @@ async def test_startup_repairs_latest_state_left_unwritten(settings: Settings, c
     )
     async with serve_in_process(settings) as client:
         state = (await client.get("/robots/crashy")).json()
-    assert (state["seq"], datetime.fromisoformat(state["last_seen"])) == (99, NOW)
+    assert (state["seq"], datetime.fromisoformat(state["timestamp"])) == (99, NOW)
 
 
 async def test_frozen_database_answers_every_request_within_its_deadline(

@@ -150,7 +150,7 @@ async def test_boundary_values_are_accepted(client: Client, conn: asyncpg.Connec
         reading("edge", NOW - timedelta(days=29), location={"latitude": 90, "longitude": -180}, battery_level=0),
         reading(
             "edge",
-            NOW + timedelta(minutes=9),
+            NOW + timedelta(seconds=50),  # within the 60 s future window
             location={"latitude": -90, "longitude": 180},
             battery_level=100,
         ),

@@ -66,6 +66,8 @@ async def test_all_migrations_give_the_expected_schema(scratch_url: str) -> None
                 )
             ]
             expected = [("robot_key", "integer")] + [(c.name, INFORMATION_SCHEMA_TYPES[c.sql_type]) for c in COLUMNS]
+            if table == "robot_latest":  # and when the server received it
+                expected.append(("received_at", "timestamp with time zone"))
             assert columns == expected, table
         collation = await conn.fetchval(
             "SELECT collation_name FROM information_schema.columns"

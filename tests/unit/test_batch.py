@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.ingest.batch import count_accepted, newest_per_robot, prepare_batch
-from app.ingest.reading import TIME, Record, Row, is_newer
+from app.ingest.reading import TIME, Record, Row, candidate, is_newer
 from tests.support.builders import make_row
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -17,7 +17,7 @@ def at(seconds: int) -> datetime:
 
 
 def test_rows_get_their_robot_key_in_place_of_the_id() -> None:
-    prepared = prepare_batch([[make_row("a", at(0)), make_row("b", at(0))]], KEYS)
+    prepared = prepare_batch([[make_row("a", at(0)), make_row("b", at(0))]], [at(60)], KEYS)
     assert [record[0] for record in prepared.records] == [1, 2]
     assert [record[1:] for record in prepared.records] == [row[1:] for row in prepared.rows]
 
@@ -25,7 +25,7 @@ def test_rows_get_their_robot_key_in_place_of_the_id() -> None:
 def test_in_batch_repeats_keep_the_first_occurrence_and_its_owner() -> None:
     first = make_row("a", at(0), battery_level=10)
     again = make_row("a", at(0), battery_level=99)  # same (robot, time), other values: a replay
-    prepared = prepare_batch([[first], [again, make_row("a", at(1))]], KEYS)
+    prepared = prepare_batch([[first], [again, make_row("a", at(1))]], [at(60), at(60)], KEYS)
     assert prepared.rows == [first, make_row("a", at(1))]
     assert prepared.owners == [0, 1]
     assert count_accepted(prepared.owners, None, 2) == [1, 1]
@@ -33,18 +33,37 @@ def test_in_batch_repeats_keep_the_first_occurrence_and_its_owner() -> None:
 
 def test_newest_per_robot_is_the_latest_time_whatever_the_order() -> None:
     rows: list[Row] = [make_row("a", at(5)), make_row("a", at(9)), make_row("a", at(1)), make_row("b", at(2))]
-    prepared = prepare_batch([rows[:2], rows[2:]], KEYS)
-    assert {key: record[TIME] for key, record in prepared.newest.items()} == {1: at(9), 2: at(2)}
-    assert newest_per_robot(prepared.records) == prepared.newest
+    prepared = prepare_batch([rows[:2], rows[2:]], [at(60), at(61)], KEYS)
+    assert {key: record[TIME] for key, (_, _, record) in prepared.newest.items()} == {1: at(9), 2: at(2)}
+    received = [at(60) if owner == 0 else at(61) for owner in prepared.owners]
+    assert newest_per_robot(zip(prepared.records, received, strict=True)) == prepared.newest
 
 
 def test_only_new_rows_count_after_a_conflict() -> None:
     assert count_accepted([0, 0, 1, 2], [True, False, False, True], 3) == [1, 0, 1]
 
 
-def test_newer_wins_and_an_equal_time_does_not_replace() -> None:
-    older: Record = (1, *make_row("a", at(0))[1:])
-    newer: Record = (1, *make_row("a", at(1))[1:])
+def record_at(seconds: int) -> Record:
+    return (1, *make_row("a", at(seconds))[1:])
+
+
+def test_newer_wins_and_an_equal_one_does_not_replace() -> None:
+    older, newer = candidate(record_at(0), at(0)), candidate(record_at(1), at(1))
     assert is_newer(older, None)
     assert is_newer(newer, older) and not is_newer(older, newer)
     assert not is_newer(older, older)
+
+
+def test_a_late_reading_never_regresses_the_state() -> None:
+    current = candidate(record_at(100), at(100))
+    backfill = candidate(record_at(10), at(500))  # store-and-forward: old timestamp, arriving late
+    assert not is_newer(backfill, current)
+
+
+def test_a_future_stamped_reading_does_not_hide_the_next_one() -> None:
+    fast_clock = candidate(record_at(100 + 540), at(100))  # stamped 9 minutes ahead, received at 100
+    corrected = candidate(record_at(101), at(101))  # the robot's next reading, stamped right, a second later
+    assert fast_clock[0] == at(100)  # it counts as "now" when it arrived, not as its own claim
+    assert is_newer(corrected, fast_clock)
+    # Two readings both stamped ahead in one request: the later timestamp wins the tie.
+    assert is_newer(candidate(record_at(700), at(100)), fast_clock)

@@ -209,4 +209,4 @@ async def test_nothing_acknowledged_is_lost(api: ApiProcess, database_url: str, 
         newest[robot_id] = max(at, newest.get(robot_id, at))
     async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
         states = (await http.get("/robots")).json()
-    assert {s["robot_id"]: datetime.fromisoformat(s["last_seen"]) for s in states} == newest
+    assert {s["robot_id"]: datetime.fromisoformat(s["timestamp"]) for s in states} == newest
