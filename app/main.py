@@ -19,7 +19,7 @@ from app.api.fleet import FleetController
 from app.api.health import health
 from app.api.openapi import add_body_schemas, build_openapi_config
 from app.api.paths import route_on_raw_path
-from app.api.problems import handle_error
+from app.api.problems import handle_error, problem_page
 from app.api.robots import RobotsController
 from app.api.stream import stream_telemetry
 from app.api.telemetry import TelemetryController
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RobotsController,
             FleetController,
             AdminController,
+            problem_page,
         ],
         dependencies=DEPENDENCIES,
         guards=[authorize],

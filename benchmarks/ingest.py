@@ -10,6 +10,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,7 +26,7 @@ from benchmarks import report
 from benchmarks.dataset import chunks, generate_rows, json_bodies, line_protocol_bodies
 from benchmarks.loadgen import LoadResult, build_post, run_load
 from benchmarks.machine import CpuMeter, descendants, describe_machine, machine_line, pids_named
-from benchmarks.servers import api_server, influx_query, influx_server, influxd_missing_reason
+from benchmarks.servers import ROOT, api_server, influx_query, influx_server, influxd_missing_reason
 
 BENCH_DATABASE = "fleet_bench"
 COPY_ROWS_PER_TRANSACTION = 10_000
@@ -42,7 +43,13 @@ CPU_COUNT = os.cpu_count() or 1
 
 
 def postgres_pids() -> list[int]:
-    return pids_named("postgres")
+    """The benchmark's own cluster (its postmaster and every backend), not any other PostgreSQL on the machine."""
+    pgdata = Path(os.environ.get("FLEET_PGDATA", ROOT / ".pgdata"))
+    try:
+        postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return pids_named("postgres")  # a cluster this checkout does not own (Docker, FLEET_TEST_SERVER_URL)
+    return descendants(postmaster)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ class AdminController(Controller):
 
     @post(
         "/robots",
+        operation_id="provisionRobot",
         status_code=201,
         responses=problem_responses(*AUTH_ERRORS),
         summary="Provision a robot and issue its token (shown once)",
@@ -41,6 +42,7 @@ class AdminController(Controller):
 
     @post(
         "/robots/{robot_id:str}/tokens",
+        operation_id="rotateRobotToken",
         status_code=201,
         responses=problem_responses(ErrorKind.UNKNOWN_ROBOT, *AUTH_ERRORS),
         summary="Rotate a robot's token",
@@ -56,6 +58,7 @@ class AdminController(Controller):
 
     @post(
         "/keys",
+        operation_id="createKey",
         status_code=201,
         responses=problem_responses(*AUTH_ERRORS),
         summary="Create an operator key (shown once)",
@@ -65,12 +68,18 @@ class AdminController(Controller):
     async def create_key(self, pool: PoolDep, data: JSONBody[admin.NewKey]) -> IssuedCredential:
         return await admin.create_key(pool, data)
 
-    @get("/credentials", responses=problem_responses(*AUTH_ERRORS), summary="Every credential, without secrets")
+    @get(
+        "/credentials",
+        operation_id="listCredentials",
+        responses=problem_responses(*AUTH_ERRORS),
+        summary="Every credential, without secrets",
+    )
     async def list_credentials(self, pool: PoolDep) -> list[CredentialInfo]:
         return await admin.list_credentials(pool)
 
     @delete(
         "/credentials/{credential_id:int}",
+        operation_id="revokeCredential",
         responses=problem_responses(*AUTH_ERRORS),
         summary="Revoke a credential",
         description="Takes effect in every API process within FLEET_AUTH_POLL_MS.",

@@ -23,6 +23,7 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 @get(
     "/telemetry/{robot_id:str}/export.csv",
+    operation_id="exportRobotCsv",
     responses=problem_responses(ErrorKind.UNKNOWN_ROBOT, ErrorKind.RATE_LIMITED, ErrorKind.QUERY_TIMEOUT, *AUTH_ERRORS),
     opt={SCOPE_OPT: Scope.EXPORT},
     tags=["live and export"],

@@ -26,6 +26,7 @@ class FleetController(Controller):
 
     @get(
         "/low-battery",
+        operation_id="listLowBatteryRobots",
         summary="Robots whose latest battery_level is below a threshold",
         responses=problem_responses(*AUTH_ERRORS),
     )
@@ -41,7 +42,10 @@ class FleetController(Controller):
         return visible_states(principal, await latest.fetch_states(stale_after_s=stale_s, battery_below=below))
 
     @get(
-        "/offline", summary="Robots with no reading for stale_after seconds", responses=problem_responses(*AUTH_ERRORS)
+        "/offline",
+        operation_id="listOfflineRobots",
+        summary="Robots the server has not heard from for stale_after seconds",
+        responses=problem_responses(*AUTH_ERRORS),
     )
     async def offline(
         self, latest: LatestDep, settings: SettingsDep, principal: PrincipalDep, stale_after: StaleAfter = None
@@ -51,6 +55,7 @@ class FleetController(Controller):
 
     @get(
         "/stationary",
+        operation_id="listStationaryRobots",
         responses=problem_responses(ErrorKind.RATE_LIMITED, *AUTH_ERRORS),
         summary="Online robots that moved less than within_m metres in the last window_min minutes",
         description="Movement is the path length: the sum of haversine distances between successive readings.",
@@ -78,6 +83,7 @@ class FleetController(Controller):
 
     @get(
         "/distance",
+        operation_id="measureDistances",
         summary="Distance each robot travelled over [since, until)",
         responses=problem_responses(ErrorKind.BAD_RANGE, ErrorKind.RATE_LIMITED, *AUTH_ERRORS),
     )
@@ -97,6 +103,7 @@ class FleetController(Controller):
 
     @get(
         "/daily-activity",
+        operation_id="sumDailyActivity",
         responses=problem_responses(ErrorKind.BAD_ZONE, ErrorKind.RATE_LIMITED, *AUTH_ERRORS),
         summary="Hours each robot spent in each status during one local day",
         description=(

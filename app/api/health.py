@@ -15,6 +15,7 @@ from app.schemas import Health
 
 @get(
     "/",
+    operation_id="getHealth",
     tags=["health"],
     summary="Health",
     description="503 when the database does not answer.",

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, OpenAPIMediaType, Operation, RequestBody, Schema, SecurityScheme
+from litestar.openapi.spec import Components, OpenAPIMediaType, Operation, RequestBody, Schema, SecurityScheme, Tag
 
 from app import __version__
 from app.ingest.decoding import TELEMETRY_BODY
@@ -69,6 +69,17 @@ class TelemetryBodyOperation(Operation):
         )
 
 
+TAG_DESCRIPTIONS = {
+    "telemetry": "Store readings (one or a batch, acknowledged after commit) and read a robot's history.",
+    "fleet state": "Each robot's latest state; liveness by the server's clock.",
+    "fleet questions": "Questions about the whole fleet at once: low battery, offline, stationary, distance, activity.",
+    "live and export": "Readings as they are committed (Server-Sent Events), and a robot's range as CSV.",
+    "admin": "Provision robots and their tokens, create operator keys, rotate and revoke (admin scope).",
+    "health": "Whether the service and its database answer; whether authentication is on.",
+    "problem types": "What each problem `type` of an error response means.",
+}
+
+
 def build_openapi_config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Fleet telemetry",
@@ -91,6 +102,7 @@ def build_openapi_config() -> OpenAPIConfig:
             }
         ),
         security=[{"bearer": []}],
+        tags=[Tag(name=name, description=description) for name, description in TAG_DESCRIPTIONS.items()],
     )
 
 

@@ -5,19 +5,23 @@ Domain errors (``app.errors``), Litestar's own refusals, and anything unexpected
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import asyncpg
-from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar import MediaType, Request, Response, get
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi import ResponseSpec
+from litestar.params import PathParameter
 
 from app.errors import ErrorKind, FleetError
 from app.schemas import FieldError, Problem
 
-PROBLEM_BASE = "https://fleet-telemetry.dev/problems/"
+# Problem types are served by the API itself (GET /problems/{type}): a relative reference, resolved against the
+# request's URL as RFC 9457 allows, so it works behind any host name and offline.
+PROBLEM_BASE = "/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 QUERY_RETRY_AFTER_S = 5
 
@@ -132,3 +136,31 @@ def problem_responses(*kinds: ErrorKind) -> dict[int, ResponseSpec]:
 def _with_defaults(kinds: Iterable[ErrorKind]) -> list[ErrorKind]:
     """Every route can also refuse a bad parameter and fail unexpectedly."""
     return list(dict.fromkeys([*kinds, ErrorKind.BAD_PARAMETER, ErrorKind.INTERNAL]))
+
+
+_KINDS_BY_SLUG = {kind.value: kind for kind in PROBLEMS}
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
+<body><h1>{title}</h1><p>HTTP status {status}.</p><p>{meaning}.</p>
+<p>The response body is an RFC 9457 problem: <code>type</code>, <code>title</code>, <code>status</code>,
+<code>detail</code>, and for a bad body <code>errors</code>, one entry per problem with its <code>field</code>
+and, in a batch, its <code>index</code>.</p></body></html>
+"""
+
+
+@get(
+    "/problems/{slug:str}",
+    operation_id="getProblemType",
+    tags=["problem types"],
+    summary="What a problem type means",
+    media_type=MediaType.HTML,
+    responses=problem_responses(ErrorKind.NOT_FOUND),
+)
+async def problem_page(
+    slug: Annotated[str, PathParameter(description="The problem type, e.g. invalid-reading.")],
+) -> str:
+    kind = _KINDS_BY_SLUG.get(slug)
+    if kind is None:
+        raise NotFoundException(f"no problem type {slug!r}")
+    spec = PROBLEMS[kind]
+    return _PAGE.format(title=html.escape(spec.title), status=spec.status, meaning=html.escape(spec.meaning))

@@ -25,6 +25,7 @@ class RobotsController(Controller):
 
     @get(
         "/",
+        operation_id="listRobots",
         responses=problem_responses(*AUTH_ERRORS),
         summary="Every robot with its latest reading",
         description="A late reading (older than the robot's newest) never replaces the latest state.",
@@ -49,6 +50,7 @@ class RobotsController(Controller):
 
     @get(
         "/{robot_id:str}",
+        operation_id="getRobot",
         summary="One robot's latest state",
         responses=problem_responses(ErrorKind.UNKNOWN_ROBOT, *AUTH_ERRORS),
     )

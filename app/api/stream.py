@@ -45,6 +45,7 @@ async def _events(
 
 @get(
     "/telemetry/stream",
+    operation_id="streamReadings",
     responses=problem_responses(ErrorKind.RATE_LIMITED, *AUTH_ERRORS),
     opt={SCOPE_OPT: Scope.STREAM},
     tags=["live and export"],

@@ -30,6 +30,7 @@ class TelemetryController(Controller):
 
     @post(
         ["/", ""],
+        operation_id="ingestReadings",
         responses=problem_responses(
             ErrorKind.MALFORMED_BODY,
             ErrorKind.TOO_MANY_READINGS,
@@ -62,6 +63,7 @@ class TelemetryController(Controller):
 
     @get(
         "/{robot_id:str}",
+        operation_id="getRobotHistory",
         responses=problem_responses(
             ErrorKind.BAD_CURSOR, ErrorKind.BAD_BUCKET, ErrorKind.BAD_ZONE, ErrorKind.UNKNOWN_ROBOT, *AUTH_ERRORS
         ),

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from litestar import get
 
+from app.api.problems import PROBLEMS, problem_type
 from app.errors import ErrorKind
 from app.main import create_app
 from app.settings import Settings
@@ -76,3 +77,11 @@ def test_every_documented_error_is_a_problem(settings: Settings) -> None:
                 }
                 checked += 1
     assert checked > 20
+
+
+async def test_every_problem_type_is_a_page_the_api_serves(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    for kind, spec in PROBLEMS.items():
+        page = await client.get(problem_type(kind))  # a reference relative to the API itself
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), kind
+        assert spec.title in page.text and str(spec.status) in page.text
+    assert_problem(await client.get("/problems/no-such-thing"), ErrorKind.NOT_FOUND)
