@@ -61,13 +61,14 @@ class RobotState(StoredReading, gc=False):
 
 
 class Bucket(msgspec.Struct, gc=False):
-    """One time bucket of one robot's history; ``status_share`` is each status's share of its readings."""
+    """One time bucket of one robot's history; ``status_share`` is each status's share of its readings. A bucket
+    without readings has ``readings: 0`` and nulls. ``start`` carries the offset of the request's ``tz``."""
 
     start: datetime
     readings: int
-    battery_level_avg: float
-    battery_level_min: float
-    battery_level_max: float
+    battery_level_avg: float | None
+    battery_level_min: float | None
+    battery_level_max: float | None
     battery_voltage_avg: float | None
     battery_voltage_min: float | None
     battery_voltage_max: float | None

@@ -57,7 +57,7 @@ async def fetch_buckets(
     pool: Pool, robot_id: str, robot_key: int, bucket: str, tz: str, since: datetime, until: datetime, max_buckets: int
 ) -> BucketSeries:
     width = parse_bucket(bucket)
-    parse_zone(tz)
+    zone = parse_zone(tz)
     check_bucket_count(since, until, width, max_buckets)
     rows = await pool.fetch(sql.SELECT_BUCKETS, robot_key, width, tz, since, until)
     buckets = []
@@ -68,7 +68,7 @@ async def fetch_buckets(
         latitude = row["latitude"]
         buckets.append(
             Bucket(
-                start=row["bucket"],
+                start=row["bucket"].astimezone(zone),
                 readings=row["readings"],
                 battery_level_avg=row["battery_avg"],
                 battery_level_min=row["battery_min"],

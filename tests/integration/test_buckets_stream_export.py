@@ -73,7 +73,9 @@ async def test_empty_range_and_bad_parameters(client: httpx.AsyncClient, conn: a
             "until": (NOW - timedelta(days=19)).isoformat(),
         },
     )
-    assert empty.status_code == 200 and empty.json()["buckets"] == []
+    # Every bucket of the range is there, empty ones included (25: the first and last hours are cut by the range).
+    empty_buckets = empty.json()["buckets"]
+    assert len(empty_buckets) == 25 and all(b["readings"] == 0 for b in empty_buckets)
     default_range = (await client.get("/telemetry/B2", params={"bucket": "1h"})).json()
     assert sum(b["readings"] for b in default_range["buckets"]) == 5
     for params, kind in (
@@ -185,3 +187,28 @@ async def test_csv_cells_that_would_run_as_formulas_are_neutralised(
         [row] = list(csv.DictReader(io.StringIO((await client.get(path)).text)))
         assert row["robot_id"] == "'" + robot_id and row["pose_frame"] == "'=HYPERLINK(1)"
         assert row["pose_x"] == "-1.5"  # numbers stay numbers
+
+
+async def test_every_bucket_is_returned_across_an_outage(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    start = NOW - timedelta(hours=2)
+    # An hour of readings every 10 s, but nothing during minutes 20-29: the robot was off.
+    readings = [reading("gap", start + timedelta(seconds=s), battery_level=50) for s in range(0, 3600, 10)]
+    kept = [
+        r for r in readings if not 20 * 60 <= (datetime.fromisoformat(r["timestamp"]) - start).total_seconds() < 30 * 60
+    ]
+    await client.post("/telemetry/", json=kept)
+    params = {"bucket": "1m", "since": start.isoformat(), "until": (start + timedelta(hours=1)).isoformat()}
+    buckets = (await client.get("/telemetry/gap", params=params)).json()["buckets"]
+    assert len(buckets) == 60
+    assert [datetime.fromisoformat(b["start"]) for b in buckets] == [start + timedelta(minutes=m) for m in range(60)]
+    empty = [b for b in buckets if b["readings"] == 0]
+    assert len(empty) == 10
+    assert all(b["battery_level_avg"] is None and b["last_location"] is None and b["status_share"] == {} for b in empty)
+    assert all(b["readings"] == 6 for b in buckets if b not in empty)
+
+
+async def test_bucket_starts_carry_the_zone_offset(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    await client.post("/telemetry/", json=reading("tokyo", NOW - timedelta(hours=1)))
+    params = {"bucket": "1d", "tz": "Asia/Tokyo"}
+    [*_, last] = (await client.get("/telemetry/tokyo", params=params)).json()["buckets"]
+    assert last["start"].endswith("T00:00:00+09:00"), last["start"]
