@@ -8,7 +8,7 @@ from typing import TypeVar, cast
 
 import msgspec
 
-from app.ingest.reading import Location, Reading, Row, Status, encode_fields, reading_fields, to_row
+from app.ingest.reading import Location, Reading, Row, Status, encode_fields, stored_reading, to_row
 from simulator.fleet import build_fleet, voltage_for
 
 CENTRE = (37.4275, -122.1697)
@@ -67,17 +67,17 @@ def generate_rows(
 
 def reading_doc(row: Row) -> dict[str, object]:
     """The seed-shaped reading a robot would send for this row (the optional fields it does not use left out)."""
-    fields = reading_fields(row[1:])
-    extra = {} if fields["fields"] is None else {"fields": fields["fields"]}
+    stored = stored_reading(row[1:])
+    extra = {} if stored.fields is None else {"fields": stored.fields}
     return {
         **extra,
         "robot_id": row[0],
-        "timestamp": fields["timestamp"],
-        "location": fields["location"],
-        "battery_level": fields["battery_level"],
-        "battery_voltage": fields["battery_voltage"],
-        "status": fields["status"],
-        "seq": fields["seq"],
+        "timestamp": stored.timestamp,
+        "location": stored.location,
+        "battery_level": stored.battery_level,
+        "battery_voltage": stored.battery_voltage,
+        "status": stored.status,
+        "seq": stored.seq,
     }
 
 

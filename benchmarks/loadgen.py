@@ -31,8 +31,9 @@ def build_post(path: str, body: bytes, host: str = "bench", token: str | None = 
     return head.encode() + body
 
 
-def build_get(path: str, host: str = "bench") -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+def build_get(path: str, host: str = "bench", token: str | None = None) -> bytes:
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n".encode()
 
 
 @dataclass

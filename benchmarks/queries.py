@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 import asyncpg
 from rich.console import Console
 
+from app.auth import admin
 from app.db import sql
 from app.db.migrations import apply_migrations, create_database_if_missing
 from app.settings import load_settings
@@ -32,7 +33,7 @@ STEP_S = 10.0
 COPY_ROWS_PER_TRANSACTION = 50_000
 
 # Benchmark-only statements.
-RESET_ALL = "TRUNCATE telemetry, robots, robot_latest RESTART IDENTITY"
+RESET_ALL = "TRUNCATE telemetry, robots, robot_latest, credentials RESTART IDENTITY"
 ANALYZE = "VACUUM ANALYZE telemetry, robots, robot_latest"
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
 
@@ -124,10 +125,10 @@ def build_queries(robot_ids: list[str], end: datetime, span: timedelta) -> list[
     ]
 
 
-def measure(port: int, query: Query, reps: int) -> dict[str, Any]:
+def measure(port: int, query: Query, reps: int, token: str) -> dict[str, Any]:
     paths = [query.paths[i % len(query.paths)] for i in range(reps)]
-    run_load("127.0.0.1", port, [build_get(p) for p in paths[: min(5, reps)]], 1, 1)  # warm-up
-    load = run_load("127.0.0.1", port, [build_get(p) for p in paths], 1, 1)  # sequential: latency, not load
+    run_load("127.0.0.1", port, [build_get(p, token=token) for p in paths[: min(5, reps)]], 1, 1)  # warm-up
+    load = run_load("127.0.0.1", port, [build_get(p, token=token) for p in paths], 1, 1)  # latency, not load
     p99 = load.percentile_ms(99)
     return {
         "query": query.name,
@@ -152,7 +153,7 @@ def influx_last(rows_total: int, plan: Plan, end: datetime, console: Console) ->
         stored = int(counted["results"][0]["series"][0]["values"][0][1])  # type: ignore[index]
         statement = "SELECT last(*) FROM telemetry GROUP BY robot_id"
         path = "/query?" + urlencode({"db": "fleet", "q": statement})
-        result = measure(port, Query("InfluxDB: " + statement, [path]), min(plan.reps, 50))
+        result = measure(port, Query("InfluxDB: " + statement, [path]), min(plan.reps, 50), token="")
         result["rows_verified"] = stored == rows_total
         console.print(f"  InfluxDB holds {stored:,} of {rows_total:,} rows; p50 {result['p50_ms']} ms")
         return result
@@ -184,11 +185,14 @@ def run(plan: Plan, console: Console) -> dict[str, Any]:
     console.print(f"machine: {machine_line(machine)}")
     robot_ids = [row[0] for row in next(iter_rows(plan.robots, 1))]
     results = []
-    with api_server(database_url, workers=1) as (port, _pid):
+    token = asyncio.run(_reader_key(database_url))
+    # Sequential requests from one key: no rate limit should pace a latency measurement.
+    unlimited = {"FLEET_KEY_REQUESTS_PER_S": "1000000", "FLEET_KEY_BURST": "1000000"}
+    with api_server(database_url, 1, unlimited) as (port, _pid):
         for query in build_queries(robot_ids, end, timedelta(seconds=plan.per_robot * STEP_S)):
             if not query.paths:  # the keyset page: take real cursors from first pages
-                query = _with_cursors(port, query, robot_ids)
-            result = measure(port, query, plan.heavy_reps if query.heavy else plan.reps)
+                query = _with_cursors(port, query, robot_ids, token)
+            result = measure(port, query, plan.heavy_reps if query.heavy else plan.reps, token)
             console.print(f"  {result['query']}: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
             results.append(result)
     console.print("InfluxDB peer")
@@ -209,10 +213,20 @@ def run(plan: Plan, console: Console) -> dict[str, Any]:
     }
 
 
-def _with_cursors(port: int, query: Query, robot_ids: list[str]) -> Query:
+async def _reader_key(database_url: str) -> str:
+    """An operator key to read with, made as `make admin` makes one."""
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
+        return (await admin.create_key(pool, admin.NewKey("bench reader", ["read", "export"]))).token
+
+
+def _with_cursors(port: int, query: Query, robot_ids: list[str], token: str) -> Query:
     paths = []
     for robot_id in robot_ids[:20]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/telemetry/{quote(robot_id)}?limit=100") as response:
+        first_page = urllib.request.Request(
+            f"http://127.0.0.1:{port}/telemetry/{quote(robot_id)}?limit=100",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(first_page) as response:
             cursor = json.loads(response.read())["next_cursor"]
         paths.append(f"/telemetry/{quote(robot_id)}?limit=100&cursor={cursor}")
     return Query(query.name, paths, query.target_p99_ms)

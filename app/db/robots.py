@@ -7,7 +7,7 @@ from datetime import datetime
 
 from app.db import sql
 from app.db.pool import Connection, Pool
-from app.ingest.reading import COLUMNS, Candidate, reading_fields
+from app.ingest.reading import COLUMNS, Candidate, reading_args
 from app.schemas import RobotState
 
 
@@ -56,13 +56,6 @@ async def fetch_robot_states(
     rows = await pool.fetch(sql.SELECT_ROBOT_STATES, status, battery_below, received_since, online, robot_id)
     width = len(COLUMNS)
     return [
-        RobotState(
-            **reading_fields(row),
-            robot_id=row[width],
-            first_seen=row[width + 1],
-            last_seen=row[width + 4],
-            online=row[width + 2],
-            tags=row[width + 3],
-        )
+        RobotState(*reading_args(row), row[width], row[width + 1], row[width + 4], row[width + 2], row[width + 3])
         for row in rows
     ]

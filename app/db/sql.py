@@ -117,12 +117,12 @@ ORDER BY r.robot_id
 
 # One row per time bucket of one robot over [$4, $5), every bucket included: those without readings have a count
 # of 0 and nulls, so a chart shows a gap as a gap. $2 bucket width, $3 time zone name. Buckets are cut on the
-# zone's wall clock (time_bucket on local time), so day buckets follow local days, DST included; the series of
+# zone's wall clock (time_bucket with the zone), so day buckets follow local days, DST included; the series of
 # bucket starts is generated on local time for the same reason (generate_series has no zone in PostgreSQL 15,
 # and the Apache edition has no time_bucket_gapfill). Readings per status give the share of the bucket in it.
 SELECT_BUCKETS = """
 WITH filled AS (
-    SELECT time_bucket($2::interval, time AT TIME ZONE $3::text) AS local_start,
+    SELECT time_bucket($2::interval, time, $3::text) AS bucket,
            count(*) AS readings,
            avg(battery_level) AS battery_avg, min(battery_level) AS battery_min, max(battery_level) AS battery_max,
            avg(battery_voltage) AS voltage_avg, min(battery_voltage) AS voltage_min,
@@ -136,22 +136,23 @@ WITH filled AS (
            count(*) FILTER (WHERE status = 'error') AS error
     FROM telemetry
     WHERE robot_key = $1 AND time >= $4 AND time < $5
-    GROUP BY local_start
+    GROUP BY bucket
 ), series AS (
-    SELECT generate_series(
+    SELECT local_start AT TIME ZONE $3::text AS bucket
+    FROM generate_series(
         time_bucket($2::interval, $4::timestamptz AT TIME ZONE $3::text),
         ($5::timestamptz - interval '1 microsecond') AT TIME ZONE $3::text,
         $2::interval
     ) AS local_start
 )
-SELECT s.local_start AT TIME ZONE $3::text AS bucket, coalesce(f.readings, 0) AS readings,
+SELECT s.bucket, coalesce(f.readings, 0) AS readings,
        f.battery_avg, f.battery_min, f.battery_max, f.voltage_avg, f.voltage_min, f.voltage_max,
        f.latitude, f.longitude,
        coalesce(f.idle, 0) AS idle, coalesce(f.moving, 0) AS moving, coalesce(f.working, 0) AS working,
        coalesce(f.charging, 0) AS charging, coalesce(f.error, 0) AS error
 FROM series s
-LEFT JOIN filled f USING (local_start)
-ORDER BY s.local_start
+LEFT JOIN filled f USING (bucket)
+ORDER BY s.bucket
 """
 
 # --- fleet questions ---------------------------------------------------------------------------------------------

@@ -62,13 +62,17 @@ async def fetch_buckets(
     rows = await pool.fetch(sql.SELECT_BUCKETS, robot_key, width, tz, since, until)
     buckets = []
     for row in rows:
+        start = row["bucket"].astimezone(zone)
+        if not row["readings"]:  # most buckets of a long range can be empty: build those without the arithmetic
+            buckets.append(Bucket(start, 0, None, None, None, None, None, None, None, {}, None))
+            continue
         counts: dict[Status, int] = {status: row[status] for status in STATUSES}
         total = sum(counts.values())
         top_status: Status = max(STATUSES, key=counts.__getitem__)
         latitude = row["latitude"]
         buckets.append(
             Bucket(
-                start=row["bucket"].astimezone(zone),
+                start=start,
                 readings=row["readings"],
                 battery_level_avg=row["battery_avg"],
                 battery_level_min=row["battery_min"],

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from app.ingest.reading import Row, StoredReading, reading_fields
+from app.ingest.reading import Row, StoredReading, reading_args
 
 
 class StreamedReading(StoredReading):
@@ -22,7 +22,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 def encode_streamed(row: Row) -> bytes:
-    return _encode(StreamedReading(**reading_fields(row[1:]), robot_id=row[0]))
+    return _encode(StreamedReading(*reading_args(row[1:]), row[0]))
 
 
 class Subscriber:

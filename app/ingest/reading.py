@@ -1,7 +1,7 @@
 """The reading, declared once: what a robot sends, the row every layer passes on, and what the API returns.
 
 Adding a field: add it to ``Reading`` (wire), ``COLUMNS`` and ``Row``/``Record`` (storage, same position),
-``to_row`` and ``ReadingFields``/``StoredReading`` (output), and a migration. mypy flags a tuple or a TypedDict
+``to_row`` and ``StoredReading``/``ReadingArgs``/``reading_args`` (output), and a migration. mypy flags a tuple
 left behind, and ``tests/unit/test_reading_shape.py`` checks that the column list and the tuple agree.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Final, Literal, NamedTuple, TypedDict
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
 import msgspec
 from msgspec import Meta
@@ -250,44 +250,46 @@ class StoredReading(msgspec.Struct, gc=False):
     fields: dict[str, FieldValue] | None
 
 
-class ReadingFields(TypedDict):
-    """StoredReading's fields as keyword arguments, so that structs extending it are built the same way."""
-
-    timestamp: datetime
-    location: Location | None
-    battery_level: float
-    battery_voltage: float | None
-    status: Status | None
-    seq: int | None
-    heading: float | None
-    speed: float | None
-    altitude: float | None
-    accuracy: float | None
-    pose: Pose | None
-    fields: dict[str, FieldValue] | None
+# StoredReading's fields in order, so that it and the structs extending it (a robot's state, a streamed reading)
+# are built positionally: ~2x faster than keyword arguments from a dict, and mypy checks the types all the same.
+ReadingArgs = tuple[
+    datetime,
+    Location | None,
+    float,
+    float | None,
+    Status | None,
+    int | None,
+    float | None,
+    float | None,
+    float | None,
+    float | None,
+    Pose | None,
+    dict[str, FieldValue] | None,
+]
 
 
 _decode_fields = msgspec.json.Decoder(dict[str, FieldValue]).decode
 
 
-def reading_fields(values: Any) -> ReadingFields:
-    """Column values in ``COLUMNS`` order (a Row or Record from its time on, or a database record) as fields."""
-    latitude, longitude, frame, fields = values[1], values[2], values[11], values[15]
-    return ReadingFields(
-        timestamp=values[0],
-        location=None if latitude is None else Location(latitude, longitude),
-        battery_level=values[3],
-        battery_voltage=values[4],
-        status=values[5],
-        seq=values[6],
-        heading=values[7],
-        speed=values[8],
-        altitude=values[9],
-        accuracy=values[10],
-        pose=None if frame is None else Pose(frame, values[12], values[13], values[14]),
-        fields=None if fields is None else _decode_fields(fields),
+def reading_args(values: Any) -> ReadingArgs:
+    """Column values in ``COLUMNS`` order (a Row or Record from its time on, or a database record) as
+    StoredReading's positional arguments."""
+    latitude, frame, fields = values[1], values[11], values[15]
+    return (
+        values[0],
+        None if latitude is None else Location(latitude, values[2]),
+        values[3],
+        values[4],
+        values[5],
+        values[6],
+        values[7],
+        values[8],
+        values[9],
+        values[10],
+        None if frame is None else Pose(frame, values[12], values[13], values[14]),
+        None if fields is None else _decode_fields(fields),
     )
 
 
 def stored_reading(values: Any) -> StoredReading:
-    return StoredReading(**reading_fields(values))
+    return StoredReading(*reading_args(values))

@@ -9,7 +9,7 @@ import pytest
 
 from app.errors import InvalidReading, MalformedBody, TooManyReadings
 from app.ingest.decoding import Window, parse_rows
-from app.ingest.reading import TIME, Location, Pose, StoredReading, reading_fields
+from app.ingest.reading import TIME, Location, Pose, StoredReading, stored_reading
 
 SEED = b'{"robot_id": "R2-D2", "location": {"latitude": 37.1, "longitude": -122.3}, "battery_level": 87.5}'
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -23,7 +23,7 @@ def decode(body: bytes) -> list[datetime]:
 
 def decode_one(document: dict[str, object]) -> tuple[str, StoredReading]:
     [row] = parse_rows(msgspec.json.encode(document), WINDOW, MAX_READINGS)
-    return row[0], StoredReading(**reading_fields(row[1:]))
+    return row[0], stored_reading(row[1:])
 
 
 def test_seed_payload_decodes_to_one_reading() -> None:
