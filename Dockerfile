@@ -1,4 +1,10 @@
 # The API image. The database is the official timescale/timescaledb image (see docker-compose.yml).
+# Browser assets (Swagger UI) come pinned from package-lock.json, so /docs needs no CDN at run time.
+FROM node:20-slim AS assets
+WORKDIR /srv
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+
 FROM python:3.11-slim
 
 WORKDIR /srv
@@ -7,6 +13,7 @@ COPY pyproject.toml uv.lock ./
 RUN UV_PYTHON_DOWNLOADS=never uv sync --locked --no-dev --no-install-project
 COPY app ./app
 COPY migrations ./migrations
+COPY --from=assets /srv/node_modules/swagger-ui-dist ./node_modules/swagger-ui-dist
 
 ENV FLEET_HOST=0.0.0.0 FLEET_PORT=8000 FLEET_WORKERS=2
 EXPOSE 8000

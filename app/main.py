@@ -17,7 +17,7 @@ from app.api.deps import DEPENDENCIES, SERVICES_KEY
 from app.api.export import export_csv
 from app.api.fleet import FleetController
 from app.api.health import health
-from app.api.openapi import add_body_schemas, build_openapi_config
+from app.api.openapi import add_body_schemas, build_docs_assets_router, build_openapi_config
 from app.api.paths import route_on_raw_path
 from app.api.problems import handle_error, problem_page
 from app.api.robots import RobotsController
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             FleetController,
             AdminController,
             problem_page,
+            build_docs_assets_router(),
         ],
         dependencies=DEPENDENCIES,
         guards=[authorize],

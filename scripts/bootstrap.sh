@@ -15,3 +15,9 @@ UV=$(command -v uv || echo "$HOME/.local/bin/uv")
 cd "$ROOT"
 # The interpreter on the machine is used as is: nothing is downloaded outside the package registries.
 UV_PYTHON_DOWNLOADS=never "$UV" sync --quiet --locked
+
+# Browser assets the API serves itself (Swagger UI for /docs), pinned in package-lock.json: no CDN at run time.
+if [ ! -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ]; then
+    echo "bootstrap: installing the pinned browser assets with npm" >&2
+    npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+fi

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import msgspec
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.datastructures import CacheControlHeader
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OpenAPIMediaType, Operation, RequestBody, Schema, SecurityScheme, Tag
+from litestar.static_files import create_static_files_router
 
 from app import __version__
 from app.ingest.decoding import TELEMETRY_BODY
@@ -80,17 +83,39 @@ TAG_DESCRIPTIONS = {
 }
 
 
+# Swagger UI's files, pinned in package-lock.json and installed by scripts/bootstrap.sh, served by the API itself:
+# /docs works on a site without internet, and no page of ours loads code from elsewhere.
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "node_modules" / "swagger-ui-dist"
+ASSETS_PATH = "/docs/assets"
+
+
+def build_docs_assets_router() -> Router:
+    if not (ASSETS_DIR / "swagger-ui-bundle.js").is_file():
+        raise RuntimeError(f"Swagger UI assets missing in {ASSETS_DIR}: run `make deps` (scripts/bootstrap.sh)")
+    return create_static_files_router(
+        path=ASSETS_PATH, directories=[ASSETS_DIR], name="docs-assets", cache_control=CacheControlHeader(max_age=86400)
+    )
+
+
 def build_openapi_config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Fleet telemetry",
         version=__version__,
         description=(
-            "Ingest and query robot-fleet telemetry stored in TimescaleDB. Every route but `GET /` and `/docs` "
+            "Ingest and query robot-fleet telemetry stored in TimescaleDB. Every route but `GET /`, `/docs` and `/problems` "
             "takes a credential as `Authorization: Bearer <token>`: a robot's token (writes its own readings) or "
             "an operator key with scopes (read, stream, export, ingest, admin)."
         ),
         path="/docs",
-        render_plugins=[SwaggerRenderPlugin(path="/")],
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/",
+                js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
+                css_url=f"{ASSETS_PATH}/swagger-ui.css",
+                standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
+                favicon=f"<link rel='icon' type='image/png' href='{ASSETS_PATH}/favicon-32x32.png'>",
+            )
+        ],
         # Swagger UI shows an Authorize button for this scheme; the token never goes into a URL.
         components=Components(
             security_schemes={

@@ -196,3 +196,13 @@ def test_every_route_but_health_and_docs_needs_a_credential(auth_settings: Setti
             if "scope" not in handler.opt and handler.http_methods != {"OPTIONS"}:
                 open_routes.add(route.path)
     assert {path for path in open_routes if not path.startswith("/docs")} == {"/", "/problems/{slug:str}"}
+    assert {path for path in open_routes if path.startswith("/docs")} <= {
+        "/docs",
+        "/docs/",
+        "/docs/openapi.json",
+        "/docs/openapi.yaml",
+        "/docs/openapi.yml",
+        "/docs/oauth2-redirect.html",
+        "/docs/assets/{file_path:path}",
+        "/docs/{path:str}",  # the render plugins
+    }
