@@ -102,9 +102,9 @@ def build_openapi_config() -> OpenAPIConfig:
         title="Fleet telemetry",
         version=__version__,
         description=(
-            "Ingest and query robot-fleet telemetry stored in TimescaleDB. Every route but `GET /`, `/docs` and `/problems` "
-            "takes a credential as `Authorization: Bearer <token>`: a robot's token (writes its own readings) or "
-            "an operator key with scopes (read, stream, export, ingest, admin)."
+            "Ingest and query robot-fleet telemetry stored in TimescaleDB. Every route but `GET /`, `/docs` and "
+            "`/problems` takes a credential as `Authorization: Bearer <token>`: a robot's token (writes its own "
+            "readings) or an operator key with scopes (read, stream, export, ingest, admin)."
         ),
         path="/docs",
         render_plugins=[
