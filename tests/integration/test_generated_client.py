@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from app.main import create_app
@@ -61,7 +62,10 @@ async def test_a_generated_client_ingests_and_reads(
         await pool.execute("INSERT INTO robots (robot_id) VALUES ('GEN-1')")  # provisioned, as an admin would
     at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
     async with live_api(secured) as base:
-        client = client_package.AuthenticatedClient(base_url=base, token=key)
+        # No kept-alive connections: each request's socket is closed with it (a pooled one that uvicorn closes at
+        # shutdown would be left for the garbage collector, and warn in whatever test runs next).
+        no_pool = {"limits": httpx.Limits(max_keepalive_connections=0)}
+        client = client_package.AuthenticatedClient(base_url=base, token=key, httpx_args=no_pool)
 
         def call() -> tuple[Any, Any]:
             reading = models.Reading(
