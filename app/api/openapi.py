@@ -11,16 +11,36 @@ from litestar import Litestar, Router
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, OpenAPIMediaType, Operation, RequestBody, Schema, SecurityScheme, Tag
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+    Tag,
+)
 from litestar.static_files import create_static_files_router
 
 from app import __version__
 from app.ingest.decoding import TELEMETRY_BODY
+from app.ingest.fanout import StreamedReading
 
 _REF_TEMPLATE = "#/components/schemas/{name}"
 # The POST body is decoded by hand (one reading or an array, every bad item reported), so Litestar cannot infer
 # its schema; msgspec generates it from the same types the decoder uses.
-(_BODY_SCHEMA,), _BODY_COMPONENTS = msgspec.json.schema_components([TELEMETRY_BODY], ref_template=_REF_TEMPLATE)
+(_BODY_SCHEMA, _STREAMED_SCHEMA), _BODY_COMPONENTS = msgspec.json.schema_components(
+    [TELEMETRY_BODY, StreamedReading], ref_template=_REF_TEMPLATE
+)
+STREAM_EXAMPLE = (
+    ": subscribed\n\n"
+    'event: reading\ndata: {"timestamp":"2026-11-28T10:15:00Z","location":{"latitude":37.1,"longitude":-122.3},'
+    '"battery_level":87.5,"battery_voltage":null,"status":"moving","seq":1041,"heading":null,"speed":null,'
+    '"altitude":null,"accuracy":null,"pose":null,"fields":null,"robot_id":"R2-D2"}\n\n'
+    ": heartbeat\n\n"
+)
 
 SEED_READING = {
     "robot_id": "R2-D2",
@@ -95,6 +115,30 @@ def build_docs_assets_router() -> Router:
     return create_static_files_router(
         path=ASSETS_PATH, directories=[ASSETS_DIR], name="docs-assets", cache_control=CacheControlHeader(max_age=86400)
     )
+
+
+@dataclass
+class StreamOperation(Operation):
+    """The live stream's 200: Server-Sent Events, each ``reading`` event's data a StreamedReading."""
+
+    def __post_init__(self) -> None:
+        self.responses = {
+            **(self.responses or {}),
+            "200": OpenAPIResponse(
+                description=(
+                    "A `text/event-stream`. `event: reading` carries one StreamedReading (JSON, see "
+                    "`#/components/schemas/StreamedReading`), sent after its commit; `event: overflow` ends the "
+                    "stream of a subscriber that fell too far behind; comment lines `: subscribed` and "
+                    "`: heartbeat` (every 15 s) keep proxies from closing it."
+                ),
+                content={
+                    "text/event-stream": OpenAPIMediaType(
+                        schema=Schema(type=OpenAPIType.STRING, description="Server-Sent Events"),
+                        example=STREAM_EXAMPLE,
+                    )
+                },
+            ),
+        }
 
 
 def build_openapi_config() -> OpenAPIConfig:

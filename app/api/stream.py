@@ -12,6 +12,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.api.auth import SCOPE_OPT
 from app.api.deps import BroadcasterDep, LimitsDep, PoolDep, PrincipalDep
+from app.api.openapi import StreamOperation
 from app.api.params import ex
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import visible_robot_ids
@@ -48,6 +49,7 @@ async def _events(
     operation_id="streamReadings",
     responses=problem_responses(ErrorKind.RATE_LIMITED, *AUTH_ERRORS),
     opt={SCOPE_OPT: Scope.STREAM},
+    operation_class=StreamOperation,
     tags=["live and export"],
     summary="Live readings as Server-Sent Events",
     description=(

@@ -85,3 +85,12 @@ async def test_every_problem_type_is_a_page_the_api_serves(client: httpx.AsyncCl
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), kind
         assert spec.title in page.text and str(spec.status) in page.text
     assert_problem(await client.get("/problems/no-such-thing"), ErrorKind.NOT_FOUND)
+
+
+def test_the_stream_is_documented_as_server_sent_events(settings: Settings) -> None:
+    document = create_app(settings).openapi_schema.to_schema()
+    ok = document["paths"]["/telemetry/stream"]["get"]["responses"]["200"]
+    assert list(ok["content"]) == ["text/event-stream"]
+    assert "event: reading" in ok["content"]["text/event-stream"]["example"]
+    assert "StreamedReading" in document["components"]["schemas"]
+    assert all(op.get("operationId") for path in document["paths"].values() for op in path.values())
