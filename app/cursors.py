@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from app.errors import BadCursor
+from app.errors import BadCursor, BadParameter
 from app.timeranges import MIN_TIME
 
 _EPOCH = MIN_TIME
@@ -33,3 +33,12 @@ def decode_cursor(token: str) -> datetime:
         return _EPOCH + timedelta(microseconds=_decode_cursor(raw).before_us)
     except (binascii.Error, ValueError, OverflowError, msgspec.DecodeError):
         raise BadCursor("cursor is not one this API issued") from None
+
+
+def page_size(limit: int | None, default: int, maximum: int) -> int:
+    """The page size asked for, or the default; above the maximum is refused, never silently cut."""
+    if limit is None:
+        return default
+    if limit > maximum:
+        raise BadParameter(f"limit may be at most {maximum}")
+    return limit

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.errors import BadBucket, BadZone
+from app.errors import BadBucket, BadRange, BadZone
 
 # Wide enough for any stored reading, narrow enough for PostgreSQL's timestamptz range.
 MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,9 +44,14 @@ def parse_zone(name: str) -> ZoneInfo:
         raise unknown from None
 
 
+def check_range(since: datetime | None, until: datetime | None) -> None:
+    """A reversed or empty range is the client's mistake on every endpoint, not an empty answer."""
+    if since is not None and until is not None and until <= since:
+        raise BadRange("until must be after since")
+
+
 def check_bucket_count(since: datetime, until: datetime, width: timedelta, max_buckets: int) -> None:
-    if until <= since:
-        raise BadBucket("until must be after since")
+    check_range(since, until)
     count = (until - since) / width
     if count > max_buckets:
         raise BadBucket(f"{count:,.0f} buckets requested; at most {max_buckets:,} per response")

@@ -16,7 +16,7 @@ from app.auth.access import resolve_robot
 from app.auth.principals import Scope
 from app.db import telemetry
 from app.errors import ErrorKind
-from app.timeranges import MAX_TIME, MIN_TIME, aware
+from app.timeranges import MAX_TIME, MIN_TIME, aware, check_range
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -24,7 +24,9 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 @get(
     "/telemetry/{robot_id:str}/export.csv",
     operation_id="exportRobotCsv",
-    responses=problem_responses(ErrorKind.UNKNOWN_ROBOT, ErrorKind.RATE_LIMITED, ErrorKind.QUERY_TIMEOUT, *AUTH_ERRORS),
+    responses=problem_responses(
+        ErrorKind.UNKNOWN_ROBOT, ErrorKind.BAD_RANGE, ErrorKind.RATE_LIMITED, ErrorKind.QUERY_TIMEOUT, *AUTH_ERRORS
+    ),
     opt={SCOPE_OPT: Scope.EXPORT},
     tags=["live and export"],
     summary="One robot's readings in [since, until) as CSV, oldest first",
@@ -41,6 +43,7 @@ async def export_csv(
     robot_id = robot_id_from_path(robot_id)
     robot_key = await resolve_robot(pool, principal, robot_id)
     start, end = aware(since) if since else MIN_TIME, aware(until) if until else MAX_TIME
+    check_range(start, end)
     filename = _UNSAFE_FILENAME.sub("_", robot_id) + ".csv"
     with limits.heavy_reads.hold(principal.credential_id):
         spool = await telemetry.spool_csv(pool, robot_id, robot_key, start, end)

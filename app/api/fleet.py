@@ -27,7 +27,7 @@ class FleetController(Controller):
     @get(
         "/low-battery",
         operation_id="listLowBatteryRobots",
-        summary="Robots whose latest battery_level is below a threshold",
+        summary="Robots whose latest battery_level is below a threshold, lowest first",
         responses=problem_responses(*AUTH_ERRORS),
     )
     async def low_battery(
@@ -36,10 +36,16 @@ class FleetController(Controller):
         settings: SettingsDep,
         principal: PrincipalDep,
         below: Annotated[float, Parameter(ge=0, le=100, description="Percent.", examples=ex(20))] = 20.0,
+        include_offline: Annotated[
+            bool, Parameter(description="Include robots not heard from for stale_after (their last battery).")
+        ] = True,
         stale_after: StaleAfter = None,
     ) -> list[RobotState]:
         stale_s = stale_after or settings.query.stale_after_s
-        return visible_states(principal, await latest.fetch_states(stale_after_s=stale_s, battery_below=below))
+        states = await latest.fetch_states(
+            stale_after_s=stale_s, battery_below=below, online=None if include_offline else True
+        )
+        return sorted(visible_states(principal, states), key=lambda state: (state.battery_level, state.robot_id))
 
     @get(
         "/offline",

@@ -16,10 +16,11 @@ from app.api.paths import robot_id_from_path
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import resolve_robot
 from app.auth.principals import ANONYMOUS, Scope
+from app.cursors import page_size
 from app.db import telemetry
 from app.errors import ErrorKind, UnsupportedMediaType
 from app.schemas import BucketSeries, HistoryPage, IngestResult
-from app.timeranges import MIN_TIME, aware
+from app.timeranges import MIN_TIME, aware, check_range
 
 DEFAULT_BUCKET_RANGE = timedelta(days=1)
 
@@ -65,7 +66,12 @@ class TelemetryController(Controller):
         "/{robot_id:str}",
         operation_id="getRobotHistory",
         responses=problem_responses(
-            ErrorKind.BAD_CURSOR, ErrorKind.BAD_BUCKET, ErrorKind.BAD_ZONE, ErrorKind.UNKNOWN_ROBOT, *AUTH_ERRORS
+            ErrorKind.BAD_CURSOR,
+            ErrorKind.BAD_BUCKET,
+            ErrorKind.BAD_RANGE,
+            ErrorKind.BAD_ZONE,
+            ErrorKind.UNKNOWN_ROBOT,
+            *AUTH_ERRORS,
         ),
         opt={SCOPE_OPT: Scope.READ},
         summary="One robot's readings, newest first, or downsampled into time buckets",
@@ -92,11 +98,12 @@ class TelemetryController(Controller):
         robot_id = robot_id_from_path(robot_id)
         robot_key = await resolve_robot(pool, principal, robot_id)
         start, end = aware(since) if since else None, aware(until) if until else None
+        check_range(start, end)
         query = settings.query
         if bucket is not None:
             end = end or datetime.now(UTC)
             if start is None:
                 start = end - DEFAULT_BUCKET_RANGE if end > MIN_TIME + DEFAULT_BUCKET_RANGE else MIN_TIME
             return await telemetry.fetch_buckets(pool, robot_id, robot_key, bucket, tz, start, end, query.max_buckets)
-        page_size = min(limit or query.history_default_limit, query.history_max_limit)
-        return await telemetry.fetch_history_page(pool, robot_id, robot_key, start, end, page_size, cursor)
+        size = page_size(limit, query.history_default_limit, query.history_max_limit)
+        return await telemetry.fetch_history_page(pool, robot_id, robot_key, start, end, size, cursor)

@@ -204,3 +204,21 @@ async def test_query_past_the_statement_timeout_is_503(settings: Settings, conn:
         response = await client.get("/fleet/distance", params={"since": (NOW - timedelta(hours=3)).isoformat()})
     assert_problem(response, ErrorKind.QUERY_TIMEOUT)
     assert response.headers["retry-after"] == "5"
+
+
+async def test_low_battery_lists_the_lowest_first_and_can_leave_offline_out(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    levels = {"low-a": 12.0, "low-b": 3.0, "low-c": 7.5}
+    await client.post(
+        "/telemetry/", json=[reading(r, NOW - timedelta(seconds=5), battery_level=v) for r, v in levels.items()]
+    )
+    listed = (await client.get("/fleet/low-battery", params={"below": "20"})).json()
+    assert [r["robot_id"] for r in listed] == ["low-b", "low-c", "low-a"]
+    await conn.execute(
+        "UPDATE robot_latest SET received_at = $1 FROM robots r"
+        " WHERE r.robot_key = robot_latest.robot_key AND r.robot_id = 'low-b'",
+        NOW - timedelta(hours=1),
+    )
+    online_only = (await client.get("/fleet/low-battery", params={"below": "20", "include_offline": "false"})).json()
+    assert [r["robot_id"] for r in online_only] == ["low-c", "low-a"]

@@ -48,13 +48,24 @@ async def test_since_until_bound_the_range(client: Client, conn: asyncpg.Connect
     assert page["next_cursor"] is None
 
 
-async def test_default_limit_and_cap(client: Client, conn: asyncpg.Connection, settings: Settings) -> None:
-    await client.post("/telemetry/", json=series("many", settings.query.history_max_limit + 5))
+async def test_default_limit_and_maximum(client: Client, conn: asyncpg.Connection, settings: Settings) -> None:
+    maximum = settings.query.history_max_limit
+    await client.post("/telemetry/", json=series("many", maximum + 5))
     default = (await client.get("/telemetry/many")).json()
     assert len(default["readings"]) == settings.query.history_default_limit
-    capped = (await client.get("/telemetry/many", params={"limit": "100000"})).json()
-    assert len(capped["readings"]) == settings.query.history_max_limit
-    assert capped["next_cursor"] is not None
+    full = (await client.get("/telemetry/many", params={"limit": str(maximum)})).json()
+    assert len(full["readings"]) == maximum and full["next_cursor"] is not None
+    # Above the maximum is refused, naming it: a client never gets fewer than it asked for without being told.
+    above = await client.get("/telemetry/many", params={"limit": str(maximum + 1)})
+    assert f"at most {maximum}" in assert_problem(above, ErrorKind.BAD_PARAMETER)["detail"]
+
+
+async def test_a_reversed_range_is_400_everywhere(client: Client, conn: asyncpg.Connection) -> None:
+    await client.post("/telemetry/", json=series("rev", 3))
+    reversed_range = {"since": "2026-11-28T12:00:00Z", "until": "2026-11-28T11:00:00Z"}
+    for path in ("/telemetry/rev", "/telemetry/rev/export.csv", "/fleet/distance"):
+        assert_problem(await client.get(path, params=reversed_range), ErrorKind.BAD_RANGE)
+    assert_problem(await client.get("/telemetry/rev", params={**reversed_range, "bucket": "1m"}), ErrorKind.BAD_RANGE)
 
 
 async def test_unknown_robot_is_404(client: Client, conn: asyncpg.Connection) -> None:
