@@ -13,7 +13,7 @@ from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Message
 
 from app.api.admin import AdminController
 from app.api.auth import authorize
-from app.api.deps import DEPENDENCIES, SERVICES_KEY
+from app.api.deps import DEPENDENCIES
 from app.api.export import export_csv
 from app.api.fleet import FleetController
 from app.api.health import health
@@ -23,7 +23,7 @@ from app.api.problems import handle_error, problem_page
 from app.api.robots import RobotsController
 from app.api.stream import stream_telemetry
 from app.api.telemetry import TelemetryController
-from app.services import open_services
+from app.services import SERVICES_KEY, open_services
 from app.settings import Settings, load_settings
 
 # On every response, errors included (Litestar's response_headers skip exception responses).

@@ -17,6 +17,7 @@ from app.ingest.latest import LatestState
 from app.limits import ConcurrencyLimiter, RateLimiter
 from app.settings import LimitSettings, Settings
 
+SERVICES_KEY = "services"  # where the app's lifespan puts the Services, in app.state
 CONTROL_POOL_SIZE = 2  # credential look-ups, the revocation poll and health
 INGEST_REQUESTS_TOTAL = 1_000_000  # no cap in all: the queue bound sheds load; the per-credential cap is the point
 

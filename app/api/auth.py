@@ -15,7 +15,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from app.auth.principals import ANONYMOUS, Principal, Scope
 from app.errors import Forbidden
-from app.services import Services
+from app.services import SERVICES_KEY, Services
 
 SCOPE_OPT = "scope"
 PRINCIPAL_STATE = "principal"
@@ -25,7 +25,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     scope: Scope | None = handler.opt.get(SCOPE_OPT)
     if scope is None:
         return
-    services: Services = connection.app.state["services"]
+    services: Services = connection.app.state[SERVICES_KEY]
     principal = await services.authenticator.authenticate(_authorization(connection.scope["headers"]))
     if principal is not ANONYMOUS:
         limits = services.limits

@@ -15,10 +15,8 @@ from app.db.pool import Pool
 from app.ingest.buffer import Ingestor
 from app.ingest.fanout import Broadcaster
 from app.ingest.latest import LatestState
-from app.services import Limits, Services
+from app.services import SERVICES_KEY, Limits, Services
 from app.settings import Settings
-
-SERVICES_KEY = "services"  # where the lifespan puts the Services in app.state
 
 # What a handler parameter is annotated with to receive the service of that name.
 SettingsDep = NamedDependency[Settings]

@@ -10,15 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from app.auth.principals import ANONYMOUS, Principal, Scope
-from app.db import credentials, robots, telemetry
+from app.auth.principals import ANONYMOUS, Principal
+from app.db import robots, telemetry
 from app.db.pool import Connection, Pool
-from app.errors import Forbidden, StorageUnavailable
+from app.errors import StorageUnavailable
 from app.ingest.batch import count_accepted, newest_per_robot, prepare_batch
-from app.ingest.decoding import MAX_LISTED_ERRORS, Window, parse_rows
+from app.ingest.decoding import Window, parse_rows
 from app.ingest.latest import LatestState
 from app.ingest.reading import Row
-from app.schemas import FieldError, IngestResult
+from app.ingest.writers import WriterCheck
+from app.schemas import IngestResult
 from app.settings import IngestSettings
 
 CommitListener = Callable[[Sequence[Row]], None]
@@ -72,8 +73,7 @@ class Ingestor:
         self._failing = False  # flushes are failing: logged once when it starts and once when it ends
         # robot_id -> robot_key, only for robots whose registration is committed.
         self._robot_keys: dict[str, int] = {}
-        # robot_id -> tags of provisioned robots, for the ingest-key check; emptied when credentials change.
-        self._provisioned: dict[str, list[str]] = {}
+        self._writers = WriterCheck(pool)
         self._listeners: list[CommitListener] = []
 
     def start(self) -> None:
@@ -93,33 +93,12 @@ class Ingestor:
         if not rows:
             return IngestResult(accepted=0, duplicates=0)
         if writer is not ANONYMOUS:
-            await self._check_writer(writer, rows)
+            await self._writers.check(writer, rows)
         return await self.submit(rows, writer.credential_id, received_at)
 
     def forget_provisioning(self) -> None:
         """Credentials or robots changed: look provisioning up again."""
-        self._provisioned.clear()
-
-    async def _check_writer(self, writer: Principal, rows: Sequence[Row]) -> None:
-        """A robot's token writes only that robot; an ingest key only provisioned robots within its limits."""
-        if writer.robot_id is not None:
-            own = writer.robot_id
-            refused = [index for index, row in enumerate(rows) if row[0] != own]
-            if refused:
-                raise _refused(rows, refused, f"this token writes only robot {own!r}")
-            return
-        writer.require(Scope.INGEST)
-        provisioned = self._provisioned
-        unknown = {row[0] for row in rows} - provisioned.keys()
-        if unknown:
-            provisioned.update(await credentials.fetch_robot_tags(self._pool, sorted(unknown)))
-        refused = [
-            index
-            for index, row in enumerate(rows)
-            if row[0] not in provisioned or (writer.limited and not writer.sees(row[0], provisioned[row[0]]))
-        ]
-        if refused:
-            raise _refused(rows, refused, "robot is not provisioned, or not within this key's robots")
+        self._writers.forget()
 
     async def submit(self, rows: Sequence[Row], writer: int = 0, received_at: datetime | None = None) -> IngestResult:
         """Queue ``rows`` and wait until they are committed (or the flush fails)."""
@@ -287,11 +266,3 @@ class Ingestor:
         if missing:
             keys.update(await robots.register_robots(conn, missing))
         return keys
-
-
-def _refused(rows: Sequence[Row], indexes: list[int], message: str) -> Forbidden:
-    listed = [
-        FieldError(field=f"$[{i}].robot_id", message=f"{message}: {rows[i][0]!r}", index=i)
-        for i in indexes[:MAX_LISTED_ERRORS]
-    ]
-    return Forbidden(f"{len(indexes)} reading(s) refused; nothing from this request was stored", errors=listed)

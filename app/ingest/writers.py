@@ -1,0 +1,52 @@
+"""Who may write which readings: a robot's token only its own robot, an ingest key only provisioned robots within
+its limits. Checked before a request is queued, so nothing of a refused request is stored."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from app.auth.principals import Principal, Scope
+from app.db import credentials
+from app.db.pool import Pool
+from app.errors import Forbidden
+from app.ingest.decoding import MAX_LISTED_ERRORS
+from app.ingest.reading import Row
+from app.schemas import FieldError
+
+
+class WriterCheck:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        # robot_id -> tags of provisioned robots, for the ingest-key check; emptied when credentials change.
+        self._provisioned: dict[str, list[str]] = {}
+
+    def forget(self) -> None:
+        self._provisioned.clear()
+
+    async def check(self, writer: Principal, rows: Sequence[Row]) -> None:
+        if writer.robot_id is not None:
+            own = writer.robot_id
+            refused = [index for index, row in enumerate(rows) if row[0] != own]
+            if refused:
+                raise _refused(rows, refused, f"this token writes only robot {own!r}")
+            return
+        writer.require(Scope.INGEST)
+        provisioned = self._provisioned
+        unknown = {row[0] for row in rows} - provisioned.keys()
+        if unknown:
+            provisioned.update(await credentials.fetch_robot_tags(self._pool, sorted(unknown)))
+        refused = [
+            index
+            for index, row in enumerate(rows)
+            if row[0] not in provisioned or (writer.limited and not writer.sees(row[0], provisioned[row[0]]))
+        ]
+        if refused:
+            raise _refused(rows, refused, "robot is not provisioned, or not within this key's robots")
+
+
+def _refused(rows: Sequence[Row], indexes: list[int], message: str) -> Forbidden:
+    listed = [
+        FieldError(field=f"$[{i}].robot_id", message=f"{message}: {rows[i][0]!r}", index=i)
+        for i in indexes[:MAX_LISTED_ERRORS]
+    ]
+    return Forbidden(f"{len(indexes)} reading(s) refused; nothing from this request was stored", errors=listed)
