@@ -81,7 +81,8 @@ async def measure_polite(api: Api, stop: asyncio.Event) -> list[float]:
 
 
 def p99(values: list[float]) -> float:
-    return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else values[0]
+    # "inclusive": never above the slowest request seen (the default extrapolates past it on few samples).
+    return statistics.quantiles(values, n=100, method="inclusive")[98] if len(values) >= 2 else values[0]
 
 
 Attack = Callable[[Api], Awaitable[None]]
@@ -153,17 +154,29 @@ async def test_heavy_reads_are_bounded_per_credential(api: Api) -> None:
     await run_attack(api, attack)
 
 
+def burst(url: str, token: str, count: int) -> list[tuple[int, dict[str, str], bytes]]:
+    """``count`` single readings at once, from a process of its own (so the polite client measures the server)."""
+
+    async def main() -> list[tuple[int, dict[str, str], bytes]]:
+        async with httpx.AsyncClient(base_url=url, timeout=10, headers=bearer(token)) as http:
+            bodies = [reading("flooder", NOW + timedelta(milliseconds=i)) for i in range(count)]
+            responses = await asyncio.gather(*(http.post("/telemetry/", json=body) for body in bodies))
+        return [(r.status_code, dict(r.headers), r.content) for r in responses]
+
+    return asyncio.run(main())
+
+
 async def test_a_flood_from_one_robot_is_rate_limited(api: Api, database_url: str) -> None:
     async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
         flooder = await issue_robot(pool, "flooder")
 
     async def attack(api: Api) -> None:
-        async with httpx.AsyncClient(base_url=api.url, timeout=10, headers=bearer(flooder)) as http:
-            bodies = [reading("flooder", NOW + timedelta(milliseconds=i)) for i in range(300)]
-            responses = await asyncio.gather(*(http.post("/telemetry/", json=body) for body in bodies))
-        statuses = [r.status_code for r in responses]
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as executor:
+            answers = await asyncio.wrap_future(executor.submit(burst, api.url, flooder, 300))
+        statuses = [status for status, _, _ in answers]
         assert statuses.count(429) >= 100 and set(statuses) <= {200, 429}  # burst 100, 50/s after
-        assert_problem(next(r for r in responses if r.status_code == 429), ErrorKind.RATE_LIMITED)
+        status, headers, content = next(answer for answer in answers if answer[0] == 429)
+        assert_problem(httpx.Response(status, headers=headers, content=content), ErrorKind.RATE_LIMITED)
 
     await run_attack(api, attack)
 
