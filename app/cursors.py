@@ -1,10 +1,13 @@
-"""Keyset-page cursors: opaque tokens naming the last reading a page returned."""
+"""Keyset-page cursors: opaque tokens naming the last item a page returned, and the page size rule."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -42,3 +45,38 @@ def page_size(limit: int | None, default: int, maximum: int) -> int:
     if limit > maximum:
         raise BadParameter(f"limit may be at most {maximum}")
     return limit
+
+
+T = TypeVar("T")
+SortKey = tuple[Any, ...]
+
+
+class ListPager(Generic[T]):
+    """Keyset pages over a list answered in full (a fleet's robots): sorted by ``key``, each page starts after
+    the key its cursor names. The cursor names its list, so one list's cursor is refused by another."""
+
+    def __init__(self, name: str, key: Callable[[T], SortKey], key_type: Any) -> None:
+        self._name = name
+        self._key = key
+        self._decode = msgspec.msgpack.Decoder(tuple[str, key_type]).decode
+
+    def page(self, items: Sequence[T], cursor: str | None, size: int) -> tuple[list[T], str | None]:
+        ordered = sorted(items, key=self._key)
+        start = 0
+        if cursor is not None:
+            start = bisect_right(ordered, self._decode_key(cursor), key=self._key)
+        page = ordered[start : start + size]
+        more = start + size < len(ordered)
+        return page, self._encode_key(self._key(page[-1])) if more and page else None
+
+    def _encode_key(self, key: SortKey) -> str:
+        return base64.urlsafe_b64encode(_encode_cursor((self._name, key))).decode().rstrip("=")
+
+    def _decode_key(self, token: str) -> SortKey:
+        try:
+            name, key = self._decode(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        except (binascii.Error, ValueError, msgspec.DecodeError):
+            raise BadCursor("cursor is not one this API issued") from None
+        if name != self._name:
+            raise BadCursor("cursor belongs to another list")
+        return tuple(key)

@@ -9,22 +9,22 @@ from app.db.pool import Pool
 from app.errors import BadRange
 from app.ingest.latest import LatestState
 from app.schemas import DailyActivity, RobotDistance, StationaryRobot
-from app.timeranges import aware, parse_zone
+from app.timeranges import parse_zone
 
 MAX_DISTANCE_RANGE = timedelta(days=31)
 
 
 async def find_stationary(
-    latest: LatestState, pool: Pool, *, within_m: float, window_min: int, stale_after_s: int
+    latest: LatestState, pool: Pool, *, within_m: float, window: timedelta, stale_after_s: int
 ) -> list[StationaryRobot]:
-    """Online robots whose path over the last ``window_min`` minutes is shorter than ``within_m`` metres."""
+    """Online robots whose path over the last ``window`` is shorter than ``within_m`` metres."""
     now = datetime.now(UTC)
     online = {state.robot_id: state for state in await latest.fetch_states(stale_after_s=stale_after_s, online=True)}
-    distances = await fleet.fetch_distances(pool, now - timedelta(minutes=window_min), now)
+    distances = await fleet.fetch_distances(pool, now - window, now)
     return [
         StationaryRobot(
             robot_id=robot_id,
-            metres_moved=round(metres, 2),
+            metres=metres,
             readings=readings,
             last_seen=online[robot_id].last_seen,
             location=online[robot_id].location,
@@ -35,10 +35,10 @@ async def find_stationary(
 
 
 async def measure_distances(pool: Pool, since: datetime, until: datetime | None) -> list[RobotDistance]:
-    start, end = aware(since), aware(until) if until else datetime.now(UTC)
+    start, end = since, until or datetime.now(UTC)
     if not timedelta(0) < end - start <= MAX_DISTANCE_RANGE:
         raise BadRange("until must be after since, by at most 31 days")
-    return [RobotDistance(r, n, round(m, 2)) for r, n, m in await fleet.fetch_distances(pool, start, end)]
+    return [RobotDistance(r, n, m) for r, n, m in await fleet.fetch_distances(pool, start, end)]
 
 
 async def sum_daily_activity(pool: Pool, day: date, tz: str, max_gap_s: int) -> list[DailyActivity]:
@@ -52,7 +52,7 @@ async def sum_daily_activity(pool: Pool, day: date, tz: str, max_gap_s: int) -> 
             robot_id=robot_id,
             day=day.isoformat(),
             tz=tz,
-            hours={status: round(s / 3600, 4) for status, s in per_status.items()},
+            hours={status: s / 3600 for status, s in per_status.items()},
         )
         for robot_id, per_status in seconds.items()
     ]

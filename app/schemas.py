@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 from app.ingest.reading import Location, Status, StoredReading
 
@@ -20,7 +21,7 @@ class IngestResult(msgspec.Struct, gc=False):
 class HistoryPage(msgspec.Struct, gc=False):
     robot_id: str
     readings: list[StoredReading]
-    next_cursor: str | None = None
+    next_cursor: Annotated[str | None, Meta(description="Pass as `cursor` for older readings; null at the end.")] = None
 
 
 class Health(msgspec.Struct, gc=False):
@@ -50,14 +51,14 @@ class Problem(msgspec.Struct, omit_defaults=True, gc=False):
 
 
 class RobotState(StoredReading, gc=False):
-    """A robot's newest reading (``last_seen`` is its timestamp). ``first_seen`` is when the server registered
-    the robot; ``online`` is whether its newest reading is less than ``stale_after`` seconds old."""
+    """A robot's newest reading ("newer wins": ranked by min(timestamp, received time)), with what the server
+    knows of the robot. ``timestamp`` is the reading's own time; liveness goes by the server's clock."""
 
     robot_id: str
-    first_seen: datetime
-    last_seen: datetime
-    online: bool
-    tags: list[str]
+    first_seen: Annotated[datetime, Meta(description="When the server first knew the robot; never after last_seen.")]
+    last_seen: Annotated[datetime, Meta(description="When the server received the newest reading (server clock).")]
+    online: Annotated[bool, Meta(description="Whether last_seen is within stale_after of the server's now.")]
+    tags: Annotated[list[str], Meta(description="The robot's fleet tags.")]
 
 
 class Bucket(msgspec.Struct, gc=False):
@@ -86,17 +87,21 @@ class BucketSeries(msgspec.Struct, gc=False):
     buckets: list[Bucket]
 
 
+Metres = Annotated[float, Meta(description="Metres of path: haversine distances between successive readings.")]
+NextCursor = Annotated[str | None, Meta(description="Pass as `cursor` to get the next page; null on the last page.")]
+
+
 class RobotDistance(msgspec.Struct, gc=False):
     robot_id: str
-    readings: int
-    metres: float
+    readings: Annotated[int, Meta(description="Readings in the range.")]
+    metres: Metres
 
 
 class StationaryRobot(msgspec.Struct, gc=False):
     robot_id: str
-    metres_moved: float
-    readings: int
-    last_seen: datetime
+    metres: Metres
+    readings: Annotated[int, Meta(description="Readings in the window.")]
+    last_seen: Annotated[datetime, Meta(description="The newest reading's timestamp.")]
     location: Location | None
 
 
@@ -104,9 +109,31 @@ class DailyActivity(msgspec.Struct, gc=False):
     """Hours spent in each status during one local day."""
 
     robot_id: str
-    day: str
+    day: Annotated[str, Meta(description="The local day, YYYY-MM-DD.")]
     tz: str
-    hours: dict[str, float]
+    hours: Annotated[dict[str, float], Meta(description="Hours in each status (unrounded).")]
+
+
+class RobotPage(msgspec.Struct, gc=False):
+    """One page of robots' latest states."""
+
+    robots: list[RobotState]
+    next_cursor: NextCursor = None
+
+
+class StationaryPage(msgspec.Struct, gc=False):
+    robots: list[StationaryRobot]
+    next_cursor: NextCursor = None
+
+
+class DistancePage(msgspec.Struct, gc=False):
+    robots: list[RobotDistance]
+    next_cursor: NextCursor = None
+
+
+class ActivityPage(msgspec.Struct, gc=False):
+    robots: list[DailyActivity]
+    next_cursor: NextCursor = None
 
 
 class CredentialInfo(msgspec.Struct, gc=False):

@@ -80,6 +80,9 @@ class IngestSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class QuerySettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
     history_default_limit: Positive = 100
     history_max_limit: Positive = 1000
+    # Lists of robots (GET /robots, /fleet/*): one page holds a site's whole fleet by default.
+    list_default_limit: Positive = 1000
+    list_max_limit: Positive = 10_000
     # A robot with no reading for this long counts as offline (GET /robots and the fleet questions).
     stale_after_s: Positive = 300
     max_buckets: Positive = 10_000

@@ -6,16 +6,21 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.errors import BadBucket, BadRange, BadZone
+import msgspec
+
+from app.errors import BadBucket, BadParameter, BadRange, BadZone
 
 # Wide enough for any stored reading, narrow enough for PostgreSQL's timestamptz range.
 MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
-_BUCKET = re.compile(r"([1-9][0-9]{0,5})(s|m|h|d)")  # fullmatch: no trailing newline slips through
+# Every duration parameter: a whole number and a unit (30s, 5m, 1h, 1d), or bare whole seconds. fullmatch, so
+# no trailing newline slips through.
+_DURATION = re.compile(r"([1-9][0-9]{0,7})|([1-9][0-9]{0,5})(s|m|h|d)")
+DURATION_PATTERN = "^([1-9][0-9]{0,7}|[1-9][0-9]{0,5}[smhd])$"  # the same grammar, for the OpenAPI document
 # IANA names: letters, digits and _+-, in at most three /-separated parts ("America/Argentina/Buenos_Aires").
 _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,29}(/[A-Za-z0-9_+-]{1,30}){0,2}")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600}
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
 
 def aware(value: datetime) -> datetime:
@@ -23,13 +28,41 @@ def aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def parse_bucket(text: str) -> timedelta:
-    """'30s', '1m', '5m', '1h', '1d'. Days stay days (not 24 h), so with a zone they follow local days."""
-    match = _BUCKET.fullmatch(text)
+def _duration_s(text: str) -> int | None:
+    match = _DURATION.fullmatch(text)
     if match is None:
+        return None
+    return int(match[1]) if match[1] else int(match[2]) * _UNIT_S[match[3]]
+
+
+def parse_duration(text: str, name: str, maximum: timedelta) -> timedelta:
+    """A duration parameter ('30s', '5m', '1h', '1d' or bare seconds such as '300'), at most ``maximum``."""
+    seconds = _duration_s(text)
+    if seconds is None:
+        raise BadParameter(f"{name} must be a whole number and a unit s, m, h or d (like 30s or 5m), or seconds")
+    if seconds > maximum.total_seconds():
+        raise BadParameter(f"{name} may be at most {int(maximum.total_seconds()):,} s")
+    return timedelta(seconds=seconds)
+
+
+def parse_bucket(text: str) -> timedelta:
+    """A bucket width in the duration syntax. A day is 86,400 s here; with a zone, day buckets follow local
+    days (DST included) because the query steps by calendar days for them."""
+    seconds = _duration_s(text)
+    if seconds is None:
         raise BadBucket("bucket must be a whole number and a unit s, m, h or d, like 1m or 1h")
-    count, unit = int(match[1]), match[2]
-    return timedelta(days=count) if unit == "d" else timedelta(seconds=count * _UNIT_S[unit])
+    return timedelta(seconds=seconds)
+
+
+def parse_time(text: str, name: str) -> datetime:
+    """An RFC 3339 date-time (``2026-11-27T08:00:00Z``); without an offset it is UTC. Numbers are refused: an
+    epoch value in a time parameter is almost always a unit mistake, and the schema says date-time."""
+    try:
+        value = msgspec.convert(text, datetime)  # strict: a string in RFC 3339 form, nothing else
+    except msgspec.ValidationError:
+        raise BadParameter(f"{name} must be an RFC 3339 date-time, like 2026-11-27T08:00:00Z") from None
+    # Clamped to what PostgreSQL stores and readings can carry: nothing is stored outside, so answers are equal.
+    return min(max(aware(value), MIN_TIME), MAX_TIME)
 
 
 def parse_zone(name: str) -> ZoneInfo:
@@ -48,6 +81,14 @@ def check_range(since: datetime | None, until: datetime | None) -> None:
     """A reversed or empty range is the client's mistake on every endpoint, not an empty answer."""
     if since is not None and until is not None and until <= since:
         raise BadRange("until must be after since")
+
+
+def parse_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """The ``since`` and ``until`` parameters, parsed and checked together."""
+    start = parse_time(since, "since") if since is not None else None
+    end = parse_time(until, "until") if until is not None else None
+    check_range(start, end)
+    return start, end
 
 
 def check_bucket_count(since: datetime, until: datetime, width: timedelta, max_buckets: int) -> None:

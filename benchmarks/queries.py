@@ -109,8 +109,8 @@ def build_queries(robot_ids: list[str], end: datetime, span: timedelta) -> list[
         Query("page of 100 newest readings", [f"/telemetry/{quote(r)}?limit=100" for r in sample], 5.0),
         Query("next page (keyset cursor)", [], 5.0),  # filled in run(): needs a real cursor
         Query("low battery (< 20 %)", ["/fleet/low-battery?below=20"]),
-        Query("offline (no reading for 5 min)", ["/fleet/offline?stale_after=300"]),
-        Query("stationary (< 5 m in 10 min)", ["/fleet/stationary?within_m=5&window_min=10"]),
+        Query("offline (no reading for 5 min)", ["/fleet/offline?stale_after=5m"]),
+        Query("stationary (< 5 m in 10 min)", ["/fleet/stationary?within_m=5&window=10m"]),
         Query(
             "distance travelled, whole fleet, last hour",
             ["/fleet/distance" + q({"since": (end - timedelta(hours=1)).isoformat()})],

@@ -16,7 +16,7 @@ from app.auth.access import resolve_robot
 from app.auth.principals import Scope
 from app.db import telemetry
 from app.errors import ErrorKind
-from app.timeranges import MAX_TIME, MIN_TIME, aware, check_range
+from app.timeranges import MAX_TIME, MIN_TIME, parse_range
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -25,7 +25,12 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
     "/telemetry/{robot_id:str}/export.csv",
     operation_id="exportRobotCsv",
     responses=problem_responses(
-        ErrorKind.UNKNOWN_ROBOT, ErrorKind.BAD_RANGE, ErrorKind.RATE_LIMITED, ErrorKind.QUERY_TIMEOUT, *AUTH_ERRORS
+        ErrorKind.UNKNOWN_ROBOT,
+        ErrorKind.BAD_PARAMETER,
+        ErrorKind.BAD_RANGE,
+        ErrorKind.RATE_LIMITED,
+        ErrorKind.QUERY_TIMEOUT,
+        *AUTH_ERRORS,
     ),
     opt={SCOPE_OPT: Scope.EXPORT},
     tags=["live and export"],
@@ -42,11 +47,10 @@ async def export_csv(
 ) -> Stream:
     robot_id = robot_id_from_path(robot_id)
     robot_key = await resolve_robot(pool, principal, robot_id)
-    start, end = aware(since) if since else MIN_TIME, aware(until) if until else MAX_TIME
-    check_range(start, end)
+    start, end = parse_range(since, until)
     filename = _UNSAFE_FILENAME.sub("_", robot_id) + ".csv"
     with limits.heavy_reads.hold(principal.credential_id):
-        spool = await telemetry.spool_csv(pool, robot_id, robot_key, start, end)
+        spool = await telemetry.spool_csv(pool, robot_id, robot_key, start or MIN_TIME, end or MAX_TIME)
     return Stream(
         telemetry.read_spool(spool),
         media_type="text/csv",

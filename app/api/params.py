@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import timedelta
 from typing import Annotated
 
 from litestar.openapi.spec import Example
 from litestar.params import Parameter, PathParameter
 
 from app.ingest.reading import Status
+from app.settings import Settings
+from app.timeranges import DURATION_PATTERN, parse_duration
 
 
 def ex(value: object) -> list[Example]:
@@ -23,25 +25,52 @@ RobotIdPath = Annotated[
         examples=ex("R2-D2"),
     ),
 ]
-MAX_STALE_AFTER_S = 366 * 86_400  # a year: beyond it "offline" means nothing, and far beyond, dates overflow
+# Durations share one syntax everywhere: 30s, 5m, 1h, 1d, or bare whole seconds.
+DURATION_SCHEMA = {"pattern": DURATION_PATTERN}
+MAX_STALE_AFTER = timedelta(days=366)  # a year: beyond it "offline" means nothing, and far beyond, dates overflow
 StaleAfter = Annotated[
-    int | None,
+    str | None,
     Parameter(
-        ge=1,
-        le=MAX_STALE_AFTER_S,
-        description="Seconds without a reading after which a robot counts as offline.",
-        examples=ex(300),
+        description=(
+            "How long without a reading (by the server's clock) before a robot counts as offline: 30s, 5m, 1h, "
+            "1d, or whole seconds. Default: the server's FLEET_STALE_AFTER_S."
+        ),
+        schema_extra=DURATION_SCHEMA,
+        examples=ex("5m"),
     ),
 ]
+# Times are RFC 3339 strings; a time without an offset is UTC. Epoch numbers are refused.
+TIME_SCHEMA = {"format": "date-time"}
 Since = Annotated[
-    datetime | None, Parameter(description="Inclusive lower bound (RFC 3339).", examples=ex("2026-11-27T00:00:00Z"))
+    str | None,
+    Parameter(
+        description="Inclusive lower bound, RFC 3339 (UTC when no offset).",
+        schema_extra=TIME_SCHEMA,
+        examples=ex("2026-11-27T00:00:00Z"),
+    ),
 ]
 Until = Annotated[
-    datetime | None, Parameter(description="Exclusive upper bound (RFC 3339).", examples=ex("2026-11-28T00:00:00Z"))
+    str | None,
+    Parameter(
+        description="Exclusive upper bound, RFC 3339 (UTC when no offset); default now.",
+        schema_extra=TIME_SCHEMA,
+        examples=ex("2026-11-28T00:00:00Z"),
+    ),
 ]
 Zone = Annotated[str, Parameter(description="IANA time zone, e.g. Europe/Paris.", examples=ex("Europe/Paris"))]
-Limit = Annotated[int | None, Parameter(ge=1, description="Page size; capped by the server.", examples=ex(100))]
-BucketWidth = Annotated[str | None, Parameter(description="Bucket width: 30s, 1m, 5m, 1h, 1d ...", examples=ex("1m"))]
+Limit = Annotated[
+    int | None,
+    Parameter(ge=1, description="Page size. Above the server's maximum is a 400 that names it.", examples=ex(100)),
+]
+Cursor = Annotated[str | None, Parameter(description="The `next_cursor` of the previous page.")]
+BucketWidth = Annotated[
+    str | None,
+    Parameter(
+        description="Bucket width in the duration syntax: 30s, 1m, 5m, 1h, 1d, or whole seconds.",
+        schema_extra=DURATION_SCHEMA,
+        examples=ex("1m"),
+    ),
+]
 StatusFilter = Annotated[
     Status | None, Parameter(description="Only robots whose latest status is this.", examples=ex("charging"))
 ]
@@ -49,3 +78,10 @@ BatteryBelow = Annotated[
     float | None,
     Parameter(ge=0, le=100, description="Only robots whose latest battery_level is below.", examples=ex(20)),
 ]
+
+
+def stale_after_s(stale_after: str | None, settings: Settings) -> int:
+    """The ``stale_after`` parameter in seconds, or the server's default."""
+    if stale_after is None:
+        return settings.query.stale_after_s
+    return int(parse_duration(stale_after, "stale_after", MAX_STALE_AFTER).total_seconds())

@@ -9,13 +9,14 @@ from litestar.params import Parameter
 
 from app.api.auth import SCOPE_OPT
 from app.api.deps import LatestDep, PrincipalDep, SettingsDep
-from app.api.params import BatteryBelow, RobotIdPath, StaleAfter, StatusFilter
+from app.api.pages import BY_ROBOT_STATE, list_page
+from app.api.params import BatteryBelow, Cursor, Limit, RobotIdPath, StaleAfter, StatusFilter, stale_after_s
 from app.api.paths import robot_id_from_path
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import visible_states
 from app.auth.principals import Scope
 from app.errors import ErrorKind, UnknownRobot
-from app.schemas import RobotState
+from app.schemas import RobotPage, RobotState
 
 
 class RobotsController(Controller):
@@ -26,9 +27,12 @@ class RobotsController(Controller):
     @get(
         "/",
         operation_id="listRobots",
-        responses=problem_responses(*AUTH_ERRORS),
-        summary="Every robot with its latest reading",
-        description="A late reading (older than the robot's newest) never replaces the latest state.",
+        responses=problem_responses(ErrorKind.BAD_PARAMETER, ErrorKind.BAD_CURSOR, *AUTH_ERRORS),
+        summary="Every robot with its latest reading, by robot_id, in pages",
+        description=(
+            "A late reading (older than the robot's newest) never replaces the latest state; a reading stamped "
+            "in the future is ranked by when the server received it."
+        ),
     )
     async def list_robots(
         self,
@@ -39,20 +43,22 @@ class RobotsController(Controller):
         battery_below: BatteryBelow = None,
         stale_after: StaleAfter = None,
         online: Annotated[bool | None, Parameter(description="Only online (true) or offline (false) robots.")] = None,
-    ) -> list[RobotState]:
+        limit: Limit = None,
+        cursor: Cursor = None,
+    ) -> RobotPage:
         states = await latest.fetch_states(
-            stale_after_s=stale_after or settings.query.stale_after_s,
+            stale_after_s=stale_after_s(stale_after, settings),
             status=status,
             battery_below=battery_below,
             online=online,
         )
-        return visible_states(principal, states)
+        return RobotPage(*list_page(BY_ROBOT_STATE, visible_states(principal, states), limit, cursor, settings))
 
     @get(
         "/{robot_id:str}",
         operation_id="getRobot",
         summary="One robot's latest state",
-        responses=problem_responses(ErrorKind.UNKNOWN_ROBOT, *AUTH_ERRORS),
+        responses=problem_responses(ErrorKind.UNKNOWN_ROBOT, ErrorKind.BAD_PARAMETER, *AUTH_ERRORS),
     )
     async def get_robot(
         self,
@@ -63,8 +69,8 @@ class RobotsController(Controller):
         stale_after: StaleAfter = None,
     ) -> RobotState:
         robot_id = robot_id_from_path(robot_id)
-        stale_after_s = stale_after or settings.query.stale_after_s
-        states = visible_states(principal, await latest.fetch_states(stale_after_s=stale_after_s, robot_id=robot_id))
+        stale_s = stale_after_s(stale_after, settings)
+        states = visible_states(principal, await latest.fetch_states(stale_after_s=stale_s, robot_id=robot_id))
         if not states:
             raise UnknownRobot(robot_id)
         return states[0]

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
 
 from app.api.auth import SCOPE_OPT, principal_of
 from app.api.deps import PoolDep, PrincipalDep, SettingsDep, ingestor_of, limits_of
 from app.api.openapi import TelemetryBodyOperation
-from app.api.params import BucketWidth, Limit, RobotIdPath, Since, Until, Zone
+from app.api.params import BucketWidth, Cursor, Limit, RobotIdPath, Since, Until, Zone
 from app.api.paths import robot_id_from_path
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import resolve_robot
@@ -20,7 +19,7 @@ from app.cursors import page_size
 from app.db import telemetry
 from app.errors import ErrorKind, UnsupportedMediaType
 from app.schemas import BucketSeries, HistoryPage, IngestResult
-from app.timeranges import MIN_TIME, aware, check_range
+from app.timeranges import MIN_TIME, parse_range
 
 DEFAULT_BUCKET_RANGE = timedelta(days=1)
 
@@ -66,6 +65,7 @@ class TelemetryController(Controller):
         "/{robot_id:str}",
         operation_id="getRobotHistory",
         responses=problem_responses(
+            ErrorKind.BAD_PARAMETER,
             ErrorKind.BAD_CURSOR,
             ErrorKind.BAD_BUCKET,
             ErrorKind.BAD_RANGE,
@@ -91,14 +91,13 @@ class TelemetryController(Controller):
         since: Since = None,
         until: Until = None,
         limit: Limit = None,
-        cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page.")] = None,
+        cursor: Cursor = None,
         bucket: BucketWidth = None,
         tz: Zone = "UTC",
     ) -> HistoryPage | BucketSeries:
         robot_id = robot_id_from_path(robot_id)
         robot_key = await resolve_robot(pool, principal, robot_id)
-        start, end = aware(since) if since else None, aware(until) if until else None
-        check_range(start, end)
+        start, end = parse_range(since, until)
         query = settings.query
         if bucket is not None:
             end = end or datetime.now(UTC)

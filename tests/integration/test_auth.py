@@ -156,7 +156,7 @@ async def test_limited_keys_see_only_their_robots(client: httpx.AsyncClient, poo
     async def listed(key: str, path: str = "/robots", **params: str) -> list[str]:
         response = await client.get(path, headers=bearer(key), params=params)
         assert response.status_code == 200, response.text
-        return sorted(r["robot_id"] for r in response.json())
+        return sorted(r["robot_id"] for r in response.json()["robots"])
 
     assert await listed(by_tag) == ["a1", "a2"]
     assert await listed(by_list) == ["b1"]

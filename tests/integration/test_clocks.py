@@ -21,7 +21,7 @@ async def test_a_slow_clock_is_online_right_after_posting(client: httpx.AsyncCli
     assert state["online"] is True
     assert datetime.fromisoformat(state["timestamp"]) == stamped  # the reading keeps the robot's time
     assert now() - datetime.fromisoformat(state["last_seen"]) < timedelta(seconds=5)  # heard from just now
-    assert (await client.get("/fleet/offline")).json() == []
+    assert (await client.get("/fleet/offline")).json()["robots"] == []
 
 
 async def test_a_fast_clock_does_not_freeze_the_state(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
@@ -31,8 +31,12 @@ async def test_a_fast_clock_does_not_freeze_the_state(client: httpx.AsyncClient,
     assert (await client.post("/telemetry/", json=corrected)).json() == {"accepted": 1, "duplicates": 0}
     state = (await client.get("/robots/fast")).json()
     assert (state["battery_level"], state["status"]) == (11, "error")
-    assert [r["robot_id"] for r in (await client.get("/fleet/low-battery", params={"below": "20"})).json()] == ["fast"]
-    assert [r["robot_id"] for r in (await client.get("/robots", params={"status": "error"})).json()] == ["fast"]
+    assert [
+        r["robot_id"] for r in (await client.get("/fleet/low-battery", params={"below": "20"})).json()["robots"]
+    ] == ["fast"]
+    assert [r["robot_id"] for r in (await client.get("/robots", params={"status": "error"})).json()["robots"]] == [
+        "fast"
+    ]
 
 
 async def test_backfill_never_regresses_the_state(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
@@ -58,6 +62,6 @@ async def test_daily_activity_never_exceeds_the_elapsed_time(
         "/telemetry/", json=[reading("act", started - timedelta(seconds=30 - i), status="working") for i in range(30)]
     )
     day = started.date().isoformat()
-    [row] = (await client.get("/fleet/daily-activity", params={"day": day})).json()
+    [row] = (await client.get("/fleet/daily-activity", params={"day": day})).json()["robots"]
     elapsed_h = (now() - (started - timedelta(seconds=30))).total_seconds() / 3600
     assert 0 < row["hours"]["working"] <= elapsed_h

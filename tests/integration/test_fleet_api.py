@@ -78,7 +78,7 @@ def as_tuple(state: dict[str, object]) -> tuple[object, ...]:
 
 async def test_robots_list_matches_the_readings(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
     await load(client, conn)
-    robots = (await client.get("/robots")).json()
+    robots = (await client.get("/robots")).json()["robots"]
     assert [r["robot_id"] for r in robots] == ["A", "B", "C"]
     assert {r["robot_id"]: as_tuple(r) for r in robots} == await latest_by_sql(conn)
     assert {r["robot_id"]: r["online"] for r in robots} == {"A": True, "B": True, "C": False}
@@ -95,15 +95,25 @@ async def test_robot_filters(client: httpx.AsyncClient, conn: asyncpg.Connection
     async def ids(params: dict[str, str]) -> list[str]:
         response = await client.get("/robots", params=params)
         assert response.status_code == 200, response.text
-        return [r["robot_id"] for r in response.json()]
+        return [r["robot_id"] for r in response.json()["robots"]]
 
     assert await ids({"status": "idle"}) == ["B"]
     assert await ids({"battery_below": "20"}) == ["B"]
     assert await ids({"online": "false"}) == ["C"]
     assert await ids({"online": "true"}) == ["A", "B"]
     assert await ids({"stale_after": "10800", "online": "false"}) == []  # three hours: C counts as online
+    assert await ids({"stale_after": "3h", "online": "false"}) == []  # the same, in the duration syntax
+    assert await ids({"stale_after": "1m", "online": "false"}) == ["C"]
     # stale_after far beyond a year overflowed date arithmetic (a 500 found by schemathesis); now it is a 400.
-    for bad in ({"status": "flying"}, {"battery_below": "101"}, {"stale_after": "0"}, {"stale_after": "10" * 15}):
+    for bad in (
+        {"status": "flying"},
+        {"battery_below": "101"},
+        {"stale_after": "0"},
+        {"stale_after": "10" * 15},
+        {"stale_after": "367d"},
+        {"stale_after": "5m\n"},
+        {"stale_after": "1.5h"},
+    ):
         assert_problem(await client.get("/robots", params=bad), ErrorKind.BAD_PARAMETER)
 
 
@@ -128,7 +138,7 @@ async def test_late_and_shuffled_readings_never_regress_latest(
     batches = [late[i : i + 37] for i in range(0, len(late), 37)]
     responses = await asyncio.gather(*(client.post("/telemetry/", json=b) for b in batches))
     assert all(r.status_code == 200 for r in responses)
-    robots = (await client.get("/robots")).json()
+    robots = (await client.get("/robots")).json()["robots"]
     assert {r["robot_id"]: as_tuple(r) for r in robots} == await latest_by_sql(conn)
     assert {r["seq"] for r in robots} == {199}
     # A reading newer than the newest does move the state forward.
@@ -138,21 +148,21 @@ async def test_late_and_shuffled_readings_never_regress_latest(
 
 async def test_low_battery_offline_stationary(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
     await load(client, conn)
-    low = (await client.get("/fleet/low-battery", params={"below": "20"})).json()
+    low = (await client.get("/fleet/low-battery", params={"below": "20"})).json()["robots"]
     assert [r["robot_id"] for r in low] == ["B"]
-    offline = (await client.get("/fleet/offline", params={"stale_after": "300"})).json()
+    offline = (await client.get("/fleet/offline", params={"stale_after": "300"})).json()["robots"]
     assert [r["robot_id"] for r in offline] == ["C"]
-    stationary = (await client.get("/fleet/stationary", params={"within_m": "5", "window_min": "10"})).json()
-    assert [(r["robot_id"], r["metres_moved"], r["readings"]) for r in stationary] == [("B", 0.0, 4)]
+    stationary = (await client.get("/fleet/stationary", params={"within_m": "5", "window_min": "10"})).json()["robots"]
+    assert [(r["robot_id"], r["metres"], r["readings"]) for r in stationary] == [("B", 0.0, 4)]
     # A wider threshold takes in A, which drove 300 m.
-    wide = (await client.get("/fleet/stationary", params={"within_m": "301", "window_min": "10"})).json()
+    wide = (await client.get("/fleet/stationary", params={"within_m": "301", "window_min": "10"})).json()["robots"]
     assert [r["robot_id"] for r in wide] == ["A", "B"]
 
 
 async def test_distance_travelled(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
     await load(client, conn)
     since = (NOW - timedelta(hours=3)).isoformat()
-    rows = (await client.get("/fleet/distance", params={"since": since})).json()
+    rows = (await client.get("/fleet/distance", params={"since": since})).json()["robots"]
     a_points = [(BASE[0] + i * STEP_LAT, BASE[1]) for i in range(4)]
     expected_a = sum(haversine_m(*p, *q) for p, q in itertools.pairwise(a_points))
     assert expected_a == pytest.approx(300.0, rel=1e-3)
@@ -163,7 +173,7 @@ async def test_distance_travelled(client: httpx.AsyncClient, conn: asyncpg.Conne
     }
     only_recent = (
         await client.get("/fleet/distance", params={"since": (T0 + timedelta(minutes=1)).isoformat()})
-    ).json()
+    ).json()["robots"]
     assert {r["robot_id"]: r["metres"] for r in only_recent}["A"] == pytest.approx(2 * expected_a / 3, abs=0.01)
     bad = await client.get("/fleet/distance", params={"since": (NOW - timedelta(days=40)).isoformat()})
     assert_problem(bad, ErrorKind.BAD_RANGE)
@@ -176,19 +186,27 @@ async def test_daily_activity_hours(client: httpx.AsyncClient, conn: asyncpg.Con
     # After a 3-hour silence (not counted beyond the 300 s cap), one charging reading 10 minutes before midnight.
     readings.append(reading("D", start + timedelta(hours=13, minutes=50), status="charging"))
     await client.post("/telemetry/", json=readings)
-    rows = (await client.get("/fleet/daily-activity", params={"day": day.isoformat()})).json()
+    rows = (await client.get("/fleet/daily-activity", params={"day": day.isoformat()})).json()["robots"]
     # working: 60 one-minute steps; idle: 59 steps plus 300 s capped after the last; charging: 300 s capped.
     assert rows == [
         {
             "robot_id": "D",
             "day": day.isoformat(),
             "tz": "UTC",
-            "hours": {"charging": round(300 / 3600, 4), "idle": round((59 * 60 + 300) / 3600, 4), "working": 1.0},
+            "hours": {
+                "charging": pytest.approx(300 / 3600),
+                "idle": pytest.approx((59 * 60 + 300) / 3600),
+                "working": pytest.approx(1.0),
+            },
         }
     ]
     # Tokyo's day ends at 15:00 UTC: the morning readings fall in it, the late charging one does not.
-    other = (await client.get("/fleet/daily-activity", params={"day": day.isoformat(), "tz": "Asia/Tokyo"})).json()
-    assert [r["hours"] for r in other] == [{"idle": round((59 * 60 + 300) / 3600, 4), "working": 1.0}]
+    other = (await client.get("/fleet/daily-activity", params={"day": day.isoformat(), "tz": "Asia/Tokyo"})).json()[
+        "robots"
+    ]
+    assert [r["hours"] for r in other] == [
+        {"idle": pytest.approx((59 * 60 + 300) / 3600), "working": pytest.approx(1.0)}
+    ]
     bad = await client.get("/fleet/daily-activity", params={"day": day.isoformat(), "tz": "Mars/Olympus"})
     assert_problem(bad, ErrorKind.BAD_ZONE)
 
@@ -213,12 +231,73 @@ async def test_low_battery_lists_the_lowest_first_and_can_leave_offline_out(
     await client.post(
         "/telemetry/", json=[reading(r, NOW - timedelta(seconds=5), battery_level=v) for r, v in levels.items()]
     )
-    listed = (await client.get("/fleet/low-battery", params={"below": "20"})).json()
+    listed = (await client.get("/fleet/low-battery", params={"below": "20"})).json()["robots"]
     assert [r["robot_id"] for r in listed] == ["low-b", "low-c", "low-a"]
     await conn.execute(
         "UPDATE robot_latest SET received_at = $1 FROM robots r"
         " WHERE r.robot_key = robot_latest.robot_key AND r.robot_id = 'low-b'",
         NOW - timedelta(hours=1),
     )
-    online_only = (await client.get("/fleet/low-battery", params={"below": "20", "include_offline": "false"})).json()
+    online_only = (await client.get("/fleet/low-battery", params={"below": "20", "include_offline": "false"})).json()[
+        "robots"
+    ]
     assert [r["robot_id"] for r in online_only] == ["low-c", "low-a"]
+
+
+async def test_every_robot_list_pages_the_same_way(client: httpx.AsyncClient) -> None:
+    levels = {f"p{i:02}": float(i % 7) for i in range(23)}  # repeated levels: the id breaks ties across pages
+    await client.post(
+        "/telemetry/", json=[reading(r, NOW - timedelta(seconds=5), battery_level=v) for r, v in levels.items()]
+    )
+
+    async def walk(path: str, **params: str) -> list[str]:
+        seen: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = await client.get(path, params={**params, "limit": "5", **({"cursor": cursor} if cursor else {})})
+            assert page.status_code == 200, page.text
+            body = page.json()
+            assert len(body["robots"]) <= 5
+            seen += [r["robot_id"] for r in body["robots"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return seen
+
+    assert await walk("/robots") == sorted(levels)
+    by_level = sorted(levels, key=lambda r: (levels[r], r))
+    assert await walk("/fleet/low-battery", below="100") == by_level
+    since = (NOW - timedelta(minutes=1)).isoformat()
+    assert await walk("/fleet/distance", since=since) == sorted(levels)
+    # One list's cursor is refused by another; a limit above the maximum is a 400 that names it.
+    first = (await client.get("/robots", params={"limit": "5"})).json()["next_cursor"]
+    refused = await client.get("/fleet/low-battery", params={"cursor": first})
+    assert_problem(refused, ErrorKind.BAD_CURSOR)
+    too_many = await client.get("/robots", params={"limit": "10001"})
+    assert "10000" in assert_problem(too_many, ErrorKind.BAD_PARAMETER)["detail"]
+
+
+async def test_durations_and_times_have_one_syntax(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    await load(client, conn)
+    in_minutes = await client.get("/fleet/stationary", params={"within_m": "5", "window_min": "10"})
+    in_duration = await client.get("/fleet/stationary", params={"within_m": "5", "window": "10m"})
+    in_seconds = await client.get("/fleet/stationary", params={"within_m": "5", "window": "600"})
+    assert in_minutes.json() == in_duration.json() == in_seconds.json()
+    assert [r["robot_id"] for r in in_duration.json()["robots"]] == ["B"]
+    for bad in ({"window": "2d"}, {"window": "10min"}, {"window": "10m", "window_min": "10"}):
+        assert_problem(await client.get("/fleet/stationary", params=bad), ErrorKind.BAD_PARAMETER)
+    # Times are RFC 3339; an epoch number is a unit mistake, refused on every endpoint that takes a time.
+    for path, params in (
+        ("/fleet/distance", {"since": "0.5"}),
+        ("/fleet/distance", {"since": NOW.isoformat(), "until": "1764288000"}),
+        ("/telemetry/A", {"until": "0.5"}),
+        ("/telemetry/A/export.csv", {"since": "yesterday"}),
+    ):
+        assert_problem(await client.get(path, params=params), ErrorKind.BAD_PARAMETER)
+    # Without an offset a time is UTC.
+    naive = (T0 + timedelta(minutes=1)).replace(tzinfo=None).isoformat()
+    aware_utc = (T0 + timedelta(minutes=1)).isoformat()
+    first = await client.get("/fleet/distance", params={"since": naive})
+    assert (
+        first.status_code == 200
+        and first.json() == (await client.get("/fleet/distance", params={"since": aware_utc})).json()
+    )

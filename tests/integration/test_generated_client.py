@@ -79,5 +79,6 @@ async def test_a_generated_client_ingests_and_reads(
 
         stored, robots = await asyncio.to_thread(call)
     assert (stored.accepted, stored.duplicates) == (1, 0)
-    [robot] = robots
+    [robot] = robots.robots
+    assert robots.next_cursor is None
     assert (robot.robot_id, robot.battery_level, robot.location.latitude) == ("GEN-1", 42.5, 1.5)

@@ -90,7 +90,7 @@ async def test_every_field_round_trips_through_every_read(settings: Settings, co
             assert datetime.fromisoformat(row["timestamp"]) == times[robot_id]
             assert row["battery_level"] == str(sent["battery_level"])  # 70.09, not 70.0899963...
 
-        listing = {state["robot_id"]: state for state in (await http.get("/robots")).json()}
+        listing = {state["robot_id"]: state for state in (await http.get("/robots")).json()["robots"]}
         assert listing["fleet/a/7"]["battery_level"] == 70.09
         row = dict(csv.DictReader(io.StringIO((await http.get("/telemetry/fleet%2Fa%2F7/export.csv")).text)).__next__())
         assert msgspec.json.decode(row["fields"]) == FIELDS

@@ -208,5 +208,5 @@ async def test_nothing_acknowledged_is_lost(api: ApiProcess, database_url: str, 
     for robot_id, at in await stored_keys(database_url):
         newest[robot_id] = max(at, newest.get(robot_id, at))
     async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
-        states = (await http.get("/robots")).json()
+        states = (await http.get("/robots")).json()["robots"]
     assert {s["robot_id"]: datetime.fromisoformat(s["timestamp"]) for s in states} == newest
