@@ -17,7 +17,7 @@ from app.api.deps import DEPENDENCIES
 from app.api.export import export_csv
 from app.api.fleet import FleetController
 from app.api.health import health
-from app.api.openapi import add_body_schemas, build_docs_assets_router, build_openapi_config
+from app.api.openapi import add_body_schemas, add_response_examples, build_docs_assets_router, build_openapi_config
 from app.api.paths import route_on_raw_path
 from app.api.problems import handle_error, problem_page
 from app.api.robots import RobotsController
@@ -93,4 +93,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         else None,
     )
     add_body_schemas(app)
+    add_response_examples(app)
     return app

@@ -13,10 +13,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import (
     Components,
+    Example,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Reference,
     RequestBody,
     Schema,
     SecurityScheme,
@@ -25,6 +27,7 @@ from litestar.openapi.spec import (
 from litestar.static_files import create_static_files_router
 
 from app import __version__
+from app.api.examples import example_for
 from app.ingest.decoding import TELEMETRY_BODY
 from app.ingest.fanout import StreamedReading
 
@@ -181,3 +184,48 @@ def add_body_schemas(app: Litestar) -> None:
     if document.components.schemas is None:
         document.components.schemas = {}
     document.components.schemas.update(cast(dict[str, Schema], _BODY_COMPONENTS))
+
+
+CSV_EXAMPLE = (
+    "robot_id,timestamp,latitude,longitude,battery_level,battery_voltage,status,seq,heading,speed,altitude,"
+    "accuracy,pose_frame,pose_x,pose_y,pose_yaw,fields\n"
+    "R2-D2,2026-11-28 10:15:00+00,37.1,-122.3,87.5,24.6,moving,1041,87,1.4,,0.8,,,,,\n"
+)
+
+HTML_EXAMPLE = "<!doctype html><html lang=en><title>Invalid reading</title><h1>Invalid reading</h1>...</html>"
+
+
+def _example_of(media: OpenAPIMediaType) -> Any:
+    schema = media.schema
+    if isinstance(schema, Reference):
+        return example_for(schema.ref.rsplit("/", 1)[-1])
+    if isinstance(schema, Schema) and schema.type == OpenAPIType.ARRAY and isinstance(schema.items, Reference):
+        item = example_for(schema.items.ref.rsplit("/", 1)[-1])
+        return None if item is None else msgspec.Raw(b"[" + bytes(item) + b"]")
+    return None
+
+
+def add_response_examples(app: Litestar) -> None:
+    """Give every response body in the document an example (app.api.examples), where Litestar gave none; a
+    response of one of several shapes gets one example per shape."""
+    for path_item in (app.openapi_schema.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation = getattr(path_item, method, None)
+            if operation is None:
+                continue
+            for response in (operation.responses or {}).values():
+                for media_type, media in (getattr(response, "content", None) or {}).items():
+                    if media.example is not None or media.examples:
+                        continue
+                    if media_type.startswith("text/csv"):
+                        media.example = CSV_EXAMPLE
+                    elif media_type.startswith("text/html"):
+                        media.example = HTML_EXAMPLE
+                    elif isinstance(media.schema, Schema) and media.schema.one_of:
+                        media.examples = {
+                            ref.ref.rsplit("/", 1)[-1]: Example(value=example_for(ref.ref.rsplit("/", 1)[-1]))
+                            for ref in media.schema.one_of
+                            if isinstance(ref, Reference)
+                        }
+                    else:
+                        media.example = _example_of(media)

@@ -8,12 +8,14 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Iterable
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, cast
 
 import asyncpg
+import msgspec
 from litestar import MediaType, Request, Response, get
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import PathParameter
 
 from app.errors import ErrorKind, FleetError
@@ -119,18 +121,30 @@ def _framework_errors(extra: Any) -> list[FieldError] | None:
 def problem_responses(*kinds: ErrorKind) -> dict[int, ResponseSpec]:
     """The error responses a route can give, for /docs; kinds sharing a status share one entry."""
     meanings: dict[int, list[str]] = {}
+    examples: dict[int, list[Example]] = {}
     for kind in _with_defaults(kinds):
         spec = PROBLEMS[kind]
         meanings.setdefault(spec.status, []).append(f"{spec.meaning} (`{kind.value}`)")
+        examples.setdefault(spec.status, []).append(Example(summary=kind.value, value=_example_problem(kind)))
     return {
         status: ResponseSpec(
             data_container=Problem,
             generate_examples=False,
             description="; ".join(texts),
             media_type=PROBLEM_MEDIA_TYPE,
+            examples=examples[status],
         )
         for status, texts in sorted(meanings.items())
     }
+
+
+def _example_problem(kind: ErrorKind) -> dict[str, Any]:
+    spec = PROBLEMS[kind]
+    errors = (
+        [FieldError("battery_level", "Expected `float` <= 100.0", index=3)] if kind.value == "invalid-reading" else None
+    )
+    problem = Problem(spec.status, spec.title, f"{spec.meaning}.", problem_type(kind), errors)
+    return cast(dict[str, Any], msgspec.to_builtins(problem))
 
 
 def _with_defaults(kinds: Iterable[ErrorKind]) -> list[ErrorKind]:
