@@ -15,6 +15,7 @@ from app.errors import BadCursor, BadParameter
 from app.timeranges import MIN_TIME
 
 _EPOCH = MIN_TIME
+_US = timedelta(microseconds=1)
 
 
 class _Cursor(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -36,6 +37,33 @@ def decode_cursor(token: str) -> datetime:
         return _EPOCH + timedelta(microseconds=_decode_cursor(raw).before_us)
     except (binascii.Error, ValueError, OverflowError, msgspec.DecodeError):
         raise BadCursor("cursor is not one this API issued") from None
+
+
+class _Position(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    stored_us: int
+    robot_id: str
+    time_us: int
+
+
+_decode_position = msgspec.msgpack.Decoder(_Position).decode
+
+# A live reading's place in the stream: (stored_at, robot_id, timestamp), the order a resume reads back in.
+Position = tuple[datetime, str, datetime]
+
+
+def encode_position(position: Position) -> str:
+    """A live event's ``id:``: where a client that reconnects with it as Last-Event-ID resumes from."""
+    stored_at, robot_id, time = position
+    raw = _Position((stored_at - _EPOCH) // _US, robot_id, (time - _EPOCH) // _US)
+    return base64.urlsafe_b64encode(_encode_cursor(raw)).decode().rstrip("=")
+
+
+def decode_position(token: str) -> Position:
+    try:
+        raw = _decode_position(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return _EPOCH + raw.stored_us * _US, raw.robot_id, _EPOCH + raw.time_us * _US
+    except (binascii.Error, ValueError, OverflowError, msgspec.DecodeError):
+        raise BadCursor("Last-Event-ID is not an event id this API issued") from None
 
 
 def page_size(limit: int | None, default: int, maximum: int) -> int:

@@ -126,6 +126,10 @@ class LimitSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 class StreamSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # Live stream: readings a subscriber may fall behind by before it is cut off (ingest never waits for it).
     stream_queue_size: Positive = 10_000
+    # A client reconnecting with Last-Event-ID is sent what it missed from the database: readings received at
+    # most this long ago, at most this many. Past either bound it gets a `gap` event first.
+    stream_resume_window_s: Positive = 300
+    stream_resume_max_readings: Positive = 10_000
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

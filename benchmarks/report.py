@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 from rich.console import Console
 
 from benchmarks.machine import machine_line
@@ -85,20 +87,65 @@ def ingest_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+METHOD_COLOURS = {"COPY": "#4d4d4d", "API batch": "#1f77b4", "API single": "#2ca02c", "InfluxDB": "#d62728"}
+PEERS = ("COPY", "API batch", "API single", "InfluxDB")
+_LABEL: dict[str, Any] = {
+    "ha": "left",
+    "va": "bottom",
+    "fontsize": 7,
+    "bbox": {"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+}
+
+
 def ingest_chart(summary: dict[str, Any], path: Path) -> None:
-    best: dict[str, int] = {}
+    """Throughput per method (its best configuration) with the target lines, and the single-POST latencies."""
+    best: dict[str, dict[str, Any]] = {}
     for run in summary["runs"]:
-        label = f"{run['method']}\n{run['config'].split(', ')[0]}"
-        best[label] = max(best.get(label, 0), run["rows_per_s"])
-    fig, ax = plt.subplots(figsize=(10, 4.8))
-    bars = ax.bar(list(best), list(best.values()), color="#3b6ea5")
-    ax.bar_label(bars, labels=[f"{v / 1000:.0f}k" for v in best.values()])
-    ax.set_ylabel("rows/s (best configuration)")
-    ax.set_title(
-        f"Ingest, {summary['mode']} run: {summary['machine']['cpu_count']} CPUs, {summary['machine']['cpu_model']}",
+        if run["rows_per_s"] > best.get(run["method"], {}).get("rows_per_s", -1):
+            best[run["method"]] = run
+    fig, (ax, lat) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [3, 1]})
+    thousands = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}")
+    for i, method in enumerate(PEERS):
+        run = best.get(method)
+        if run is None:  # a peer that was not measured is shown as such, not left out
+            skipped = summary.get("influxdb_skipped") if method == "InfluxDB" else None
+            note = "\n".join(["skipped", *textwrap.wrap(skipped or "", 24)[:3]])
+            ax.text(
+                i, 0.5, note, ha="center", va="center", fontsize=8, color="#666", transform=ax.get_xaxis_transform()
+            )
+            continue
+        bar = ax.bar(i, run["rows_per_s"], color=METHOD_COLOURS[method], label=f"{method} ({run['config']})")
+        ax.bar_label(bar, labels=[f"{run['rows_per_s']:,}"], fontsize=8)
+    ceiling, influx = summary["copy_ceiling_rows_per_s"], summary.get("influxdb_rows_per_s")
+    ax.axhline(0.75 * ceiling, color=METHOD_COLOURS["API batch"], ls="--", lw=1)
+    ax.text(-0.45, 0.75 * ceiling, "API batch target: 0.75 x COPY", **_LABEL)
+    if influx:
+        ax.axhline(1.2 * influx, color=METHOD_COLOURS["InfluxDB"], ls=":", lw=1)
+        ax.text(-0.45, 1.2 * influx, "API batch target: 1.2 x InfluxDB", **_LABEL)
+    ax.axhline(5000, color=METHOD_COLOURS["API single"], ls="--", lw=1)
+    ax.text(-0.45, 5000, "API single target: 5,000 rows/s", **_LABEL)
+    ax.set_xticks(range(len(PEERS)), PEERS, fontsize=9)
+    ax.set_xlim(-0.6, len(PEERS) - 0.4)
+    ax.set_yscale("log")  # single POSTs and batches differ by two orders of magnitude
+    ax.set_ylim(1000, 2 * ceiling)
+    ax.yaxis.set_major_formatter(thousands)
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_ylabel("rows/s, best configuration, log scale (higher is better)")
+    ax.legend(fontsize=7, loc="upper right")
+    single = best.get("API single")
+    if single is not None and single["p99_ms"] is not None:
+        quantiles = ["p50", "p95", "p99"]
+        bars = lat.bar(quantiles, [single[f"{q}_ms"] for q in quantiles], color=METHOD_COLOURS["API single"])
+        lat.bar_label(bars, labels=[f"{single[f'{q}_ms']:,.1f}" for q in quantiles], fontsize=8)
+        lat.axhline(50, color="#d62728", ls="--", lw=1)
+        lat.text(2.4, 50, "p99 target 50 ms", ha="right", va="bottom", fontsize=7)
+    lat.set_ylabel("ms (lower is better)")
+    lat.set_title("single-reading POST latency", fontsize=9)
+    fig.suptitle(
+        f"Ingest, {summary['mode']} run, side by side: {summary['machine']['cpu_count']} CPUs, "
+        f"{summary['machine']['cpu_model']}",
         fontsize=9,
     )
-    ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -38,8 +38,9 @@ _REF_TEMPLATE = "#/components/schemas/{name}"
     [TELEMETRY_BODY, StreamedReading], ref_template=_REF_TEMPLATE
 )
 STREAM_EXAMPLE = (
-    ": subscribed\n\n"
-    'event: reading\ndata: {"timestamp":"2026-11-28T10:15:00Z","location":{"latitude":37.1,"longitude":-122.3},'
+    ": subscribed\nretry: 2000\n\n"
+    "event: reading\nid: lM8AGBxqAq2lUjItRDLPABgcagKt\n"
+    'data: {"timestamp":"2026-11-28T10:15:00Z","location":{"latitude":37.1,"longitude":-122.3},'
     '"battery_level":87.5,"battery_voltage":null,"status":"moving","seq":1041,"heading":null,"speed":null,'
     '"altitude":null,"accuracy":null,"pose":null,"fields":null,"robot_id":"R2-D2"}\n\n'
     ": heartbeat\n\n"
@@ -130,9 +131,10 @@ class StreamOperation(Operation):
             "200": OpenAPIResponse(
                 description=(
                     "A `text/event-stream`. `event: reading` carries one StreamedReading (JSON, see "
-                    "`#/components/schemas/StreamedReading`), sent after its commit; `event: overflow` ends the "
-                    "stream of a subscriber that fell too far behind; comment lines `: subscribed` and "
-                    "`: heartbeat` (every 15 s) keep proxies from closing it."
+                    "`#/components/schemas/StreamedReading`), sent after its commit, with an `id:` to resume "
+                    "from (`Last-Event-ID`); `event: gap` says a resume left readings out (read the history); "
+                    "`event: overflow` ends the stream of a subscriber that fell too far behind; comment lines "
+                    "`: subscribed` and `: heartbeat` (every 15 s) keep proxies from closing it."
                 ),
                 content={
                     "text/event-stream": OpenAPIMediaType(

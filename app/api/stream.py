@@ -1,44 +1,64 @@
-"""GET /telemetry/stream: committed readings as Server-Sent Events, from the ingest fan-out."""
+"""GET /telemetry/stream: committed readings as Server-Sent Events, from the ingest fan-out; a client that
+reconnects with Last-Event-ID is first sent what it missed, from the database."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from litestar import get
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.api.auth import SCOPE_OPT
-from app.api.deps import BroadcasterDep, LimitsDep, PoolDep, PrincipalDep
+from app.api.deps import BroadcasterDep, LimitsDep, PoolDep, PrincipalDep, SettingsDep
 from app.api.openapi import StreamOperation
 from app.api.params import ex
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import visible_robot_ids
 from app.auth.principals import Scope
+from app.cursors import Position, decode_position, encode_position
+from app.db import telemetry
 from app.errors import ErrorKind
-from app.ingest.fanout import Broadcaster, Subscriber
+from app.ingest.fanout import Broadcaster, Subscriber, encode_reading
 
 HEARTBEAT_S = 15.0  # a comment line this often keeps idle proxies from closing the stream
+RETRY_MS = 2000  # what a browser's EventSource waits before it reconnects
+
+Replay = tuple[list[tuple[Position, bytes]], bool]  # the missed readings, and whether some were left out
+
+
+def _reading(position: Position, data: bytes) -> ServerSentEventMessage:
+    return ServerSentEventMessage(event="reading", data=data.decode(), id=encode_position(position))
 
 
 async def _events(
-    broadcaster: Broadcaster, subscriber: Subscriber, release: Callable[[], None]
+    broadcaster: Broadcaster, subscriber: Subscriber, replay: Replay, release: Callable[[], None]
 ) -> AsyncIterator[ServerSentEventMessage]:
     try:
-        yield ServerSentEventMessage(data=None, comment="subscribed")
+        yield ServerSentEventMessage(data=None, comment="subscribed", retry=RETRY_MS)
+        missed, truncated = replay
+        if truncated:
+            yield ServerSentEventMessage(event="gap", data="missed more than the resume bound; read the history")
+        replayed = set()
+        for position, data in missed:
+            replayed.add(position)
+            yield _reading(position, data)
         while True:
             try:
-                data = await asyncio.wait_for(subscriber.queue.get(), timeout=HEARTBEAT_S)
+                item = await asyncio.wait_for(subscriber.queue.get(), timeout=HEARTBEAT_S)
             except TimeoutError:
                 yield ServerSentEventMessage(data=None, comment="heartbeat")
                 continue
-            if data is None:
+            if item is None:
                 if subscriber.overflowed:
                     yield ServerSentEventMessage(event="overflow", data="fell too far behind; reconnect")
                 return
-            yield ServerSentEventMessage(event="reading", data=data.decode())
+            position, data = item
+            if position not in replayed:  # committed while the replay was read: sent once, from there
+                yield _reading(position, data)
     finally:
         broadcaster.unsubscribe(subscriber)
         release()
@@ -47,23 +67,32 @@ async def _events(
 @get(
     "/telemetry/stream",
     operation_id="streamReadings",
-    responses=problem_responses(ErrorKind.RATE_LIMITED, *AUTH_ERRORS),
+    responses=problem_responses(ErrorKind.RATE_LIMITED, ErrorKind.BAD_CURSOR, *AUTH_ERRORS),
     opt={SCOPE_OPT: Scope.STREAM},
     operation_class=StreamOperation,
     tags=["live and export"],
-    summary="Live readings as Server-Sent Events",
+    summary="Live readings as Server-Sent Events, resumable with Last-Event-ID",
     description=(
-        "Each `reading` event is a stored reading, sent after its commit. A subscriber that falls behind gets "
-        "an `overflow` event and is disconnected; ingest never waits for it."
+        "Each `reading` event is a stored reading, sent after its commit, with an `id:`. A client that "
+        "reconnects with `Last-Event-ID` (browsers' EventSource does it by itself) is first sent the readings "
+        "it missed, from the database: those stored at most FLEET_STREAM_RESUME_WINDOW_S (300 s) ago, at most "
+        "FLEET_STREAM_RESUME_MAX_READINGS (10,000); past either bound a `gap` event comes first. A subscriber "
+        "that falls behind gets an `overflow` event and is disconnected; ingest never waits for it."
     ),
 )
 async def stream_telemetry(
     broadcaster: BroadcasterDep,
     pool: PoolDep,
+    settings: SettingsDep,
     principal: PrincipalDep,
     limits: LimitsDep,
     robot_id: Annotated[str | None, Parameter(description="Only this robot's readings.", examples=ex("R2-D2"))] = None,
+    last_event_id: Annotated[
+        str | None,
+        HeaderParameter(name="Last-Event-ID", description="The id of the last event received, to resume after it."),
+    ] = None,
 ) -> ServerSentEvent:
+    after = decode_position(last_event_id) if last_event_id else None
     # A key limited to some robots streams those visible when it subscribes.
     visible = await visible_robot_ids(pool, principal)
     if robot_id is not None:
@@ -74,6 +103,23 @@ async def stream_telemetry(
         robot_ids = visible
     client = principal.credential_id
     limits.subscribers.acquire(client)
-    return ServerSentEvent(
-        _events(broadcaster, broadcaster.subscribe(robot_ids), lambda: limits.subscribers.release(client))
-    )
+    try:
+        # Subscribed before the replay is read, so a reading committed meanwhile is in one or the other.
+        subscriber = broadcaster.subscribe(robot_ids)
+        replay: Replay = ([], False)
+        if after is not None:
+            replay = await _read_replay(pool, settings.stream.stream_resume_window_s, settings, after, robot_ids)
+    except BaseException:
+        limits.subscribers.release(client)
+        raise
+    return ServerSentEvent(_events(broadcaster, subscriber, replay, lambda: limits.subscribers.release(client)))
+
+
+async def _read_replay(
+    pool: PoolDep, window_s: int, settings: SettingsDep, after: Position, robot_ids: frozenset[str] | None
+) -> Replay:
+    oldest = datetime.now(UTC) - timedelta(seconds=window_s)
+    limit = settings.stream.stream_resume_max_readings
+    found = await telemetry.fetch_stored_since(pool, after, oldest, robot_ids, limit + 1)
+    truncated = after[0] < oldest or len(found) > limit
+    return [(position, encode_reading(reading)) for position, reading in found[:limit]], truncated

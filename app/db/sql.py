@@ -34,7 +34,9 @@ PING = "SELECT 1"
 
 TELEMETRY_TABLE = "telemetry"
 STAGING_TABLE = "telemetry_staging"
-TELEMETRY_COLUMNS = ("robot_key", *COLUMN_NAMES)
+TELEMETRY_COLUMNS = ("robot_key", *COLUMN_NAMES)  # stored_at is left to its default, the transaction's start
+
+SELECT_TRANSACTION_TIME = "SELECT transaction_timestamp()"
 
 REGISTER_ROBOTS = """
 INSERT INTO robots (robot_id)
@@ -70,13 +72,15 @@ WHERE {_NEWER_WINS}
 """
 
 # Start-up repair of latest state: one index probe per robot for its newest stored reading, under the same rule.
-# When it arrived is not stored per reading; its own time (never later than now) stands in.
+# When it arrived stands in as when it was stored (at most a flush later); for rows stored before stored_at was
+# kept, their own time (never later than now).
 RECONCILE_LATEST = f"""
 INSERT INTO robot_latest AS l (robot_key, {_READING_COLUMNS}, received_at)
-SELECT r.robot_key, n.*, least(n.time, now())
+SELECT r.robot_key, n.*
 FROM robots AS r
 CROSS JOIN LATERAL (
-    SELECT {_READING_COLUMNS} FROM telemetry t WHERE t.robot_key = r.robot_key ORDER BY t.time DESC LIMIT 1
+    SELECT {_READING_COLUMNS}, coalesce(t.stored_at, least(t.time, now()))
+    FROM telemetry t WHERE t.robot_key = r.robot_key ORDER BY t.time DESC LIMIT 1
 ) AS n
 ON CONFLICT (robot_key) DO UPDATE
 SET {_SET_LATEST}
@@ -93,6 +97,19 @@ SELECT {_READING_COLUMNS_AS_TEXT}
 FROM telemetry
 WHERE robot_key = $1 AND time >= $2 AND time < $3 AND time < $4
 ORDER BY time DESC
+LIMIT $5
+"""
+
+# Live-stream resume: readings stored after a stream position ($1 stored_at, $2 robot_id, $3 time), in the
+# stream's order, for every robot or those in $4, at most $5. $6 is the oldest stored_at a resume goes back to.
+# The BRIN index on stored_at skips the block ranges of older rows in every chunk.
+SELECT_STORED_SINCE = f"""
+SELECT r.robot_id, t.stored_at, {", ".join("t." + c for c in _READING_COLUMNS_AS_TEXT.split(", "))}
+FROM telemetry t JOIN robots r USING (robot_key)
+WHERE t.stored_at >= greatest($1::timestamptz, $6::timestamptz)
+  AND (t.stored_at, r.robot_id, t.time) > ($1::timestamptz, $2::text, $3::timestamptz)
+  AND ($4::text[] IS NULL OR r.robot_id = ANY($4))
+ORDER BY t.stored_at, r.robot_id, t.time
 LIMIT $5
 """
 

@@ -8,10 +8,11 @@ from tempfile import SpooledTemporaryFile
 
 import asyncpg
 
-from app.cursors import decode_cursor, encode_cursor
+from app.cursors import Position, decode_cursor, encode_cursor
 from app.db import sql
 from app.db.pool import Connection, Pool
-from app.ingest.reading import STATUSES, Location, Record, Status, stored_reading
+from app.ingest.fanout import StreamedReading
+from app.ingest.reading import STATUSES, Location, Record, Status, reading_args, stored_reading
 from app.schemas import Bucket, BucketSeries, HistoryPage
 from app.timeranges import MAX_TIME, MIN_TIME, check_bucket_count, parse_bucket, parse_zone
 
@@ -121,3 +122,20 @@ async def read_spool(spool: SpooledTemporaryFile[bytes]) -> AsyncIterator[bytes]
             yield chunk
     finally:
         spool.close()
+
+
+async def fetch_transaction_time(conn: Connection) -> datetime:
+    """The caller's transaction's start: the ``stored_at`` PostgreSQL gives every row the transaction writes."""
+    stored_at: datetime = await conn.fetchval(sql.SELECT_TRANSACTION_TIME)
+    return stored_at
+
+
+async def fetch_stored_since(
+    pool: Pool, after: Position, oldest: datetime, robot_ids: frozenset[str] | None, limit: int
+) -> list[tuple[Position, StreamedReading]]:
+    """Readings stored after stream position ``after`` (and not before ``oldest``), in stream order: what a
+    live-stream client that reconnects has missed, for every robot or only ``robot_ids``."""
+    stored_at, robot_id, time = after
+    ids = None if robot_ids is None else sorted(robot_ids)
+    rows = await pool.fetch(sql.SELECT_STORED_SINCE, stored_at, robot_id, time, ids, limit, oldest)
+    return [((row[1], row[0], row[2]), StreamedReading(*reading_args(tuple(row)[2:]), row[0])) for row in rows]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -15,14 +15,13 @@ from app.db import robots, telemetry
 from app.db.pool import Connection, Pool
 from app.errors import StorageUnavailable
 from app.ingest.batch import count_accepted, newest_per_robot, prepare_batch
+from app.ingest.commits import CommitListener, CommitOrder
 from app.ingest.decoding import Window, parse_rows
 from app.ingest.latest import LatestState
 from app.ingest.reading import Row
 from app.ingest.writers import WriterCheck
 from app.schemas import IngestResult
 from app.settings import IngestSettings
-
-CommitListener = Callable[[Sequence[Row]], None]
 
 # Two flushes registering the same new robots, or inserting the same readings, can deadlock on the unique
 # indexes; PostgreSQL resolves it by aborting one, which is then retried.
@@ -74,15 +73,15 @@ class Ingestor:
         # robot_id -> robot_key, only for robots whose registration is committed.
         self._robot_keys: dict[str, int] = {}
         self._writers = WriterCheck(pool)
-        self._listeners: list[CommitListener] = []
+        self._commits = CommitOrder()
 
     def start(self) -> None:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="ingest-dispatcher")
         self._expiry = asyncio.create_task(self._expire_queued(), name="ingest-deadlines")
 
     def add_listener(self, listener: CommitListener) -> None:
-        """Call ``listener`` with each flush's newly stored rows, right after its commit."""
-        self._listeners.append(listener)
+        """Call ``listener`` with each flush's newly stored rows after its commit, flushes in order."""
+        self._commits.add_listener(listener)
 
     async def ingest_body(self, body: bytes, writer: Principal) -> IngestResult:
         """Decode and check a POSTed body, check the writer may write each reading, then store it: the whole
@@ -155,7 +154,7 @@ class Ingestor:
                     pass
             # The batch is taken only once a flush slot is free, so rows keep coalescing while all are busy.
             await self._slots.acquire()
-            task = asyncio.create_task(self._flush(self._take_batch()))
+            task = asyncio.create_task(self._flush(self._take_batch(), self._commits.reserve()))
             self._flushes.add(task)
             task.add_done_callback(self._flush_done)
 
@@ -183,7 +182,16 @@ class Ingestor:
             del self._queued_by_writer[pending.writer]
         return pending
 
-    async def _flush(self, batch: list[_Pending]) -> None:
+    async def _flush(self, batch: list[_Pending], seq: int) -> None:
+        stored: tuple[Sequence[Row], datetime | None] = ((), None)
+        try:
+            stored = await self._commit(batch)
+        finally:
+            self._commits.end(seq, *stored)  # also when it failed: later flushes must not wait for it
+
+    async def _commit(self, batch: list[_Pending]) -> tuple[Sequence[Row], datetime | None]:
+        """Write a batch and answer its requests; return the rows it stored (none if it failed) and their
+        ``stored_at``."""
         # Every request's deadline is its arrival plus the flush timeout; the batch's is its oldest request's.
         loop = asyncio.get_running_loop()
         write = asyncio.create_task(self._write_with_retry(batch))
@@ -194,22 +202,18 @@ class Ingestor:
             write.cancel()
             self._fail(batch, TimeoutError(f"not committed within {self._timeout_s:g} s"))
             await asyncio.gather(write, return_exceptions=True)
-            return
+            return (), None
         if (exc := write.exception()) is not None:
             self._fail(batch, exc)
-            return
-        accepted, stored = write.result()
+            return (), None
+        accepted, rows, stored_at = write.result()
         if self._failing:
             self._failing = False
             log.warning("storage is back: flushes commit again")
         for pending, count in zip(batch, accepted, strict=True):
             if not pending.future.done():  # the client may have gone; its rows are stored all the same
                 pending.future.set_result(IngestResult(count, len(pending.rows) - count))
-        for listener in self._listeners:
-            try:
-                listener(stored)
-            except Exception:
-                log.exception("commit listener failed")
+        return rows, stored_at
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
         """Answer the batch's requests with 503; log the outage once when it starts, not once per flush."""
@@ -234,7 +238,7 @@ class Ingestor:
             if expired:
                 self._fail(expired, TimeoutError("no flush slot came free in time"))
 
-    async def _write_with_retry(self, batch: list[_Pending]) -> tuple[list[int], list[Row]]:
+    async def _write_with_retry(self, batch: list[_Pending]) -> tuple[list[int], list[Row], datetime]:
         for attempt in range(1, MAX_FLUSH_ATTEMPTS + 1):
             try:
                 return await self._write(batch)
@@ -243,12 +247,14 @@ class Ingestor:
                     raise
         raise AssertionError("unreachable")
 
-    async def _write(self, batch: list[_Pending]) -> tuple[list[int], list[Row]]:
-        """Store a batch in one transaction; return the rows each request added, and the rows stored."""
+    async def _write(self, batch: list[_Pending]) -> tuple[list[int], list[Row], datetime]:
+        """Store a batch in one transaction; return the rows each request added, the rows stored, and their
+        ``stored_at`` (the transaction's start: what orders the live stream)."""
         async with self._pool.acquire() as conn, conn.transaction():
             keys = await self._resolve_robot_keys(conn, {row[0] for pending in batch for row in pending.rows})
             prepared = prepare_batch([p.rows for p in batch], [p.received_at for p in batch], keys)
             new_flags = await telemetry.insert_records(conn, prepared.records)
+            stored_at = await telemetry.fetch_transaction_time(conn)
         newest, rows = prepared.newest, prepared.rows
         if new_flags is not None:
             # Only what was stored may become a latest state or be streamed: a replay can carry other values.
@@ -257,7 +263,7 @@ class Ingestor:
             rows = [row for row, is_new in zip(rows, new_flags, strict=True) if is_new]
         self._latest.note(newest)  # only now: the transaction is committed
         self._robot_keys.update(keys)
-        return count_accepted(prepared.owners, new_flags, len(batch)), rows
+        return count_accepted(prepared.owners, new_flags, len(batch)), rows, stored_at
 
     async def _resolve_robot_keys(self, conn: Connection, robot_ids: set[str]) -> dict[str, int]:
         cached = self._robot_keys

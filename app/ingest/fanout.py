@@ -2,15 +2,19 @@
 
 Ingest never waits for a subscriber: one that falls ``stream_queue_size`` readings behind is cut off.
 Subscribers see the readings committed by this process; with several uvicorn workers, each sees its own share.
+Each reading goes out with its stream position, (stored_at, robot_id, timestamp), which only ever rises: flushes
+are handed on in order (``commits.CommitOrder``), and a flush's rows are sorted by robot and time.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 
 import msgspec
 
+from app.cursors import Position
 from app.ingest.reading import Row, StoredReading, reading_args
 
 
@@ -25,13 +29,25 @@ def encode_streamed(row: Row) -> bytes:
     return _encode(StreamedReading(*reading_args(row[1:]), row[0]))
 
 
+def encode_reading(reading: StreamedReading) -> bytes:
+    return _encode(reading)
+
+
+# What a subscriber's queue holds: a reading's stream position and its JSON; None ends the stream.
+Event = tuple[Position, bytes]
+
+
+def _robot_and_time(row: Row) -> tuple[str, datetime]:
+    return row[0], row[1]
+
+
 class Subscriber:
     __slots__ = ("overflowed", "queue", "robot_ids")
 
     def __init__(self, robot_ids: frozenset[str] | None, queue_size: int) -> None:
         self.robot_ids = robot_ids  # None: every robot
         # None is queued last for a subscriber that fell behind or is shut down; +1 leaves room for it.
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=queue_size + 1)
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=queue_size + 1)
         self.overflowed = False
 
 
@@ -68,16 +84,16 @@ class Broadcaster:
                 if not subscribers:
                     del self._by_robot[robot_id]
 
-    def publish(self, rows: Sequence[Row]) -> None:
-        """The ingest commit listener: called with each flush's new rows, right after COMMIT."""
+    def publish(self, rows: Sequence[Row], stored_at: datetime) -> None:
+        """The ingest commit listener: called with each flush's new rows after COMMIT, flushes in order."""
         everything, by_robot = self._everything, self._by_robot
         if not everything and not by_robot:
             return
-        for row in rows:
+        for row in sorted(rows, key=_robot_and_time):
             filtered = by_robot.get(row[0])
             if not everything and not filtered:
                 continue
-            data = encode_streamed(row)
+            data = ((stored_at, row[0], row[1]), encode_streamed(row))
             for subscriber in [*everything, *(filtered or ())]:
                 if subscriber.queue.qsize() >= self._queue_size:
                     self._cut_off(subscriber, overflowed=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from statistics import mean
 from urllib.parse import quote
@@ -114,6 +115,7 @@ async def test_stream_pushes_readings_only_after_commit(settings: Settings, conn
         async with http.stream("GET", "/telemetry/stream", params={"robot_id": "S1"}) as stream:
             events = sse_events(stream)
             assert await anext(events) == {"comment": "subscribed"}
+            assert await anext(events) == {"retry": "2000"}  # how long EventSource waits to reconnect
             await http.post("/telemetry/", json=[reading("other", NOW), reading("S1", NOW, seq=7)])
             event = await asyncio.wait_for(anext(events), timeout=5)
             # When the event arrives, the row is already visible to any other connection.
@@ -133,6 +135,7 @@ async def test_slow_subscriber_is_cut_off_without_slowing_ingest(settings: Setti
         async with http.stream("GET", "/telemetry/stream") as stream:
             events = sse_events(stream)
             assert await anext(events) == {"comment": "subscribed"}
+            assert await anext(events) == {"retry": "2000"}  # how long EventSource waits to reconnect
             response = await http.post("/telemetry/", json=series("flood", 10))  # the subscriber reads nothing
             assert response.json() == {"accepted": 10, "duplicates": 0}
             rest = [e async for e in events]
@@ -209,3 +212,44 @@ async def test_bucket_starts_carry_the_zone_offset(client: httpx.AsyncClient, co
     params = {"bucket": "1d", "tz": "Asia/Tokyo"}
     [*_, last] = (await client.get("/telemetry/tokyo", params=params)).json()["buckets"]
     assert last["start"].endswith("T00:00:00+09:00"), last["start"]
+
+
+async def test_a_reconnecting_subscriber_resumes_without_a_gap(settings: Settings, conn: asyncpg.Connection) -> None:
+    def ids_of(events: list[dict[str, str]]) -> list[tuple[str, int]]:
+        return [(d["robot_id"], d["seq"]) for d in (msgspec.json.decode(e["data"]) for e in events)]
+
+    async def readings_from(events: AsyncIterator[dict[str, str]], count: int) -> list[dict[str, str]]:
+        got: list[dict[str, str]] = []
+        while len(got) < count:
+            event = await asyncio.wait_for(anext(events), timeout=5)
+            if event.get("event") in ("reading", "gap"):
+                got.append(event)
+        return got
+
+    first = [reading("R1", NOW - timedelta(seconds=3 - i), seq=i) for i in range(3)]
+    missed = [reading("R1", NOW + timedelta(seconds=i), seq=10 + i) for i in range(2)]
+    async with live_api(settings) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        async with http.stream("GET", "/telemetry/stream") as stream:
+            events = sse_events(stream)
+            await http.post("/telemetry/", json=list(reversed(first)))  # sent newest first; streamed in order
+            seen = await readings_from(events, 3)
+        assert ids_of(seen) == [("R1", 0), ("R1", 1), ("R1", 2)]
+        assert all(e["id"] for e in seen) and len({e["id"] for e in seen}) == 3
+        await http.post("/telemetry/", json=missed)  # while nobody listens
+        # Reconnect after the second event: the third, then what was missed, then live readings, once each.
+        resume = {"Last-Event-ID": seen[1]["id"]}
+        async with http.stream("GET", "/telemetry/stream", headers=resume) as stream:
+            events = sse_events(stream)
+            replayed = await readings_from(events, 3)
+            await http.post("/telemetry/", json=reading("R1", NOW + timedelta(seconds=5), seq=20))
+            live = await readings_from(events, 1)
+        assert ids_of(replayed + live) == [("R1", 2), ("R1", 10), ("R1", 11), ("R1", 20)]
+        # An id this API never issued is a problem, not a silent fresh start.
+        bad = await http.get("/telemetry/stream", headers={"Last-Event-ID": "not-an-id"})
+        assert_problem(bad, ErrorKind.BAD_CURSOR)
+    # Past the resume bound the client is told that some readings are not replayed.
+    strict = replace_settings(settings, stream_resume_max_readings=1)
+    async with live_api(strict) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        async with http.stream("GET", "/telemetry/stream", headers={"Last-Event-ID": seen[0]["id"]}) as stream:
+            replayed = await readings_from(sse_events(stream), 2)
+    assert replayed[0]["event"] == "gap" and ids_of(replayed[1:]) == [("R1", 1)]

@@ -51,8 +51,10 @@ async def test_all_migrations_give_the_expected_schema(scratch_url: str) -> None
             r["indexname"]: r["indexdef"]
             for r in await conn.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'telemetry'")
         }
-        # Exactly one index: the unique (robot_key, time) that deduplicates and serves the per-robot queries.
-        assert list(indexes) == ["telemetry_robot_time"]
+        # Two indexes: the unique (robot_key, time) that deduplicates and serves the per-robot queries, and a
+        # BRIN on stored_at for stream resumes (cheap to maintain on COPY).
+        assert sorted(indexes) == ["telemetry_robot_time", "telemetry_stored_at"]
+        assert "USING brin (stored_at)" in indexes["telemetry_stored_at"]
         assert "UNIQUE" in indexes["telemetry_robot_time"]
         assert '(robot_key, "time" DESC)' in indexes["telemetry_robot_time"]
         # The migrations give telemetry and robot_latest exactly the columns the reading declares, in its order.
@@ -66,8 +68,8 @@ async def test_all_migrations_give_the_expected_schema(scratch_url: str) -> None
                 )
             ]
             expected = [("robot_key", "integer")] + [(c.name, INFORMATION_SCHEMA_TYPES[c.sql_type]) for c in COLUMNS]
-            if table == "robot_latest":  # and when the server received it
-                expected.append(("received_at", "timestamp with time zone"))
+            # and when the server received it (robot_latest) or stored it (telemetry)
+            expected.append(("received_at" if table == "robot_latest" else "stored_at", "timestamp with time zone"))
             assert columns == expected, table
         collation = await conn.fetchval(
             "SELECT collation_name FROM information_schema.columns"

@@ -67,6 +67,7 @@ async def test_every_field_round_trips_through_every_read(settings: Settings, co
         async with http.stream("GET", "/telemetry/stream") as stream:
             events = sse_events(stream)
             assert await anext(events) == {"comment": "subscribed"}
+            assert await anext(events) == {"retry": "2000"}
             posted = await http.post("/telemetry/", json=list(robots.values()))
             assert posted.json() == {"accepted": 2, "duplicates": 0}
             streamed = [msgspec.json.decode((await asyncio.wait_for(anext(events), 5))["data"]) for _ in robots]
