@@ -9,7 +9,7 @@ ifeq ($(MODE),)
 MODE := $(shell docker info >/dev/null 2>&1 && echo docker || echo local)
 endif
 
-.PHONY: help deps db up down clean-db migrate run test test-abuse test-faults lint typecheck check simulate bench bench-queries admin-key admin
+.PHONY: help deps db up down clean-db migrate run test test-abuse test-faults lint typecheck check simulate bench bench-queries fuzz admin-key admin
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ simulate: deps  ## run the fleet simulator against the API (make up first)
 
 bench: deps db  ## ingest benchmark (QUICK=1 for a short run)
 	@$(PY) -m benchmarks.ingest $(if $(QUICK),--quick) $(ARGS)
+
+fuzz: deps db  ## schemathesis --checks all against a real API (needs Python 3.12+ on the machine)
+	@bash scripts/fuzz.sh $(ARGS)
 
 bench-queries: deps db  ## query benchmark (QUICK=1 for a short run)
 	@$(PY) -m benchmarks.queries $(if $(QUICK),--quick) $(ARGS)

@@ -16,6 +16,7 @@ from app.schemas import Health
 @get(
     "/",
     operation_id="getHealth",
+    security=[{}],  # public: no credential needed
     tags=["health"],
     summary="Health",
     description="503 when the database does not answer.",

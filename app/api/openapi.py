@@ -28,14 +28,17 @@ from litestar.static_files import create_static_files_router
 
 from app import __version__
 from app.api.examples import example_for
+from app.auth.admin import NewKey, NewRobot
 from app.ingest.decoding import TELEMETRY_BODY
 from app.ingest.fanout import StreamedReading
 
 _REF_TEMPLATE = "#/components/schemas/{name}"
 # The POST body is decoded by hand (one reading or an array, every bad item reported), so Litestar cannot infer
 # its schema; msgspec generates it from the same types the decoder uses.
-(_BODY_SCHEMA, _STREAMED_SCHEMA), _BODY_COMPONENTS = msgspec.json.schema_components(
-    [TELEMETRY_BODY, StreamedReading], ref_template=_REF_TEMPLATE
+# Litestar also drops the constraints of list items (list[Annotated[str, Meta(...)]]) from the admin bodies, so
+# their components are msgspec's too: the document then says what the server checks.
+(_BODY_SCHEMA, _STREAMED_SCHEMA, _, _), _BODY_COMPONENTS = msgspec.json.schema_components(
+    [TELEMETRY_BODY, StreamedReading, NewRobot, NewKey], ref_template=_REF_TEMPLATE
 )
 STREAM_EXAMPLE = (
     ": subscribed\nretry: 2000\n\n"

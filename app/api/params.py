@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import available_timezones
 from typing import Annotated
 
 from litestar.openapi.spec import Example
@@ -57,12 +58,19 @@ Until = Annotated[
         examples=ex("2026-11-28T00:00:00Z"),
     ),
 ]
-Zone = Annotated[str, Parameter(description="IANA time zone, e.g. Europe/Paris.", examples=ex("Europe/Paris"))]
+Zone = Annotated[
+    str,
+    Parameter(
+        description="IANA time zone, e.g. Europe/Paris.",
+        schema_extra={"enum": sorted(available_timezones())},  # exactly the names the server knows
+        examples=ex("Europe/Paris"),
+    ),
+]
 Limit = Annotated[
     int | None,
     Parameter(ge=1, description="Page size. Above the server's maximum is a 400 that names it.", examples=ex(100)),
 ]
-Cursor = Annotated[str | None, Parameter(description="The `next_cursor` of the previous page.")]
+Cursor = Annotated[str | None, Parameter(min_length=1, description="The `next_cursor` of the previous page.")]
 BucketWidth = Annotated[
     str | None,
     Parameter(

@@ -165,6 +165,7 @@ and, in a batch, its <code>index</code>.</p></body></html>
 @get(
     "/problems/{slug:str}",
     operation_id="getProblemType",
+    security=[{}],  # public: no credential needed
     tags=["problem types"],
     summary="What a problem type means",
     media_type=MediaType.HTML,

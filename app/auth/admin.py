@@ -20,7 +20,9 @@ from app.ingest.reading import ROBOT_ID_RULE, RobotId, normalize_robot_id
 from app.schemas import CredentialInfo, IssuedCredential
 
 Tag = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-ScopeName = Annotated[str, Meta(description="read, stream, export, ingest or admin.")]
+ScopeName = Annotated[
+    str, Meta(pattern="^(read|stream|export|ingest|admin)$", description="read, stream, export, ingest or admin.")
+]
 
 
 class NewRobot(msgspec.Struct, forbid_unknown_fields=True):
