@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import available_timezones
 from typing import Annotated
+from zoneinfo import available_timezones
 
 from litestar.openapi.spec import Example
 from litestar.params import Parameter, PathParameter
