@@ -20,6 +20,7 @@ _DURATION = re.compile(r"([1-9][0-9]{0,7})|([1-9][0-9]{0,5})(s|m|h|d)")
 DURATION_PATTERN = "^([1-9][0-9]{0,7}|[1-9][0-9]{0,5}[smhd])$"  # the same grammar, for the OpenAPI document
 # IANA names: letters, digits and _+-, in at most three /-separated parts ("America/Argentina/Buenos_Aires").
 _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,29}(/[A-Za-z0-9_+-]{1,30}){0,2}")
+ZONE_PATTERN = f"^{_ZONE_NAME.pattern}$"  # the same, for the OpenAPI document
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
 
