@@ -19,7 +19,7 @@ from app.cursors import page_size
 from app.db import telemetry
 from app.errors import ErrorKind, UnsupportedMediaType
 from app.schemas import BucketSeries, HistoryPage, IngestResult
-from app.timeranges import MIN_TIME, parse_range
+from app.timeranges import MIN_TIME, parse_range, parse_zone
 
 DEFAULT_BUCKET_RANGE = timedelta(days=1)
 
@@ -96,6 +96,7 @@ class TelemetryController(Controller):
         tz: Zone = "UTC",
     ) -> HistoryPage | BucketSeries:
         robot_id = robot_id_from_path(robot_id)
+        parse_zone(tz)  # checked even where only buckets use it: a bad parameter is never silently ignored
         robot_key = await resolve_robot(pool, principal, robot_id)
         start, end = parse_range(since, until)
         query = settings.query

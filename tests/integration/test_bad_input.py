@@ -18,11 +18,21 @@ from tests.support.problems import assert_problem
         ("/telemetry/R1", {"bucket": "1h", "tz": "x" * 300}, ErrorKind.BAD_ZONE),  # a file name too long
         ("/telemetry/R1", {"bucket": "1h", "tz": "../../etc/passwd"}, ErrorKind.BAD_ZONE),
         ("/fleet/daily-activity", {"day": "2026-11-27", "tz": "Europe"}, ErrorKind.BAD_ZONE),
+        ("/telemetry/R1", {"tz": ""}, ErrorKind.BAD_ZONE),  # checked without bucket too (schemathesis ST201)
         ("/telemetry/R1", {"bucket": "1m\n"}, ErrorKind.BAD_BUCKET),
         ("/robots/x%00y", {}, ErrorKind.BAD_PARAMETER),
         ("/telemetry/x%00y/export.csv", {}, ErrorKind.BAD_PARAMETER),
     ],
-    ids=["tz directory", "tz too long", "tz path", "daily tz directory", "bucket newline", "NUL id", "NUL export"],
+    ids=[
+        "tz directory",
+        "tz too long",
+        "tz path",
+        "daily tz directory",
+        "empty tz without bucket",
+        "bucket newline",
+        "NUL id",
+        "NUL export",
+    ],
 )
 async def test_bad_parameters_are_400_problems(
     client: httpx.AsyncClient, conn: asyncpg.Connection, path: str, params: dict[str, str], kind: ErrorKind
