@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import uvicorn
 
+from app.logs import logging_config
 from app.server import GuardedHttpToolsProtocol
-from app.settings import load_settings
+from app.settings import ServerSettings, load_settings
 
 
 def main() -> None:
     server = load_settings().server  # read here too, so that a misspelt variable stops start-up at once
+    # Prometheus's multiprocess mode: each worker writes its metrics to files here, and a scrape sums them. It
+    # must be set before any worker imports the client; a fresh directory per server start.
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        metrics_dir = tempfile.mkdtemp(prefix="fleet-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    else:
+        metrics_dir = None
+    try:
+        _serve(server)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(server: ServerSettings) -> None:
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -17,7 +37,8 @@ def main() -> None:
         port=server.port,
         workers=server.workers,
         log_level=server.log_level,
-        access_log=False,
+        log_config=logging_config(server.log_format, server.log_level),
+        access_log=False,  # the app writes its own access line, with the request id (app.api.access)
         http=GuardedHttpToolsProtocol,
         timeout_keep_alive=server.idle_timeout_s,
         limit_concurrency=server.max_connections,

@@ -9,14 +9,16 @@ from typing import cast
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.enums import ScopeType
-from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Message, Receive, Scope, Send
+from litestar.types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSend, Message, Receive, Scope, Send
 
+from app.api.access import serve_observed
 from app.api.admin import AdminController
 from app.api.auth import authorize
 from app.api.deps import DEPENDENCIES
 from app.api.export import export_csv
 from app.api.fleet import FleetController
 from app.api.health import health
+from app.api.metrics import serve_metrics
 from app.api.openapi import add_body_schemas, add_response_examples, build_docs_assets_router, build_openapi_config
 from app.api.paths import route_on_raw_path
 from app.api.problems import handle_error, problem_page
@@ -36,7 +38,10 @@ SECURITY_HEADERS = [
 
 
 class FleetApp(Litestar):
-    """Litestar routing on the raw path, so that a robot id can hold an encoded '/' (see app.api.paths)."""
+    """Litestar routing on the raw path, so that a robot id can hold an encoded '/' (see app.api.paths), and
+    every request observed (app.api.access)."""
+
+    access_log = True
 
     async def __call__(
         self, scope: Scope | LifeSpanScope, receive: Receive | LifeSpanReceive, send: Send | LifeSpanSend
@@ -44,6 +49,10 @@ class FleetApp(Litestar):
         if scope["type"] == ScopeType.HTTP:
             route_on_raw_path(cast(Scope, scope))
             send = _with_security_headers(cast(Send, send))
+            await serve_observed(
+                super().__call__, cast(HTTPScope, scope), cast(Receive, receive), send, self.access_log
+            )
+            return
         await super().__call__(scope, receive, send)
 
 
@@ -79,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             FleetController,
             AdminController,
             problem_page,
+            serve_metrics,
             build_docs_assets_router(),
         ],
         dependencies=DEPENDENCIES,
@@ -86,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         openapi_config=build_openapi_config(),
         exception_handlers={Exception: handle_error},
+        logging_config=None,  # logging is configured once for the server (app.logs), not by the framework
         request_max_body_size=settings.ingest.max_body_bytes,
         # Off unless origins are named: a browser page elsewhere cannot read or write through a visitor's session.
         cors_config=CORSConfig(allow_origins=origins, allow_headers=["Authorization", "Content-Type"])
@@ -94,4 +105,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     add_body_schemas(app)
     add_response_examples(app)
+    app.access_log = settings.server.access_log
     return app

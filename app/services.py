@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+from app import metrics
 from app.auth.authenticator import Authenticator
 from app.db import robots
 from app.db.migrations import apply_migrations
@@ -15,6 +17,7 @@ from app.ingest.buffer import Ingestor
 from app.ingest.fanout import Broadcaster
 from app.ingest.latest import LatestState
 from app.limits import ConcurrencyLimiter, RateLimiter
+from app.sampling import Sampler
 from app.settings import LimitSettings, Settings
 
 SERVICES_KEY = "services"  # where the app's lifespan puts the Services, in app.state
@@ -84,6 +87,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         ingestor.start()
         stack.push_async_callback(ingestor.close)  # flushes (and acknowledges) every queued reading
         stack.callback(broadcaster.close)  # live streams end first
+        pools = {"read": pool, "ingest": ingest_pool, "control": control_pool}
+        sampler = Sampler(pools, control_pool, broadcaster)
+        sampler.start()
+        stack.push_async_callback(sampler.close)
+        stack.callback(metrics.forget_process, os.getpid())
         # Everything built so far lives as long as the process: move it out of the collector's way, so that
         # full collections triggered by request garbage do not rescan it (a tail-latency cost).
         gc.freeze()

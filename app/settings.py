@@ -29,6 +29,9 @@ class ServerSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
     workers: Positive = 1
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    # One JSON object per line for machines, or "text" for a developer's terminal; one access line per request.
+    log_format: Literal["json", "text"] = "json"
+    access_log: bool = True
     # Comma-separated origins a browser console may call the API from; empty: CORS off.
     cors_origins: str = ""
     # Enforced by the server (app/server.py): a request's head must arrive within header_read_timeout_s and fit

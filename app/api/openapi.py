@@ -197,6 +197,11 @@ CSV_EXAMPLE = (
     "R2-D2,2026-11-28 10:15:00+00,37.1,-122.3,87.5,24.6,moving,1041,87,1.4,,0.8,,,,,\n"
 )
 
+METRICS_EXAMPLE = (
+    "# HELP fleet_readings_accepted_total Readings stored (acknowledged after commit).\n"
+    "# TYPE fleet_readings_accepted_total counter\n"
+    "fleet_readings_accepted_total 1.234567e+06\n"
+)
 HTML_EXAMPLE = "<!doctype html><html lang=en><title>Invalid reading</title><h1>Invalid reading</h1>...</html>"
 
 
@@ -226,6 +231,8 @@ def add_response_examples(app: Litestar) -> None:
                         media.example = CSV_EXAMPLE
                     elif media_type.startswith("text/html"):
                         media.example = HTML_EXAMPLE
+                    elif media_type.startswith("text/plain"):
+                        media.example = METRICS_EXAMPLE
                     elif isinstance(media.schema, Schema) and media.schema.one_of:
                         media.examples = {
                             ref.ref.rsplit("/", 1)[-1]: Example(value=example_for(ref.ref.rsplit("/", 1)[-1]))

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 
+from app.api.access import READINGS_KEY
 from app.api.auth import SCOPE_OPT, principal_of
 from app.api.deps import PoolDep, PrincipalDep, SettingsDep, ingestor_of, limits_of
 from app.api.openapi import TelemetryBodyOperation
@@ -56,10 +57,13 @@ class TelemetryController(Controller):
             raise UnsupportedMediaType("send the readings as Content-Type: application/json")
         writer = principal_of(request)
         if writer is ANONYMOUS:  # authentication off: no client to tell apart
-            return await ingestor_of(request).ingest_body(await request.body(), writer)
-        # Checked before the body is read: a client past its share costs the process almost nothing.
-        with limits_of(request).ingest_requests.hold(writer.credential_id):
-            return await ingestor_of(request).ingest_body(await request.body(), writer)
+            result = await ingestor_of(request).ingest_body(await request.body(), writer)
+        else:
+            # Checked before the body is read: a client past its share costs the process almost nothing.
+            with limits_of(request).ingest_requests.hold(writer.credential_id):
+                result = await ingestor_of(request).ingest_body(await request.body(), writer)
+        request.scope["state"][READINGS_KEY] = result.accepted + result.duplicates  # for the access line
+        return result
 
     @get(
         "/{robot_id:str}",

@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from app import metrics
 from app.auth.principals import ANONYMOUS, Principal
 from app.db import robots, telemetry
 from app.db.pool import Connection, Pool
-from app.errors import StorageUnavailable
+from app.errors import FleetError, StorageUnavailable
 from app.ingest.batch import count_accepted, newest_per_robot, prepare_batch
 from app.ingest.commits import CommitListener, CommitOrder
 from app.ingest.decoding import Window, parse_rows
@@ -86,6 +87,13 @@ class Ingestor:
     async def ingest_body(self, body: bytes, writer: Principal) -> IngestResult:
         """Decode and check a POSTed body, check the writer may write each reading, then store it: the whole
         ingest use case behind the route."""
+        try:
+            return await self._ingest_body(body, writer)
+        except FleetError as exc:
+            metrics.READINGS_REJECTED.labels(exc.kind.value).inc()
+            raise
+
+    async def _ingest_body(self, body: bytes, writer: Principal) -> IngestResult:
         received_at = datetime.now(UTC)
         window = Window.around(received_at, self._max_future, self._max_past)
         rows = parse_rows(body, window, self._settings.max_readings_per_request)
@@ -169,6 +177,7 @@ class Ingestor:
             pending = self._dequeue()
             batch.append(pending)
             rows += len(pending.rows)
+        metrics.QUEUED_ROWS.set(self._queued_rows)  # sampled once per flush, not per request
         return batch
 
     def _dequeue(self) -> _Pending:
@@ -194,6 +203,7 @@ class Ingestor:
         ``stored_at``."""
         # Every request's deadline is its arrival plus the flush timeout; the batch's is its oldest request's.
         loop = asyncio.get_running_loop()
+        started = loop.time()
         write = asyncio.create_task(self._write_with_retry(batch))
         done, _ = await asyncio.wait({write}, timeout=max(0.0, batch[0].enqueued_at + self._timeout_s - loop.time()))
         if not done:
@@ -207,6 +217,10 @@ class Ingestor:
             self._fail(batch, exc)
             return (), None
         accepted, rows, stored_at = write.result()
+        metrics.FLUSH_SECONDS.observe(loop.time() - started)
+        metrics.FLUSH_ROWS.observe(sum(len(pending.rows) for pending in batch))
+        metrics.READINGS_ACCEPTED.inc(sum(accepted))
+        metrics.READINGS_DUPLICATE.inc(sum(len(pending.rows) for pending in batch) - sum(accepted))
         if self._failing:
             self._failing = False
             log.warning("storage is back: flushes commit again")
@@ -217,6 +231,7 @@ class Ingestor:
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
         """Answer the batch's requests with 503; log the outage once when it starts, not once per flush."""
+        metrics.FLUSH_FAILURES.inc()
         if not self._failing:
             self._failing = True
             log.warning("storage unavailable, ingest answers 503 until a flush commits again: %r", exc)
