@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,8 +18,11 @@ from app.ingest.buffer import Ingestor
 from app.ingest.fanout import Broadcaster
 from app.ingest.latest import LatestState
 from app.limits import ConcurrencyLimiter, RateLimiter
+from app.retention import Retention
 from app.sampling import Sampler
 from app.settings import LimitSettings, Settings
+
+log = logging.getLogger(__name__)
 
 SERVICES_KEY = "services"  # where the app's lifespan puts the Services, in app.state
 CONTROL_POOL_SIZE = 2  # credential look-ups, the revocation poll and health
@@ -88,6 +92,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(ingestor.close)  # flushes (and acknowledges) every queued reading
         stack.callback(broadcaster.close)  # live streams end first
         pools = {"read": pool, "ingest": ingest_pool, "control": control_pool}
+        if (period := settings.database.retention_period) is not None:
+            retention = Retention(pool, period)  # the read pool: a drop waits on no ingest connection
+            retention.start()
+            stack.push_async_callback(retention.close)
+        log.info(
+            "data lifecycle: retention %s",
+            "off" if period is None else f"{settings.database.retention} (drop_chunks, hourly)",
+        )
         sampler = Sampler(pools, control_pool, broadcaster)
         sampler.start()
         stack.push_async_callback(sampler.close)

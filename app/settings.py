@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
+
+from app.timeranges import duration_seconds
 
 ENV_PREFIX = "FLEET_"
 # Read by the shell scripts and the test suite, never by the service: allowed, not parsed.
@@ -53,6 +56,17 @@ class DatabaseSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=
     # Longest a single statement may run; the fleet-wide analytic queries are the ones that get near it.
     query_timeout_ms: Positive = 30_000
     health_timeout_ms: Positive = 2000
+    # Readings older than this are dropped, a whole day-chunk at a time (TimescaleDB's drop_chunks), checked at
+    # start-up and hourly: "off", or a duration such as 90d. It must be longer than max_past_s, or readings the
+    # API still accepts would be dropped as they arrive.
+    retention: str = "off"
+
+    @property
+    def retention_period(self) -> timedelta | None:
+        if self.retention == "off":
+            return None
+        seconds = duration_seconds(self.retention)
+        return None if seconds is None else timedelta(seconds=seconds)
 
 
 class IngestSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -143,6 +157,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     stream: StreamSettings = msgspec.field(default_factory=StreamSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
+
+    def __post_init__(self) -> None:
+        retention = self.database.retention
+        if retention == "off":
+            return
+        period = self.database.retention_period
+        if period is None:
+            raise ValueError(f"FLEET_RETENTION must be off or a duration such as 90d, not {retention[:20]!r}")
+        if period.total_seconds() <= self.ingest.max_past_s:
+            raise ValueError(
+                f"FLEET_RETENTION ({retention}) must be longer than FLEET_MAX_PAST_S ({self.ingest.max_past_s} s):"
+                " readings the API still accepts would be dropped"
+            )
 
 
 class SettingsError(ValueError):

@@ -29,7 +29,8 @@ def aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _duration_s(text: str) -> int | None:
+def duration_seconds(text: str) -> int | None:
+    """Seconds a duration in the one syntax names (30s, 5m, 1h, 1d, or bare seconds); None if it is not one."""
     match = _DURATION.fullmatch(text)
     if match is None:
         return None
@@ -38,7 +39,7 @@ def _duration_s(text: str) -> int | None:
 
 def parse_duration(text: str, name: str, maximum: timedelta) -> timedelta:
     """A duration parameter ('30s', '5m', '1h', '1d' or bare seconds such as '300'), at most ``maximum``."""
-    seconds = _duration_s(text)
+    seconds = duration_seconds(text)
     if seconds is None:
         raise BadParameter(f"{name} must be a whole number and a unit s, m, h or d (like 30s or 5m), or seconds")
     if seconds > maximum.total_seconds():
@@ -49,7 +50,7 @@ def parse_duration(text: str, name: str, maximum: timedelta) -> timedelta:
 def parse_bucket(text: str) -> timedelta:
     """A bucket width in the duration syntax. A day is 86,400 s here; with a zone, day buckets follow local
     days (DST included) because the query steps by calendar days for them."""
-    seconds = _duration_s(text)
+    seconds = duration_seconds(text)
     if seconds is None:
         raise BadBucket("bucket must be a whole number and a unit s, m, h or d, like 1m or 1h")
     return timedelta(seconds=seconds)

@@ -282,3 +282,11 @@ ORDER BY c.credential_id
 SELECT_ROBOT_KEY_AND_TAGS = "SELECT robot_key, tags FROM robots WHERE robot_id = $1"
 SELECT_ROBOT_TAGS = "SELECT robot_id, tags FROM robots WHERE robot_id = ANY($1::text[])"
 SELECT_ALL_ROBOT_TAGS = "SELECT robot_id, tags FROM robots"
+
+
+# --- retention -----------------------------------------------------------------------------------------------
+
+# Whole chunks whose every reading is older than $1 are dropped (TimescaleDB's drop_chunks, Apache edition). The
+# transaction-level advisory lock lets one process of many do it at a time; the others skip this round.
+TRY_RETENTION_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('fleet-retention'))"
+DROP_OLD_CHUNKS = "SELECT count(*) FROM drop_chunks('telemetry', older_than => $1::timestamptz)"

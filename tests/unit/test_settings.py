@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import msgspec
 import pytest
 
@@ -47,3 +49,14 @@ def test_replace_changes_only_the_named_fields() -> None:
     assert tuned.database == Settings().database
     with pytest.raises(SettingsError):
         replace_settings(Settings(), no_such_setting=1)
+
+
+def test_retention_shorter_than_the_accepted_past_is_refused() -> None:
+    assert load_settings({"FLEET_RETENTION": "90d"}).database.retention_period == timedelta(days=90)
+    assert load_settings({}).database.retention_period is None
+    with pytest.raises(SettingsError, match="longer than FLEET_MAX_PAST_S"):
+        load_settings({"FLEET_RETENTION": "7d"})
+    with pytest.raises(SettingsError, match="longer than FLEET_MAX_PAST_S"):
+        load_settings({"FLEET_RETENTION": "40d", "FLEET_MAX_PAST_S": str(50 * 86_400)})
+    with pytest.raises(SettingsError, match="FLEET_RETENTION must be off or a duration"):
+        load_settings({"FLEET_RETENTION": "ninety days"})

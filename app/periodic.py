@@ -1,0 +1,44 @@
+"""A background job run every so often in each process, until the process stops.
+
+Stopped by an event, not by cancelling: on Python 3.11 a cancellation that lands just as an ``asyncio.wait_for``
+completes can be lost, and a cancelled loop would then never end (the metrics sampler hung the tests that way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+log = logging.getLogger(__name__)
+
+
+class Periodic:
+    """Calls ``tick`` at once and then every ``interval_s``; a failing tick is logged and tried again next time."""
+
+    def __init__(self, name: str, interval_s: float) -> None:
+        self._name = name
+        self._interval_s = interval_s
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def tick(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def close(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("%s failed; trying again in %.0f s", self._name, self._interval_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval_s):
+                    await self._stopping.wait()

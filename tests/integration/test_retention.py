@@ -1,0 +1,49 @@
+"""Retention drops whole day-chunks older than FLEET_RETENTION, at start-up and hourly, and nothing newer."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from app.retention import Retention
+from app.settings import Settings, replace_settings
+from tests.support.servers import serve_in_process
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+INSERT = """
+INSERT INTO telemetry (robot_key, time, latitude, longitude, battery_level)
+SELECT r.robot_key, t, 1.0, 2.0, 50 FROM robots r, unnest($1::timestamptz[]) t WHERE r.robot_id = 'old-timer'
+"""
+
+
+async def load(conn: asyncpg.Connection, *ages_days: float) -> None:
+    await conn.execute("INSERT INTO robots (robot_id) VALUES ('old-timer') ON CONFLICT DO NOTHING")
+    await conn.execute(INSERT, [NOW - timedelta(days=age) for age in ages_days])
+
+
+async def stored_ages(conn: asyncpg.Connection) -> list[int]:
+    rows = await conn.fetch("SELECT time FROM telemetry ORDER BY time")
+    return [round((NOW - row["time"]) / timedelta(days=1)) for row in rows]
+
+
+async def test_chunks_past_the_period_are_dropped_and_nothing_newer(
+    conn: asyncpg.Connection, database_url: str
+) -> None:
+    await load(conn, 120, 100, 95, 89, 30, 1)
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=2) as pool:
+        retention = Retention(pool, timedelta(days=90))
+        assert await retention.apply_once() == 3  # the 120-, 100- and 95-day-old chunks
+        assert await retention.apply_once() == 0  # idempotent
+    assert await stored_ages(conn) == [89, 30, 1]
+
+
+async def test_the_service_applies_retention_at_start_up(settings: Settings, conn: asyncpg.Connection) -> None:
+    await load(conn, 60, 45, 10)
+    async with serve_in_process(replace_settings(settings, retention="40d")):
+        for _ in range(50):
+            if await stored_ages(conn) == [10]:
+                break
+            await asyncio.sleep(0.1)
+    assert await stored_ages(conn) == [10]
