@@ -13,10 +13,12 @@ from app import metrics
 from app.auth.authenticator import Authenticator
 from app.db import robots
 from app.db.migrations import apply_migrations
+from app.db.notices import CommitNotices
 from app.db.pool import Pool, create_pool
 from app.ingest.buffer import Ingestor
 from app.ingest.fanout import Broadcaster
 from app.ingest.latest import LatestState
+from app.ingest.relay import CommitRelay
 from app.limits import ConcurrencyLimiter, RateLimiter
 from app.retention import Retention
 from app.sampling import Sampler
@@ -88,6 +90,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         authenticator.on_change(ingestor.forget_provisioning)
         broadcaster = Broadcaster(settings.stream.stream_queue_size)
         ingestor.add_listener(broadcaster.publish)
+        # Commits of the other processes reach this one's subscribers through PostgreSQL's LISTEN/NOTIFY.
+        relay = CommitRelay(ingestor.instance, pool, broadcaster)
+        relay.start()
+        stack.push_async_callback(relay.close)
+        notices = CommitNotices(settings.database.database_url, relay.on_notice)
+        notices.start()
+        stack.push_async_callback(notices.close)
         ingestor.start()
         stack.push_async_callback(ingestor.close)  # flushes (and acknowledges) every queued reading
         stack.callback(broadcaster.close)  # live streams end first

@@ -36,7 +36,14 @@ TELEMETRY_TABLE = "telemetry"
 STAGING_TABLE = "telemetry_staging"
 TELEMETRY_COLUMNS = ("robot_key", *COLUMN_NAMES)  # stored_at is left to its default, the transaction's start
 
-SELECT_TRANSACTION_TIME = "SELECT transaction_timestamp()"
+# A flush's stored_at (its transaction's start), and a notice to every other API process, delivered at COMMIT:
+# "<instance> <stored_at in µs since the epoch>", so a process streaming to subscribers can read that flush's
+# rows (COMMIT_CHANNEL; see SELECT_FLUSH_ROWS). One round trip for both.
+COMMIT_CHANNEL = "fleet_commits"
+SELECT_TRANSACTION_TIME = f"""
+SELECT transaction_timestamp(),
+       pg_notify('{COMMIT_CHANNEL}', $1::text || ' ' || (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint)
+"""
 
 REGISTER_ROBOTS = """
 INSERT INTO robots (robot_id)
@@ -111,6 +118,15 @@ WHERE t.stored_at >= greatest($1::timestamptz, $6::timestamptz)
   AND ($4::text[] IS NULL OR r.robot_id = ANY($4))
 ORDER BY t.stored_at, r.robot_id, t.time
 LIMIT $5
+"""
+
+# One committed flush's rows, by its stored_at ($1), in the stream's order, for another process's subscribers.
+# (Not by transaction id: COPY runs in a savepoint, so the rows' xmin is a subtransaction's.)
+SELECT_FLUSH_ROWS = f"""
+SELECT r.robot_id, t.stored_at, {", ".join("t." + c for c in _READING_COLUMNS_AS_TEXT.split(", "))}
+FROM telemetry t JOIN robots r USING (robot_key)
+WHERE t.stored_at = $1
+ORDER BY r.robot_id, t.time
 """
 
 # --- latest state ------------------------------------------------------------------------------------------------

@@ -124,10 +124,16 @@ async def read_spool(spool: SpooledTemporaryFile[bytes]) -> AsyncIterator[bytes]
         spool.close()
 
 
-async def fetch_transaction_time(conn: Connection) -> datetime:
-    """The caller's transaction's start: the ``stored_at`` PostgreSQL gives every row the transaction writes."""
-    stored_at: datetime = await conn.fetchval(sql.SELECT_TRANSACTION_TIME)
+async def fetch_transaction_time(conn: Connection, instance: str) -> datetime:
+    """The caller's transaction's start (the ``stored_at`` PostgreSQL gives every row it writes), and a notice
+    to the other API processes, sent at COMMIT, naming the flush (``instance``: who sends it)."""
+    stored_at: datetime = await conn.fetchval(sql.SELECT_TRANSACTION_TIME, instance)
     return stored_at
+
+
+async def fetch_flush(pool: Pool, stored_at: datetime) -> list[tuple[Position, StreamedReading]]:
+    """One committed flush's rows (named by a commit notice's stored_at), in stream order."""
+    return _streamed(await pool.fetch(sql.SELECT_FLUSH_ROWS, stored_at))
 
 
 async def fetch_stored_since(
@@ -137,5 +143,9 @@ async def fetch_stored_since(
     live-stream client that reconnects has missed, for every robot or only ``robot_ids``."""
     stored_at, robot_id, time = after
     ids = None if robot_ids is None else sorted(robot_ids)
-    rows = await pool.fetch(sql.SELECT_STORED_SINCE, stored_at, robot_id, time, ids, limit, oldest)
+    return _streamed(await pool.fetch(sql.SELECT_STORED_SINCE, stored_at, robot_id, time, ids, limit, oldest))
+
+
+def _streamed(rows: Sequence[asyncpg.Record]) -> list[tuple[Position, StreamedReading]]:
+    """Rows of (robot_id, stored_at, reading columns...) as stream positions and streamed readings."""
     return [((row[1], row[0], row[2]), StreamedReading(*reading_args(tuple(row)[2:]), row[0])) for row in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -75,6 +76,8 @@ class Ingestor:
         self._robot_keys: dict[str, int] = {}
         self._writers = WriterCheck(pool)
         self._commits = CommitOrder()
+        # Names this ingestor in the commit notices other processes get (app.ingest.relay).
+        self.instance = secrets.token_hex(8)
 
     def start(self) -> None:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="ingest-dispatcher")
@@ -269,7 +272,7 @@ class Ingestor:
             keys = await self._resolve_robot_keys(conn, {row[0] for pending in batch for row in pending.rows})
             prepared = prepare_batch([p.rows for p in batch], [p.received_at for p in batch], keys)
             new_flags = await telemetry.insert_records(conn, prepared.records)
-            stored_at = await telemetry.fetch_transaction_time(conn)
+            stored_at = await telemetry.fetch_transaction_time(conn, self.instance)
         newest, rows = prepared.newest, prepared.rows
         if new_flags is not None:
             # Only what was stored may become a latest state or be streamed: a replay can carry other values.

@@ -1,7 +1,8 @@
 """Live readings: a fan-out of committed rows to subscribers, each with a bounded queue of encoded readings.
 
 Ingest never waits for a subscriber: one that falls ``stream_queue_size`` readings behind is cut off.
-Subscribers see the readings committed by this process; with several uvicorn workers, each sees its own share.
+Subscribers see the readings committed by this process at once, and those of other processes (workers or
+instances) through ``relay.CommitRelay``, a little later.
 Each reading goes out with its stream position, (stored_at, robot_id, timestamp), which only ever rises: flushes
 are handed on in order (``commits.CommitOrder``), and a flush's rows are sorted by robot and time.
 """
@@ -93,12 +94,20 @@ class Broadcaster:
             filtered = by_robot.get(row[0])
             if not everything and not filtered:
                 continue
-            data = ((stored_at, row[0], row[1]), encode_streamed(row))
-            for subscriber in [*everything, *(filtered or ())]:
-                if subscriber.queue.qsize() >= self._queue_size:
-                    self._cut_off(subscriber, overflowed=True)
-                else:
-                    subscriber.queue.put_nowait(data)
+            self._offer(((stored_at, row[0], row[1]), encode_streamed(row)), [*everything, *(filtered or ())])
+
+    def publish_events(self, events: Sequence[Event]) -> None:
+        """Readings another process committed, already encoded (from ``relay.CommitRelay``)."""
+        everything, by_robot = self._everything, self._by_robot
+        for event in events:
+            self._offer(event, [*everything, *(by_robot.get(event[0][1]) or ())])
+
+    def _offer(self, event: Event, subscribers: list[Subscriber]) -> None:
+        for subscriber in subscribers:
+            if subscriber.queue.qsize() >= self._queue_size:
+                self._cut_off(subscriber, overflowed=True)
+            else:
+                subscriber.queue.put_nowait(event)
 
     def close(self) -> None:
         for subscriber in [*self._everything, *{s for subs in self._by_robot.values() for s in subs}]:

@@ -1,0 +1,67 @@
+"""Commit notices between API processes: a LISTEN connection of its own, kept open (reopened if it drops)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import asyncpg
+
+from app.db import sql
+
+RECONNECT_S = 1.0
+
+log = logging.getLogger(__name__)
+
+
+class CommitNotices:
+    """Calls ``on_notice(payload)`` for every commit notice any API process sends (this one's included)."""
+
+    def __init__(self, database_url: str, on_notice: Callable[[str], None]) -> None:
+        self._database_url = database_url
+        self._on_notice = on_notice
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()  # set while a LISTEN is in place (tests wait on it)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever(), name="commit-notices")
+
+    async def close(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+
+    def _deliver(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        self._on_notice(str(payload))
+
+    async def _listen_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._listen_once()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("commit notices: cannot listen (%r); retrying", exc)
+            if not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(RECONNECT_S):
+                        await self._stopping.wait()
+
+    async def _listen_once(self) -> None:
+        """Listen on one connection until the process stops or the connection drops."""
+        conn = await asyncpg.connect(self._database_url)
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: lost.set())
+        try:
+            await conn.add_listener(sql.COMMIT_CHANNEL, self._deliver)
+            self.listening.set()
+            waits = {asyncio.create_task(self._stopping.wait()), asyncio.create_task(lost.wait())}
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
+        finally:
+            self.listening.clear()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await conn.close()
