@@ -24,12 +24,25 @@ class HistoryPage(msgspec.Struct, gc=False):
     next_cursor: Annotated[str | None, Meta(description="Pass as `cursor` for older readings; null at the end.")] = None
 
 
+class Storage(msgspec.Struct, gc=False):
+    """What the database offers and what the service does with it, found at start-up."""
+
+    timescaledb_license: Annotated[
+        str, Meta(description="`apache` (hypertables, drop_chunks) or `timescale` (the community edition).")
+    ]
+    retention: Annotated[str, Meta(description="FLEET_RETENTION: `off`, or how long readings are kept.")]
+    compression: Annotated[
+        str, Meta(description="`off`, or why it is unavailable (the Apache edition has no native compression).")
+    ]
+
+
 class Health(msgspec.Struct, gc=False):
     status: Literal["ok", "degraded"]
     version: str
     database: Literal["up", "down"]
     # "off" means any client can read and write everything (FLEET_AUTH=off, for trusted networks only).
     authentication: Literal["on", "off"]
+    storage: Storage | None = None
 
 
 class FieldError(msgspec.Struct, omit_defaults=True, gc=False):

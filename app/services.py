@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import msgspec
+
 from app import metrics
 from app.auth.authenticator import Authenticator
-from app.db import robots
+from app.db import retention, robots
 from app.db.migrations import apply_migrations
 from app.db.notices import CommitNotices
 from app.db.pool import Pool, create_pool
@@ -22,6 +24,7 @@ from app.ingest.relay import CommitRelay
 from app.limits import ConcurrencyLimiter, RateLimiter
 from app.retention import Retention
 from app.sampling import Sampler
+from app.schemas import Storage
 from app.settings import LimitSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,7 @@ class Services:
     ingestor: Ingestor
     broadcaster: Broadcaster
     authenticator: Authenticator
+    storage: Storage
 
 
 @asynccontextmanager
@@ -102,12 +106,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.callback(broadcaster.close)  # live streams end first
         pools = {"read": pool, "ingest": ingest_pool, "control": control_pool}
         if (period := settings.database.retention_period) is not None:
-            retention = Retention(pool, period)  # the read pool: a drop waits on no ingest connection
-            retention.start()
-            stack.push_async_callback(retention.close)
+            retainer = Retention(pool, period)  # the read pool: a drop waits on no ingest connection
+            retainer.start()
+            stack.push_async_callback(retainer.close)
+        storage = await describe_storage(pool, settings)
         log.info(
-            "data lifecycle: retention %s",
-            "off" if period is None else f"{settings.database.retention} (drop_chunks, hourly)",
+            "storage: TimescaleDB %s edition; retention %s; compression %s",
+            storage.timescaledb_license,
+            storage.retention,
+            storage.compression,
+            extra=msgspec.structs.asdict(storage),
         )
         sampler = Sampler(pools, control_pool, broadcaster)
         sampler.start()
@@ -125,4 +133,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             ingestor=ingestor,
             broadcaster=broadcaster,
             authenticator=authenticator,
+            storage=storage,
         )
+
+
+async def describe_storage(pool: Pool, settings: Settings) -> Storage:
+    """What the database offers and what is enabled, for the start-up log and ``GET /``."""
+    license_name = await retention.fetch_timescaledb_license(pool)
+    # Native compression exists only in the community edition; enabling it is not built yet (no such server was
+    # available to test it on), so it is "off" there and "unavailable" on the Apache edition.
+    compression = "off" if license_name == "timescale" else f"unavailable ({license_name} edition)"
+    return Storage(license_name, settings.database.retention, compression)

@@ -15,6 +15,7 @@ from app.db.pool import Pool
 from app.ingest.buffer import Ingestor
 from app.ingest.fanout import Broadcaster
 from app.ingest.latest import LatestState
+from app.schemas import Storage
 from app.services import SERVICES_KEY, Limits, Services
 from app.settings import Settings
 
@@ -27,6 +28,7 @@ LatestDep = NamedDependency[LatestState]
 BroadcasterDep = NamedDependency[Broadcaster]
 AuthenticatorDep = NamedDependency[Authenticator]
 PrincipalDep = NamedDependency[Principal]
+StorageDep = NamedDependency[Storage]
 
 
 def _services(state: State) -> Services:
@@ -76,6 +78,10 @@ def provide_broadcaster(state: State) -> Broadcaster:
     return _services(state).broadcaster
 
 
+def provide_storage(state: State) -> Storage:
+    return _services(state).storage
+
+
 DEPENDENCIES = {
     "settings": Provide(provide_settings, sync_to_thread=False),
     "pool": Provide(provide_pool, sync_to_thread=False),
@@ -85,4 +91,5 @@ DEPENDENCIES = {
     "broadcaster": Provide(provide_broadcaster, sync_to_thread=False),
     "authenticator": Provide(provide_authenticator, sync_to_thread=False),
     "principal": Provide(provide_principal, sync_to_thread=False),
+    "storage": Provide(provide_storage, sync_to_thread=False),
 }

@@ -25,6 +25,7 @@ from app.schemas import (
     RobotState,
     StationaryPage,
     StationaryRobot,
+    Storage,
 )
 
 _AT = datetime(2026, 11, 28, 10, 15, tzinfo=UTC)
@@ -50,7 +51,7 @@ EXAMPLES: dict[str, Any] = {
     "StationaryPage": StationaryPage([StationaryRobot("R2-D2", 1.8, 60, _AT, _HERE)], None),
     "DistancePage": DistancePage([RobotDistance("R2-D2", 3600, 4123.7)], None),
     "ActivityPage": ActivityPage([DailyActivity("R2-D2", "2026-11-27", "UTC", {"moving": 6.5, "charging": 2.25})]),
-    "Health": Health(status="ok", version="0.4.0", database="up", authentication="on"),
+    "Health": Health("ok", "0.4.0", "up", "on", Storage("apache", "90d", "unavailable (apache edition)")),
     "CredentialInfo": _CREDENTIAL,
     "IssuedCredential": IssuedCredential(
         8, "robot", "R2-D2", "flt_r_<shown once>", "flt_r_Zq9x", _AT, robot_id="R2-D2", scopes=["ingest"]

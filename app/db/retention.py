@@ -1,4 +1,4 @@
-"""Retention: dropping the telemetry chunks that hold only readings older than a cutoff."""
+"""Data lifecycle: which TimescaleDB edition serves, and dropping the chunks older than a cutoff."""
 
 from __future__ import annotations
 
@@ -16,3 +16,9 @@ async def drop_chunks_before(pool: Pool, cutoff: datetime) -> int | None:
             return None
         dropped: int = await conn.fetchval(sql.DROP_OLD_CHUNKS, cutoff)
         return dropped
+
+
+async def fetch_timescaledb_license(pool: Pool) -> str:
+    """``apache`` (what Debian builds: no compression, continuous aggregates or policies) or ``timescale``."""
+    license_name: str = await pool.fetchval(sql.SHOW_TIMESCALEDB_LICENSE)
+    return license_name

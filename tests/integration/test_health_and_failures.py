@@ -34,7 +34,15 @@ async def test_health_reports_version_and_database(client: httpx.AsyncClient) ->
     response = await client.get("/")
     assert response.status_code == 200
     # These tests run with authentication off, which health says out loud.
-    assert response.json() == {"status": "ok", "version": __version__, "database": "up", "authentication": "off"}
+    body = response.json()
+    storage = body.pop("storage")
+    assert body == {"status": "ok", "version": __version__, "database": "up", "authentication": "off"}
+    # What start-up found: the edition serving (Debian's build is the Apache one) and what is enabled.
+    assert storage["retention"] == "off"
+    assert (storage["timescaledb_license"], storage["compression"]) in {
+        ("apache", "unavailable (apache edition)"),
+        ("timescale", "off"),
+    }
 
 
 async def test_database_down_gives_503_then_recovers(settings: Settings, conn: asyncpg.Connection) -> None:
