@@ -25,7 +25,7 @@ up:  ## start the database and the API, and print the URL
 ifeq ($(MODE),docker)
 	@echo "make up: Docker engine found, using docker compose (MODE=local to override)"
 	docker compose up -d --build --wait
-	@echo "api: http://127.0.0.1:8000  (Swagger UI: http://127.0.0.1:8000/docs)"
+	@echo "api: http://127.0.0.1:$${FLEET_PORT:-8000}  (Swagger UI: /docs; more replicas: docker compose up -d --scale api=3)"
 else
 	@echo "make up: no Docker engine answered, using the local cluster (MODE=docker to override)"
 	@$(MAKE) --no-print-directory db
