@@ -61,6 +61,17 @@ async def test_two_instances_serve_every_write_and_stream_each_others(
                 seen.append((data["robot_id"], data["seq"]))
         reader.cancel()
         assert sorted(seen) == sorted(sent)  # each once, whichever instance took it  # type: ignore[type-var]
+        # Latest state: the writer reads its own write at once; the other instance within 1 s.
+        last = reading("lst", NOW + timedelta(minutes=1), battery_level=42.0)
+        assert (await b.post("/telemetry/", json=last)).status_code == 200
+        assert (await b.get("/robots/lst")).json()["battery_level"] == 42.0
+        waited = 0.0
+        while (await a.get("/robots/lst")).status_code != 200 or (await a.get("/robots/lst")).json()[
+            "battery_level"
+        ] != 42.0:
+            waited += 0.05
+            assert waited < 1.0, "instance A still showed an older latest state after 1 s"
+            await asyncio.sleep(0.05)
         for client in (a, b):  # both serve everything either acknowledged, once
             for robot in range(4):
                 page = (await client.get(f"/telemetry/r{robot}", params={"limit": "100"})).json()
