@@ -13,6 +13,7 @@ import msgspec
 
 from app import metrics
 from app.auth.authenticator import Authenticator
+from app.auth.principals import Principal
 from app.db import retention, robots
 from app.db.migrations import apply_migrations
 from app.db.notices import CommitNotices
@@ -40,7 +41,8 @@ class Limits:
     key_rate: RateLimiter
     heavy_reads: ConcurrencyLimiter
     subscribers: ConcurrencyLimiter
-    ingest_requests: ConcurrencyLimiter
+    ingest_requests: ConcurrencyLimiter  # robot tokens
+    key_ingest_requests: ConcurrencyLimiter  # ingest keys (gateways)
 
     @classmethod
     def from_settings(cls, settings: LimitSettings) -> Limits:
@@ -56,7 +58,14 @@ class Limits:
             ingest_requests=ConcurrencyLimiter(
                 settings.ingest_requests_per_credential, INGEST_REQUESTS_TOTAL, "ingest requests"
             ),
+            key_ingest_requests=ConcurrencyLimiter(
+                settings.ingest_requests_per_key, INGEST_REQUESTS_TOTAL, "ingest requests"
+            ),
         )
+
+    def ingest_limiter_for(self, writer: Principal) -> ConcurrencyLimiter:
+        """A robot's token or a gateway's key: each has its own allowance of ingest requests in flight."""
+        return self.ingest_requests if writer.robot_id is not None else self.key_ingest_requests
 
 
 @dataclass(frozen=True, slots=True)

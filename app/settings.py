@@ -129,8 +129,11 @@ class LimitSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     key_requests_per_s: Positive = 1000
     key_burst: Positive = 2000
     # Ingest requests being read, decoded or stored at once per credential: a client with many connections of
-    # large batches gets 429 past this, so it cannot take all of the process's CPU.
+    # large batches gets 429 past this, so it cannot take all of the process's CPU. A robot sends its own
+    # readings (8 is generous); an ingest key is a gateway for many robots, often one request per message over
+    # a connection pool, so it gets more.
     ingest_requests_per_credential: Positive = 8
+    ingest_requests_per_key: Positive = 64
     # Exports and fleet-wide questions each hold a read connection while they run: at most this many at once per
     # credential, and in all (the rest of the read pool stays free for light reads).
     heavy_reads_per_credential: Positive = 2

@@ -47,6 +47,7 @@ CPU_COUNT = os.cpu_count() or 1
 # measures throughput rather than the limits. Every phase, auth on and off, runs with the same settings.
 ONE_GATEWAY = {
     "FLEET_INGEST_REQUESTS_PER_CREDENTIAL": "1000",
+    "FLEET_INGEST_REQUESTS_PER_KEY": "1000",
     "FLEET_MAX_QUEUED_ROWS_PER_CREDENTIAL": "100000",
     "FLEET_KEY_REQUESTS_PER_S": "1000000",
     "FLEET_KEY_BURST": "1000000",

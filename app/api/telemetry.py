@@ -60,7 +60,7 @@ class TelemetryController(Controller):
             result = await ingestor_of(request).ingest_body(await request.body(), writer)
         else:
             # Checked before the body is read: a client past its share costs the process almost nothing.
-            with limits_of(request).ingest_requests.hold(writer.credential_id):
+            with limits_of(request).ingest_limiter_for(writer).hold(writer.credential_id):
                 result = await ingestor_of(request).ingest_body(await request.body(), writer)
         request.scope["state"][READINGS_KEY] = result.accepted + result.duplicates  # for the access line
         return result

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from app.auth.principals import Principal, Scope
 from app.errors import RateLimited
 from app.limits import ConcurrencyLimiter, RateLimiter
+from app.services import Limits
+from app.settings import LimitSettings
 
 
 def test_token_bucket_allows_the_burst_then_the_rate() -> None:
@@ -34,3 +37,17 @@ def test_concurrency_is_capped_per_client_and_in_all() -> None:
     with limiter.hold("c"):
         assert limiter.in_flight == 3
     assert limiter.in_flight == 2
+
+
+def test_robots_and_gateway_keys_have_their_own_ingest_allowance() -> None:
+    limits = Limits.from_settings(LimitSettings())  # the defaults: 8 for a robot's token, 64 for a key
+    robot = Principal(1, "r1", frozenset({Scope.WRITE_OWN}), robot_id="r1")
+    gateway = Principal(2, "site gateway", frozenset({Scope.INGEST}))
+    for _ in range(64):
+        limits.ingest_limiter_for(gateway).acquire(gateway.credential_id)
+    with pytest.raises(RateLimited, match="at most 64 ingest requests"):
+        limits.ingest_limiter_for(gateway).acquire(gateway.credential_id)
+    for _ in range(8):
+        limits.ingest_limiter_for(robot).acquire(robot.credential_id)
+    with pytest.raises(RateLimited, match="at most 8 ingest requests"):
+        limits.ingest_limiter_for(robot).acquire(robot.credential_id)

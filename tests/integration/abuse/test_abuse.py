@@ -55,7 +55,8 @@ def api(database_url: str, conn: asyncpg.Connection) -> Iterator[Api]:
             return await issue_key(pool, "ops", "admin", "read", "export", "stream"), await issue_robot(pool, "polite")
 
     admin, robot_token = asyncio.run(provision())
-    env = {"FLEET_FLUSH_TIMEOUT_MS": "3000", "FLEET_LOG_LEVEL": "warning"}
+    # Keys get 64 ingest requests in flight by default; 8 here, so that a 50-connection flood meets the cap.
+    env = {"FLEET_FLUSH_TIMEOUT_MS": "3000", "FLEET_LOG_LEVEL": "warning", "FLEET_INGEST_REQUESTS_PER_KEY": "8"}
     with api_server(database_url, 1, env) as (port, pid):
         url = f"http://127.0.0.1:{port}"
         # Warm up, as a running service is: the first request of a process prepares statements and caches tokens.
