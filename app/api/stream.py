@@ -23,6 +23,7 @@ from app.cursors import Position, decode_position, encode_position
 from app.db import telemetry
 from app.errors import ErrorKind
 from app.ingest.fanout import Broadcaster, Subscriber, encode_reading
+from app.settings import StreamSettings
 
 HEARTBEAT_S = 15.0  # a comment line this often keeps idle proxies from closing the stream
 RETRY_MS = 2000  # what a browser's EventSource waits before it reconnects
@@ -103,23 +104,24 @@ async def stream_telemetry(
         robot_ids = visible
     client = principal.credential_id
     limits.subscribers.acquire(client)
+    # Subscribed before the replay is read, so a reading committed meanwhile is in one or the other.
+    subscriber = broadcaster.subscribe(robot_ids)
     try:
-        # Subscribed before the replay is read, so a reading committed meanwhile is in one or the other.
-        subscriber = broadcaster.subscribe(robot_ids)
         replay: Replay = ([], False)
         if after is not None:
-            replay = await _read_replay(pool, settings.stream.stream_resume_window_s, settings, after, robot_ids)
-    except BaseException:
+            replay = await _read_replay(pool, settings.stream, after, robot_ids)
+    except BaseException:  # no stream after all: nothing may stay subscribed or counted
+        broadcaster.unsubscribe(subscriber)
         limits.subscribers.release(client)
         raise
     return ServerSentEvent(_events(broadcaster, subscriber, replay, lambda: limits.subscribers.release(client)))
 
 
 async def _read_replay(
-    pool: PoolDep, window_s: int, settings: SettingsDep, after: Position, robot_ids: frozenset[str] | None
+    pool: PoolDep, settings: StreamSettings, after: Position, robot_ids: frozenset[str] | None
 ) -> Replay:
-    oldest = datetime.now(UTC) - timedelta(seconds=window_s)
-    limit = settings.stream.stream_resume_max_readings
+    oldest = datetime.now(UTC) - timedelta(seconds=settings.stream_resume_window_s)
+    limit = settings.stream_resume_max_readings
     found = await telemetry.fetch_stored_since(pool, after, oldest, robot_ids, limit + 1)
     truncated = after[0] < oldest or len(found) > limit
     return [(position, encode_reading(reading)) for position, reading in found[:limit]], truncated

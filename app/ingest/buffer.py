@@ -220,10 +220,11 @@ class Ingestor:
             self._fail(batch, exc)
             return (), None
         accepted, rows, stored_at = write.result()
+        sent, stored = sum(len(pending.rows) for pending in batch), sum(accepted)
         metrics.FLUSH_SECONDS.observe(loop.time() - started)
-        metrics.FLUSH_ROWS.observe(sum(len(pending.rows) for pending in batch))
-        metrics.READINGS_ACCEPTED.inc(sum(accepted))
-        metrics.READINGS_DUPLICATE.inc(sum(len(pending.rows) for pending in batch) - sum(accepted))
+        metrics.FLUSH_ROWS.observe(sent)
+        metrics.READINGS_ACCEPTED.inc(stored)
+        metrics.READINGS_DUPLICATE.inc(sent - stored)
         if self._failing:
             self._failing = False
             log.warning("storage is back: flushes commit again")
