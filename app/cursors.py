@@ -108,3 +108,29 @@ class ListPager(Generic[T]):
         if name != self._name:
             raise BadCursor("cursor belongs to another list")
         return tuple(key)
+
+
+class IdPager:
+    """Keyset pages the database answers, by an integer id: a cursor names its list and the last id returned."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._decode = msgspec.msgpack.Decoder(tuple[str, int]).decode
+
+    def encode(self, last_id: int) -> str:
+        return base64.urlsafe_b64encode(_encode_cursor((self._name, last_id))).decode().rstrip("=")
+
+    def decode(self, token: str | None) -> int | None:
+        if token is None:
+            return None
+        try:
+            name, last_id = self._decode(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        except (binascii.Error, ValueError, msgspec.DecodeError):
+            raise BadCursor("cursor is not one this API issued") from None
+        if name != self._name:
+            raise BadCursor("cursor belongs to another list")
+        return last_id
+
+    def next_cursor(self, ids: Sequence[int], size: int) -> str | None:
+        """The cursor after a page of ``size`` asked for: None when the page came back short (the end)."""
+        return self.encode(ids[-1]) if len(ids) == size and ids else None

@@ -29,6 +29,10 @@ class ErrorKind(enum.Enum):
     RATE_LIMITED = "rate-limited"
     UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type"
     CONFLICT = "conflict"
+    INVALID_RULE = "invalid-alert-rule"
+    UNKNOWN_ALERT_RULE = "unknown-alert-rule"
+    UNKNOWN_ALERT = "unknown-alert"
+    UNKNOWN_WEBHOOK = "unknown-webhook"
     # What the HTTP layer itself refuses before any domain code runs, and what nobody expected.
     NOT_FOUND = "not-found"
     METHOD_NOT_ALLOWED = "method-not-allowed"
@@ -128,3 +132,19 @@ class UnsupportedMediaType(FleetError):
 
 class Conflict(FleetError):
     kind = ErrorKind.CONFLICT
+
+
+class InvalidRule(FleetError):
+    kind = ErrorKind.INVALID_RULE
+
+
+class UnknownAlertRule(FleetError):
+    kind = ErrorKind.UNKNOWN_ALERT_RULE
+
+
+class UnknownAlert(FleetError):
+    kind = ErrorKind.UNKNOWN_ALERT
+
+
+class UnknownWebhook(FleetError):
+    kind = ErrorKind.UNKNOWN_WEBHOOK

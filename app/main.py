@@ -13,6 +13,7 @@ from litestar.types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSe
 
 from app.api.access import serve_observed
 from app.api.admin import AdminController
+from app.api.alerts import AlertRulesController, AlertsController
 from app.api.auth import authorize
 from app.api.deps import DEPENDENCIES
 from app.api.export import export_csv
@@ -25,6 +26,7 @@ from app.api.problems import handle_error, problem_page
 from app.api.robots import RobotsController
 from app.api.stream import stream_telemetry
 from app.api.telemetry import TelemetryController
+from app.api.webhooks import WebhooksController
 from app.services import SERVICES_KEY, open_services
 from app.settings import Settings, load_settings
 
@@ -87,6 +89,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RobotsController,
             FleetController,
             AdminController,
+            AlertRulesController,
+            AlertsController,
+            WebhooksController,
             problem_page,
             serve_metrics,
             build_docs_assets_router(),

@@ -56,6 +56,17 @@ DATABASE_UP = Gauge(
     multiprocess_mode="min",
 )  # fmt: skip
 
+ALERT_TRANSITIONS = Counter("alert_transitions", "Alerts opened, acknowledged and resolved.", ["event"], namespace=_NS)
+ALERT_ROUND_SECONDS = Histogram(
+    "alert_round_seconds", "Time an evaluation round of committed readings took.", namespace=_NS,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)  # fmt: skip
+ALERT_LAG_SECONDS = Gauge(
+    "alert_evaluation_lag_seconds", "From the oldest commit of the last round to that round's end.",
+    namespace=_NS, multiprocess_mode="max",
+)  # fmt: skip
+WEBHOOK_ATTEMPTS = Counter("webhook_attempts", "Webhook delivery attempts, by outcome.", ["outcome"], namespace=_NS)
+
 
 def render_metrics() -> tuple[bytes, str]:
     """The exposition text and its content type: every process's metrics in multiprocess mode, else this one's."""

@@ -8,10 +8,14 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import msgspec
 
 from app import metrics
+from app.alerts.engine import AlertEngine
+from app.alerts.events import relay_alert_notice
+from app.alerts.webhooks import WebhookSender
 from app.auth.authenticator import Authenticator
 from app.auth.principals import Principal
 from app.db import retention, robots
@@ -79,6 +83,7 @@ class Services:
     broadcaster: Broadcaster
     authenticator: Authenticator
     storage: Storage
+    alerts: AlertEngine
 
 
 @asynccontextmanager
@@ -107,9 +112,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         relay = CommitRelay(ingestor.instance, pool, broadcaster)
         relay.start()
         stack.push_async_callback(relay.close)
-        notices = CommitNotices(settings.database.database_url, relay.on_notice)
+        # Alert transitions of every process reach this one's subscribers the same way, at their COMMIT.
+        notices = CommitNotices(
+            settings.database.database_url, relay.on_notice, partial(relay_alert_notice, broadcaster)
+        )
         notices.start()
         stack.push_async_callback(notices.close)
+        engine = AlertEngine(pool, latest, settings.alerts, settings.query.stale_after_s)
+        ingestor.add_listener(engine.on_commit)
+        engine.start()
+        stack.push_async_callback(engine.close)
+        sender = WebhookSender(pool, settings.alerts)
+        sender.start()
+        stack.push_async_callback(sender.close)
         ingestor.start()
         stack.push_async_callback(ingestor.close)  # flushes (and acknowledges) every queued reading
         stack.callback(broadcaster.close)  # live streams end first
@@ -143,6 +158,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             broadcaster=broadcaster,
             authenticator=authenticator,
             storage=storage,
+            alerts=engine,
         )
 
 

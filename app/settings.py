@@ -152,6 +152,21 @@ class StreamSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     stream_resume_max_readings: Positive = 10_000
 
 
+class AlertSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # Committed readings are evaluated in rounds, at most one per alert_interval_ms: each round sees every robot's
+    # newest reading once, however many arrived, so the cost follows the fleet's size, not the ingest rate.
+    alert_interval_ms: Positive = 250
+    # Offline and stationary rules, rule changes, and other processes' alerts are looked at this often.
+    alert_tick_ms: Positive = 1000
+    # Webhooks: each attempt may take webhook_timeout_s; a failed one is retried after webhook_retry_base_s,
+    # doubling up to webhook_retry_max_s, until webhook_max_attempts (20: about 13 hours of retries by default).
+    webhook_timeout_s: Positive = 5
+    webhook_retry_base_s: Positive = 1
+    webhook_retry_max_s: Positive = 3600
+    webhook_max_attempts: Positive = 20
+    webhook_poll_ms: Positive = 500
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
@@ -160,6 +175,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     stream: StreamSettings = msgspec.field(default_factory=StreamSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
+    alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
 
     def __post_init__(self) -> None:
         retention = self.database.retention

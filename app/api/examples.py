@@ -7,6 +7,10 @@ from typing import Any
 
 import msgspec
 
+from app.alerts.events import Alert
+from app.alerts.geofence import GeoPolygon
+from app.alerts.payloads import AlertPage, CreatedWebhook, Delivery, DeliveryPage, RulePage, Webhook
+from app.alerts.rules import AlertRule, BatteryCondition, GeofenceCondition, NewRule
 from app.ingest.fanout import StreamedReading
 from app.ingest.reading import Location, ReadingArgs, StoredReading
 from app.schemas import (
@@ -42,7 +46,24 @@ _CREDENTIAL = CredentialInfo(
     7, "key", "ops dashboard", None, ["read", "stream"], None, "north", "flt_k_Ab3d", _AT, None, None
 )
 
+_SITE = GeoPolygon([[[-122.31, 37.09], [-122.29, 37.09], [-122.29, 37.11], [-122.31, 37.11], [-122.31, 37.09]]])
+_RULE = AlertRule(3, "stay on site", GeofenceCondition("allowed", _SITE), None, "north", True, _AT, _AT)
+_ALERT = Alert(
+    41, 3, "stay on site", "geofence", "R2-D2", "acknowledged", "at 37.120000, -122.300000, outside its allowed area",
+    _AT, _AT + timedelta(minutes=2), "ops dashboard", "sending someone", None, None,
+)  # fmt: skip
+_WEBHOOK = Webhook(2, "https://ops.example.com/fleet-alerts", "on-call", _AT)
+_DELIVERY = Delivery(90, 2, 41, "alert.opened", "pending", 3, _AT + timedelta(seconds=4), 503, "HTTP 503", _AT, None)
+
 EXAMPLES: dict[str, Any] = {
+    "NewRule": NewRule("battery low", BatteryCondition(20.0, 5.0), fleet_tag="north"),
+    "AlertRule": _RULE,
+    "RulePage": RulePage([_RULE], None),
+    "Alert": _ALERT,
+    "AlertPage": AlertPage([_ALERT], None),
+    "Webhook": _WEBHOOK,
+    "CreatedWebhook": CreatedWebhook(2, _WEBHOOK.url, "on-call", _AT, "whsec_<shown once>"),
+    "DeliveryPage": DeliveryPage([_DELIVERY], None),
     "IngestResult": IngestResult(accepted=2, duplicates=0),
     "HistoryPage": HistoryPage("R2-D2", [_READING], _CURSOR),
     "BucketSeries": BucketSeries("R2-D2", "1m", "UTC", _AT, _AT + timedelta(minutes=2), [_BUCKET, _EMPTY_BUCKET]),

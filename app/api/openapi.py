@@ -99,11 +99,30 @@ class TelemetryBodyOperation(Operation):
         )
 
 
+def json_body_operation(struct: type[msgspec.Struct], description: str) -> type[Operation]:
+    """An operation class for a route that decodes its JSON body by hand (to answer 422 with the field at
+    fault): the body's schema is msgspec's, registered with the other hand-decoded bodies."""
+    (schema,), components = msgspec.json.schema_components([struct], ref_template=_REF_TEMPLATE)
+    _BODY_COMPONENTS.update(components)
+    example = example_for(struct.__name__)
+
+    @dataclass
+    class JsonBodyOperation(Operation):
+        def __post_init__(self) -> None:
+            media = OpenAPIMediaType(schema=cast(Schema, schema))
+            if example is not None:
+                media.examples = cast(Any, {"example": {"summary": struct.__name__, "value": example}})
+            self.request_body = RequestBody(required=True, description=description, content={"application/json": media})
+
+    return JsonBodyOperation
+
+
 TAG_DESCRIPTIONS = {
     "telemetry": "Store readings (one or a batch, acknowledged after commit) and read a robot's history.",
     "fleet state": "Each robot's latest state; liveness by the server's clock.",
     "fleet questions": "Questions about the whole fleet at once: low battery, offline, stationary, distance, activity.",
     "live and export": "Readings as they are committed (Server-Sent Events), and a robot's range as CSV.",
+    "alerts": "Alert rules (admin), the alerts they open (read, acknowledge), webhooks and their delivery log (admin).",
     "admin": "Provision robots and their tokens, create operator keys, rotate and revoke (admin scope).",
     "health": "Whether the service and its database answer; whether authentication is on.",
     "problem types": "What each problem `type` of an error response means.",

@@ -54,7 +54,13 @@ PROBLEMS: dict[ErrorKind, ProblemSpec] = {
     ErrorKind.INVALID_READING: ProblemSpec(
         422, "Invalid reading", "Invalid readings; each bad one is listed with its index and field"
     ),
-    ErrorKind.CONFLICT: ProblemSpec(409, "Conflict", "The resource exists already"),
+    ErrorKind.CONFLICT: ProblemSpec(409, "Conflict", "The resource is not in a state that allows this"),
+    ErrorKind.INVALID_RULE: ProblemSpec(
+        422, "Invalid alert rule", "The alert rule is invalid; each problem is listed with its field"
+    ),
+    ErrorKind.UNKNOWN_ALERT_RULE: ProblemSpec(404, "Unknown alert rule", "No alert rule has this id"),
+    ErrorKind.UNKNOWN_ALERT: ProblemSpec(404, "Unknown alert", "No alert with this id is visible to this credential"),
+    ErrorKind.UNKNOWN_WEBHOOK: ProblemSpec(404, "Unknown webhook", "No webhook has this id"),
     ErrorKind.UNSUPPORTED_MEDIA_TYPE: ProblemSpec(415, "Unsupported media type", "The body must be application/json"),
     ErrorKind.RATE_LIMITED: ProblemSpec(429, "Too many requests", "Slow down; retry after Retry-After seconds"),
     ErrorKind.INTERNAL: ProblemSpec(500, "Internal error", "A fault of the service, logged with its request"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from litestar import get
 from litestar.params import HeaderParameter, Parameter
@@ -22,12 +22,14 @@ from app.auth.principals import Scope
 from app.cursors import Position, decode_position, encode_position
 from app.db import telemetry
 from app.errors import ErrorKind
-from app.ingest.fanout import Broadcaster, Subscriber, encode_reading
+from app.ingest.fanout import READING_EVENT, Broadcaster, Subscriber, encode_reading
 from app.settings import StreamSettings
 
 HEARTBEAT_S = 15.0  # a comment line this often keeps idle proxies from closing the stream
 RETRY_MS = 2000  # what a browser's EventSource waits before it reconnects
 
+StreamEvent = Literal["reading", "alert.opened", "alert.acknowledged", "alert.resolved"]
+STREAM_EVENTS = frozenset(get_args(StreamEvent))
 Replay = tuple[list[tuple[Position, bytes]], bool]  # the missed readings, and whether some were left out
 
 
@@ -57,9 +59,11 @@ async def _events(
                 if subscriber.overflowed:
                     yield ServerSentEventMessage(event="overflow", data="fell too far behind; reconnect")
                 return
-            position, data = item
-            if position not in replayed:  # committed while the replay was read: sent once, from there
-                yield _reading(position, data)
+            key, data = item
+            if isinstance(key, str):  # an alert transition
+                yield ServerSentEventMessage(event=key, data=data.decode())
+            elif key not in replayed:  # committed while the replay was read: sent once, from there
+                yield _reading(key, data)
     finally:
         broadcaster.unsubscribe(subscriber)
         release()
@@ -72,8 +76,11 @@ async def _events(
     opt={SCOPE_OPT: Scope.STREAM},
     operation_class=StreamOperation,
     tags=["live and export"],
-    summary="Live readings as Server-Sent Events, resumable with Last-Event-ID",
+    summary="Live readings and alert transitions as Server-Sent Events, resumable with Last-Event-ID",
     description=(
+        "Event types: `reading`, `alert.opened`, `alert.acknowledged`, `alert.resolved` (`events` picks some; "
+        "all by default). An alert event's data is the alert, as `GET /alerts/{alert_id}` returns it; alert "
+        "events carry no `id:`, and are not replayed on resume (read `GET /alerts` for what was missed). "
         "Each `reading` event is a stored reading, sent after its commit, with an `id:`. A client that "
         "reconnects with `Last-Event-ID` (browsers' EventSource does it by itself) is first sent the readings "
         "it missed, from the database: those stored at most FLEET_STREAM_RESUME_WINDOW_S (300 s) ago, at most "
@@ -87,7 +94,13 @@ async def stream_telemetry(
     settings: SettingsDep,
     principal: PrincipalDep,
     limits: LimitsDep,
-    robot_id: Annotated[str | None, Parameter(description="Only this robot's readings.", examples=ex("R2-D2"))] = None,
+    robot_id: Annotated[
+        str | None, Parameter(description="Only this robot's readings and alerts.", examples=ex("R2-D2"))
+    ] = None,
+    events: Annotated[
+        list[StreamEvent] | None,
+        Parameter(description="Only these event types (repeat the parameter for several); default: all."),
+    ] = None,
     last_event_id: Annotated[
         str | None,
         HeaderParameter(name="Last-Event-ID", description="The id of the last event received, to resume after it."),
@@ -105,10 +118,11 @@ async def stream_telemetry(
     client = principal.credential_id
     limits.subscribers.acquire(client)
     # Subscribed before the replay is read, so a reading committed meanwhile is in one or the other.
-    subscriber = broadcaster.subscribe(robot_ids)
+    event_types = frozenset(events or STREAM_EVENTS)
+    subscriber = broadcaster.subscribe(robot_ids, event_types)
     try:
         replay: Replay = ([], False)
-        if after is not None:
+        if after is not None and READING_EVENT in event_types:
             replay = await _read_replay(pool, settings.stream, after, robot_ids)
     except BaseException:  # no stream after all: nothing may stay subscribed or counted
         broadcaster.unsubscribe(subscriber)

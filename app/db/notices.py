@@ -1,4 +1,5 @@
-"""Commit notices between API processes: a LISTEN connection of its own, kept open (reopened if it drops)."""
+"""Notices between API processes (commits, alert transitions): a LISTEN connection of its own, kept open
+(reopened if it drops)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ log = logging.getLogger(__name__)
 
 
 class CommitNotices:
-    """Calls ``on_notice(payload)`` for every commit notice any API process sends (this one's included)."""
+    """Calls ``on_commit(payload)`` for every commit notice and ``on_alert(payload)`` for every alert transition
+    any API process announces (this one's included)."""
 
-    def __init__(self, database_url: str, on_notice: Callable[[str], None]) -> None:
+    def __init__(self, database_url: str, on_commit: Callable[[str], None], on_alert: Callable[[str], None]) -> None:
         self._database_url = database_url
-        self._on_notice = on_notice
+        self._handlers = {sql.COMMIT_CHANNEL: on_commit, sql.ALERT_CHANNEL: on_alert}
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()  # set while a LISTEN is in place (tests wait on it)
@@ -34,8 +36,11 @@ class CommitNotices:
         if self._task is not None:
             await self._task
 
-    def _deliver(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
-        self._on_notice(str(payload))
+    def _deliver(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
+        try:
+            self._handlers[channel](str(payload))
+        except Exception:
+            log.exception("a notice on %s could not be handled", channel)
 
     async def _listen_forever(self) -> None:
         while not self._stopping.is_set():
@@ -54,7 +59,8 @@ class CommitNotices:
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         try:
-            await conn.add_listener(sql.COMMIT_CHANNEL, self._deliver)
+            for channel in self._handlers:
+                await conn.add_listener(channel, self._deliver)
             self.listening.set()
             waits = {asyncio.create_task(self._stopping.wait()), asyncio.create_task(lost.wait())}
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)

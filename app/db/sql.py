@@ -307,3 +307,126 @@ SELECT_ALL_ROBOT_TAGS = "SELECT robot_id, tags FROM robots"
 SHOW_TIMESCALEDB_LICENSE = "SHOW timescaledb.license"
 TRY_RETENTION_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('fleet-retention'))"
 DROP_OLD_CHUNKS = "SELECT count(*) FROM drop_chunks('telemetry', older_than => $1::timestamptz)"
+
+# --- alerts --------------------------------------------------------------------------------------------------
+
+RULE_COLUMNS = "rule_id, name, condition::text AS condition, robot_id, fleet_tag, enabled, created_at, updated_at"
+INSERT_RULE = f"""
+INSERT INTO alert_rules (name, kind, robot_id, fleet_tag, condition, enabled)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+RETURNING {RULE_COLUMNS}
+"""
+UPDATE_RULE = f"""
+UPDATE alert_rules
+SET name = $2, kind = $3, robot_id = $4, fleet_tag = $5, condition = $6::jsonb, enabled = $7, updated_at = now()
+WHERE rule_id = $1
+RETURNING {RULE_COLUMNS}
+"""
+DELETE_RULE = "DELETE FROM alert_rules WHERE rule_id = $1 RETURNING rule_id"
+SELECT_RULE = f"SELECT {RULE_COLUMNS} FROM alert_rules WHERE rule_id = $1"
+SELECT_RULES = f"SELECT {RULE_COLUMNS} FROM alert_rules ORDER BY rule_id"
+SELECT_RULES_PAGE = f"SELECT {RULE_COLUMNS} FROM alert_rules WHERE rule_id > $1 ORDER BY rule_id LIMIT $2"
+# Moved in the transaction of every rule change; each process polls it and reloads its rules when it moves.
+BUMP_RULES_EPOCH = "UPDATE alert_rules_epoch SET epoch = epoch + 1"
+SELECT_RULES_EPOCH = "SELECT epoch FROM alert_rules_epoch"
+
+# Every alert transition is announced on this channel (the webhook body as payload), in its transaction, so every
+# API process streams it to its subscribers at COMMIT.
+ALERT_CHANNEL = "fleet_alerts"
+NOTIFY_ALERT = f"SELECT pg_notify('{ALERT_CHANNEL}', $1)"
+
+ALERT_COLUMNS = (
+    "alert_id, rule_id, rule_name, kind, robot_id, reason, opened_at, acknowledged_at, acknowledged_by, note, "
+    "resolved_at, resolution"
+)
+# The partial unique index alerts_one_open makes a second opening, by any process, a no-op.
+OPEN_ALERT = f"""
+INSERT INTO alerts (rule_id, rule_name, kind, robot_id, reason)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (rule_id, robot_id) WHERE resolved_at IS NULL DO NOTHING
+RETURNING {ALERT_COLUMNS}
+"""
+RESOLVE_ALERT = f"""
+UPDATE alerts SET resolved_at = now(), resolution = $3
+WHERE rule_id = $1 AND robot_id = $2 AND resolved_at IS NULL
+RETURNING {ALERT_COLUMNS}
+"""
+RESOLVE_RULE_ALERTS = f"""
+UPDATE alerts SET resolved_at = now(), resolution = $2
+WHERE rule_id = $1 AND resolved_at IS NULL
+RETURNING {ALERT_COLUMNS}
+"""
+ACKNOWLEDGE_ALERT = f"""
+UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2, note = $3
+WHERE alert_id = $1 AND resolved_at IS NULL AND acknowledged_at IS NULL
+RETURNING {ALERT_COLUMNS}
+"""
+SELECT_ALERT = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE alert_id = $1"
+# Newest first. $2 state, $3 robot, $4 kind, $5 the robots a limited key sees (NULL: no filter).
+SELECT_ALERTS_PAGE = f"""
+SELECT {ALERT_COLUMNS} FROM alerts
+WHERE alert_id < $1
+  AND CASE $2::text
+        WHEN 'active' THEN resolved_at IS NULL AND acknowledged_at IS NULL
+        WHEN 'acknowledged' THEN resolved_at IS NULL AND acknowledged_at IS NOT NULL
+        WHEN 'resolved' THEN resolved_at IS NOT NULL
+        ELSE true
+      END
+  AND ($3::text IS NULL OR robot_id = $3)
+  AND ($4::text IS NULL OR kind = $4)
+  AND ($5::text[] IS NULL OR robot_id = ANY($5))
+ORDER BY alert_id DESC
+LIMIT $6
+"""
+SELECT_OPEN_ALERTS = "SELECT rule_id, robot_id FROM alerts WHERE resolved_at IS NULL AND rule_id IS NOT NULL"
+# What the timer-driven rules look at: each robot's tags, when its latest reading arrived, and its status.
+SELECT_ALERT_SNAPSHOT = """
+SELECT r.robot_id, r.tags, l.received_at, l.status::text AS status
+FROM robots r JOIN robot_latest l USING (robot_key)
+"""
+
+# --- webhooks ------------------------------------------------------------------------------------------------
+
+WEBHOOK_COLUMNS = "webhook_id, url, description, created_at"
+INSERT_WEBHOOK = f"INSERT INTO webhooks (url, description, secret) VALUES ($1, $2, $3) RETURNING {WEBHOOK_COLUMNS}"
+SELECT_WEBHOOKS = f"SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY webhook_id"
+DELETE_WEBHOOK = "DELETE FROM webhooks WHERE webhook_id = $1 RETURNING webhook_id"
+QUEUE_DELIVERIES = """
+INSERT INTO webhook_deliveries (webhook_id, alert_id, event, body)
+SELECT webhook_id, $1, $2, $3 FROM webhooks
+"""
+# Due deliveries, each leased for $2 s: a process that dies mid-attempt leaves it to any other after the lease.
+# SKIP LOCKED: processes claiming at once take different deliveries.
+CLAIM_DELIVERIES = """
+UPDATE webhook_deliveries d
+SET attempts = d.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
+FROM webhooks w
+WHERE w.webhook_id = d.webhook_id
+  AND d.delivery_id IN (
+      SELECT delivery_id FROM webhook_deliveries
+      WHERE state = 'pending' AND next_attempt_at <= now()
+      ORDER BY next_attempt_at
+      LIMIT $1
+      FOR UPDATE SKIP LOCKED)
+RETURNING d.delivery_id, d.attempts, d.body, w.url, w.secret
+"""
+MARK_DELIVERED = """
+UPDATE webhook_deliveries SET state = 'delivered', delivered_at = now(), last_status = $2, last_error = NULL
+WHERE delivery_id = $1
+"""
+# $4: seconds until the next attempt; past $5 attempts the delivery is given up ('failed').
+MARK_ATTEMPT_FAILED = """
+UPDATE webhook_deliveries
+SET state = CASE WHEN attempts >= $5 THEN 'failed' ELSE 'pending' END,
+    next_attempt_at = now() + make_interval(secs => $4), last_status = $2, last_error = $3
+WHERE delivery_id = $1
+"""
+SELECT_DELIVERIES_PAGE = """
+SELECT delivery_id, webhook_id, alert_id, event, state, attempts, next_attempt_at, last_status, last_error,
+       created_at, delivered_at
+FROM webhook_deliveries
+WHERE webhook_id = $1 AND delivery_id < $2
+ORDER BY delivery_id DESC
+LIMIT $3
+"""
+SELECT_PENDING_DELIVERIES = "SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'"

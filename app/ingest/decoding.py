@@ -60,7 +60,7 @@ def parse_rows(body: bytes, window: Window, max_readings: int) -> list[Row]:
     except msgspec.ValidationError as exc:
         _raise_for_each_item(body, window, exc, max_readings)
     except msgspec.DecodeError as exc:
-        raise MalformedBody(str(exc).partition(_PATH_MARK)[0], errors=[_field_error(exc, None)]) from None
+        raise MalformedBody(str(exc).partition(_PATH_MARK)[0], errors=[field_error(exc, None)]) from None
     except (UnicodeDecodeError, RecursionError) as exc:
         raise _not_json(exc) from None
     single = not isinstance(decoded, list)
@@ -95,7 +95,7 @@ def _raise_for_each_item(body: bytes, window: Window, first_error: msgspec.Valid
     try:
         items = _decode_raw_items(body)
     except msgspec.DecodeError:
-        raise _invalid([_field_error(first_error, None)]) from None
+        raise _invalid([field_error(first_error, None)]) from None
     except (UnicodeDecodeError, RecursionError) as exc:
         raise _not_json(exc) from None
     _check_count(len(items), max_readings)
@@ -104,11 +104,11 @@ def _raise_for_each_item(body: bytes, window: Window, first_error: msgspec.Valid
         try:
             reading = _decode_reading(item)
         except msgspec.DecodeError as exc:
-            errors.append(_field_error(exc, index, prefix=f"$[{index}]"))
+            errors.append(field_error(exc, index, prefix=f"$[{index}]"))
         else:
             _check(index, reading, window, errors, single=False)
     # Every item passing on its own while the whole failed cannot happen; report the whole-body error then.
-    raise _invalid(errors or [_field_error(first_error, None)])
+    raise _invalid(errors or [field_error(first_error, None)])
 
 
 def _check(index: int, reading: Reading, window: Window, errors: list[FieldError], single: bool) -> Row:
@@ -150,7 +150,7 @@ def _error(index: int, field: str, message: str, single: bool) -> FieldError:
     return FieldError(field=f"$[{index}].{field}", message=message, index=index)
 
 
-def _field_error(exc: msgspec.MsgspecError, index: int | None, prefix: str = "$") -> FieldError:
+def field_error(exc: msgspec.MsgspecError, index: int | None, prefix: str = "$") -> FieldError:
     message, _, path = str(exc).partition(_PATH_MARK)
     path = path.rstrip("`")
     # Decoding one batch item yields paths relative to that item ("$.location..."); give the full one.

@@ -34,8 +34,11 @@ def encode_reading(reading: StreamedReading) -> bytes:
     return _encode(reading)
 
 
-# What a subscriber's queue holds: a reading's stream position and its JSON; None ends the stream.
+# What a subscriber's queue holds: a reading's stream position and its JSON, or an alert event's type and its
+# JSON (alerts have no stream position: a client that missed some reads GET /alerts); None ends the stream.
 Event = tuple[Position, bytes]
+AlertNotice = tuple[str, bytes]
+READING_EVENT = "reading"
 
 
 def _robot_and_time(row: Row) -> tuple[str, datetime]:
@@ -43,12 +46,13 @@ def _robot_and_time(row: Row) -> tuple[str, datetime]:
 
 
 class Subscriber:
-    __slots__ = ("overflowed", "queue", "robot_ids")
+    __slots__ = ("event_types", "overflowed", "queue", "robot_ids")
 
-    def __init__(self, robot_ids: frozenset[str] | None, queue_size: int) -> None:
+    def __init__(self, robot_ids: frozenset[str] | None, event_types: frozenset[str], queue_size: int) -> None:
         self.robot_ids = robot_ids  # None: every robot
+        self.event_types = event_types  # "reading" and the alert event types it asked for
         # None is queued last for a subscriber that fell behind or is shut down; +1 leaves room for it.
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=queue_size + 1)
+        self.queue: asyncio.Queue[Event | AlertNotice | None] = asyncio.Queue(maxsize=queue_size + 1)
         self.overflowed = False
 
 
@@ -60,13 +64,23 @@ class Broadcaster:
         self._queue_size = queue_size
         self._everything: set[Subscriber] = set()
         self._by_robot: dict[str, set[Subscriber]] = {}
+        self._alerts: set[Subscriber] = set()  # those asking for any alert event: few, and alerts are rare
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._everything) + len({s for subs in self._by_robot.values() for s in subs})
+        return len(self._all_subscribers())
 
-    def subscribe(self, robot_ids: frozenset[str] | None) -> Subscriber:
-        subscriber = Subscriber(robot_ids, self._queue_size)
+    def _all_subscribers(self) -> set[Subscriber]:
+        return {*self._everything, *(s for subs in self._by_robot.values() for s in subs), *self._alerts}
+
+    def subscribe(
+        self, robot_ids: frozenset[str] | None, event_types: frozenset[str] = frozenset({READING_EVENT})
+    ) -> Subscriber:
+        subscriber = Subscriber(robot_ids, event_types, self._queue_size)
+        if event_types - {READING_EVENT}:
+            self._alerts.add(subscriber)
+        if READING_EVENT not in event_types:
+            return subscriber
         if robot_ids is None:
             self._everything.add(subscriber)
         else:
@@ -75,6 +89,7 @@ class Broadcaster:
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._alerts.discard(subscriber)
         if subscriber.robot_ids is None:
             self._everything.discard(subscriber)
             return
@@ -102,7 +117,14 @@ class Broadcaster:
         for event in events:
             self._offer(event, [*everything, *(by_robot.get(event[0][1]) or ())])
 
-    def _offer(self, event: Event, subscribers: list[Subscriber]) -> None:
+    def publish_alert(self, event_type: str, robot_id: str, data: bytes) -> None:
+        """An alert transition, from any process (``relay``), to the subscribers asking for its type and robot."""
+        for subscriber in [*self._alerts]:
+            robot_ids = subscriber.robot_ids
+            if event_type in subscriber.event_types and (robot_ids is None or robot_id in robot_ids):
+                self._offer((event_type, data), [subscriber])
+
+    def _offer(self, event: Event | AlertNotice, subscribers: list[Subscriber]) -> None:
         for subscriber in subscribers:
             if subscriber.queue.qsize() >= self._queue_size:
                 self._cut_off(subscriber, overflowed=True)
@@ -110,7 +132,7 @@ class Broadcaster:
                 subscriber.queue.put_nowait(event)
 
     def close(self) -> None:
-        for subscriber in [*self._everything, *{s for subs in self._by_robot.values() for s in subs}]:
+        for subscriber in self._all_subscribers():
             self._cut_off(subscriber, overflowed=False)
 
     def _cut_off(self, subscriber: Subscriber, *, overflowed: bool) -> None:

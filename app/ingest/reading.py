@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Final, Literal, NamedTuple
+from typing import Annotated, Any, Final, Literal, NamedTuple, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -213,14 +213,17 @@ def to_row(reading: Reading, time: datetime, fields_json: str | None) -> Row:
 
 # A robot's latest-state candidate: (order, received_at, record), where order = min(timestamp, received_at).
 Candidate = tuple[datetime, datetime, Record]
+RowCandidate = tuple[datetime, datetime, Row]  # the same, for a committed row (the alert engine's view)
+_R = TypeVar("_R", Record, Row)
+_C = TypeVar("_C", Candidate, RowCandidate)
 
 
-def candidate(record: Record, received_at: datetime) -> Candidate:
+def candidate(record: _R, received_at: datetime) -> tuple[datetime, datetime, _R]:
     time = record[TIME]
     return (time if time < received_at else received_at, received_at, record)
 
 
-def is_newer(challenger: Candidate, current: Candidate | None) -> bool:
+def is_newer(challenger: _C, current: _C | None) -> bool:
     """ "Newer wins", the one rule deciding whether a reading replaces a robot's latest state (its SQL twin is
     UPSERT_LATEST): readings are ordered by min(timestamp, server receive time), then by timestamp.
 

@@ -21,7 +21,10 @@ TEST_DATABASE = "fleet_test"
 # Identifiers cannot be $n parameters; these are fixed names, never input.
 DROP_TEST_DATABASE = f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)'
 CREATE_TEST_DATABASE = f'CREATE DATABASE "{TEST_DATABASE}"'
-TRUNCATE_ALL = "TRUNCATE telemetry, robots, robot_latest, credentials RESTART IDENTITY"
+TRUNCATE_ALL = (
+    "TRUNCATE telemetry, robots, robot_latest, credentials, alert_rules, alerts, webhooks, webhook_deliveries"
+    " RESTART IDENTITY"
+)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,84 @@
+"""An alert as the API, the live stream and webhooks show it, and the event announcing each of its transitions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from app.ingest.fanout import Broadcaster
+
+AlertState = Literal["active", "acknowledged", "resolved"]
+EventType = Literal["alert.opened", "alert.acknowledged", "alert.resolved"]
+EVENT_TYPES: tuple[EventType, ...] = ("alert.opened", "alert.acknowledged", "alert.resolved")
+
+
+class Alert(msgspec.Struct, gc=False):
+    alert_id: int
+    rule_id: int | None  # None once its rule is deleted
+    rule_name: str
+    kind: str
+    robot_id: str
+    state: AlertState
+    reason: str
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    note: str | None
+    resolved_at: datetime | None
+    resolution: str | None
+
+
+class AlertEvent(msgspec.Struct, gc=False):
+    """The body of a webhook delivery, and of a NOTIFY between processes."""
+
+    type: EventType
+    alert: Alert
+
+
+_encode = msgspec.json.Encoder().encode
+_decode_event = msgspec.json.Decoder(AlertEvent).decode
+
+
+def alert_from(record: Any) -> Alert:
+    """An alert from a database record of ``sql.ALERT_COLUMNS``."""
+    if record["resolved_at"] is not None:
+        state: AlertState = "resolved"
+    elif record["acknowledged_at"] is not None:
+        state = "acknowledged"
+    else:
+        state = "active"
+    return Alert(
+        alert_id=record["alert_id"],
+        rule_id=record["rule_id"],
+        rule_name=record["rule_name"],
+        kind=record["kind"],
+        robot_id=record["robot_id"],
+        state=state,
+        reason=record["reason"],
+        opened_at=record["opened_at"],
+        acknowledged_at=record["acknowledged_at"],
+        acknowledged_by=record["acknowledged_by"],
+        note=record["note"],
+        resolved_at=record["resolved_at"],
+        resolution=record["resolution"],
+    )
+
+
+def encode_event(event_type: EventType, record: Any) -> str:
+    return _encode(AlertEvent(event_type, alert_from(record))).decode()
+
+
+def decode_event(payload: str) -> AlertEvent:
+    return _decode_event(payload)
+
+
+def encode_alert(alert: Alert) -> bytes:
+    return _encode(alert)
+
+
+def relay_alert_notice(broadcaster: Broadcaster, payload: str) -> None:
+    """An alert transition announced by any process (NOTIFY): to this process's live subscribers."""
+    event = decode_event(payload)
+    broadcaster.publish_alert(event.type, event.alert.robot_id, encode_alert(event.alert))

@@ -1,0 +1,117 @@
+"""Webhook delivery from the database outbox: signed as the Standard Webhooks spec says, at least once, retried
+with exponential backoff, from any API process (a delivery is leased while it is attempted).
+
+Signature: ``webhook-signature: v1,<base64 HMAC-SHA256(key, "{webhook-id}.{webhook-timestamp}.{body}")>``, where
+the key is the base64 after ``whsec_`` in the webhook's secret. A receiver recomputes it over the raw body, compares
+in constant time, and refuses timestamps far from its clock (replays). ``webhook-id`` is the same on every attempt
+of one delivery: a receiver deduplicates by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from app import __version__, metrics
+from app.db import alerts
+from app.db.pool import Pool
+from app.periodic import Periodic
+from app.settings import AlertSettings
+
+log = logging.getLogger(__name__)
+
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 32
+CLAIM_BATCH = 50  # deliveries attempted at once by one process
+TIMESTAMP_TOLERANCE_S = 300  # what verify_signature accepts between the sender's clock and the receiver's
+MAX_ERROR_CHARS = 300
+
+
+def generate_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    mac = hmac.new(key, f"{message_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def verify_signature(secret: str, headers: Mapping[str, str], body: str, now_s: float | None = None) -> bool:
+    """What a receiver does (the demo receiver and the tests use it): any listed v1 signature may match."""
+    try:
+        message_id, timestamp = headers["webhook-id"], int(headers["webhook-timestamp"])
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now_s is None else now_s) - timestamp) > TIMESTAMP_TOLERANCE_S:
+        return False
+    expected = sign(secret, message_id, timestamp, body)
+    return any(hmac.compare_digest(expected, given) for given in headers.get("webhook-signature", "").split())
+
+
+def retry_delay_s(attempts: int, settings: AlertSettings) -> float:
+    """Seconds before the next attempt after ``attempts`` failed ones: base, doubling, capped."""
+    return float(min(settings.webhook_retry_max_s, settings.webhook_retry_base_s * 2 ** min(attempts - 1, 30)))
+
+
+class WebhookSender(Periodic):
+    """Attempts every due delivery each ``webhook_poll_ms``. Uses the read pool, never ingest's: a receiver that
+    is down costs retries, not ingest capacity."""
+
+    def __init__(self, pool: Pool, settings: AlertSettings) -> None:
+        super().__init__("webhook-sender", settings.webhook_poll_ms / 1000)
+        self._pool = pool
+        self._settings = settings
+        # Redirects are not followed: a delivery goes to the registered URL or fails.
+        self._client = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
+        # An attempt's lease: longer than any attempt can take, so no two processes attempt one delivery at once.
+        self._lease_s = settings.webhook_timeout_s * 2 + 5
+
+    async def close(self) -> None:
+        await super().close()
+        await self._client.aclose()
+
+    async def tick(self) -> None:
+        while not self._stopping.is_set():
+            claimed = await alerts.claim_deliveries(self._pool, CLAIM_BATCH, self._lease_s)
+            if not claimed:
+                return
+            await asyncio.gather(*(self._attempt(delivery) for delivery in claimed))
+
+    async def _attempt(self, delivery: Any) -> None:
+        delivery_id, body, attempts = delivery["delivery_id"], delivery["body"], delivery["attempts"]
+        message_id, timestamp = f"msg_{delivery_id}", int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "user-agent": f"fleet-telemetry/{__version__}",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(delivery["secret"], message_id, timestamp, body),
+        }
+        status: int | None = None
+        try:
+            response = await self._client.post(delivery["url"], content=body.encode(), headers=headers)
+            status = response.status_code
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        if error is None and status is not None:
+            metrics.WEBHOOK_ATTEMPTS.labels("delivered").inc()
+            await alerts.mark_delivered(self._pool, delivery_id, status)
+            return
+        metrics.WEBHOOK_ATTEMPTS.labels("failed").inc()
+        retry_in_s = retry_delay_s(attempts, self._settings)
+        await alerts.mark_attempt_failed(
+            self._pool, delivery_id, status, error or "", retry_in_s, self._settings.webhook_max_attempts
+        )
+        if attempts >= self._settings.webhook_max_attempts:
+            log.warning("webhook delivery %s given up after %s attempts: %s", delivery_id, attempts, error)

@@ -1,0 +1,188 @@
+"""/alert-rules (admin) and /alerts (read): the rules operators set, and the alerts they open, in pages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, post, put
+from litestar.params import JSONBody, Parameter, PathParameter, QueryParameter
+
+from app.alerts.events import Alert, AlertState, alert_from
+from app.alerts.payloads import Acknowledgement, AlertPage, RulePage
+from app.alerts.rules import KINDS, AlertRule, Kind, NewRule, decode_rule, rule_from, rule_values
+from app.api.auth import SCOPE_OPT
+from app.api.deps import PoolDep, PrincipalDep, SettingsDep
+from app.api.openapi import json_body_operation
+from app.api.params import Cursor, Limit, ex
+from app.api.problems import AUTH_ERRORS, problem_responses
+from app.auth.access import visible_robot_ids
+from app.auth.principals import Scope
+from app.cursors import IdPager, page_size
+from app.db import alerts
+from app.errors import Conflict, ErrorKind, UnknownAlert, UnknownAlertRule
+from app.settings import Settings
+
+RuleIdPath = Annotated[int, PathParameter(ge=1, le=2**31 - 1, description="The rule's id.")]
+AlertIdPath = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="The alert's id.")]
+RULE_PAGES = IdPager("alert-rules")
+ALERT_PAGES = IdPager("alerts")
+RuleBodyOperation = json_body_operation(NewRule, "An alert rule: a condition (by `kind`) and a scope.")
+
+
+def _size(limit: int | None, settings: Settings) -> int:
+    return page_size(limit, settings.query.history_default_limit, settings.query.history_max_limit)
+
+
+class AlertRulesController(Controller):
+    path = "/alert-rules"
+    tags = ["alerts"]  # noqa: RUF012 - Litestar reads this class attribute
+    opt = {SCOPE_OPT: Scope.ADMIN}  # noqa: RUF012
+
+    @post(
+        "/",
+        operation_id="createAlertRule",
+        status_code=201,
+        operation_class=RuleBodyOperation,
+        responses=problem_responses(ErrorKind.INVALID_RULE, ErrorKind.MALFORMED_BODY, *AUTH_ERRORS),
+        summary="Create an alert rule",
+        description="It is evaluated from the next tick (FLEET_ALERT_TICK_MS) in every API process.",
+    )
+    async def create_rule(self, pool: PoolDep, request: Request[Any, Any, Any]) -> AlertRule:
+        rule = decode_rule(await request.body())
+        return rule_from(await alerts.insert_rule(pool, rule_values(rule)))
+
+    @get(
+        "/",
+        operation_id="listAlertRules",
+        responses=problem_responses(ErrorKind.BAD_CURSOR, *AUTH_ERRORS),
+        summary="Every alert rule, by id, in pages",
+    )
+    async def list_rules(
+        self, pool: PoolDep, settings: SettingsDep, limit: Limit = None, cursor: Cursor = None
+    ) -> RulePage:
+        size = _size(limit, settings)
+        records = await alerts.fetch_rules_page(pool, RULE_PAGES.decode(cursor) or 0, size)
+        rules = [rule_from(record) for record in records]
+        return RulePage(rules, RULE_PAGES.next_cursor([rule.rule_id for rule in rules], size))
+
+    @get(
+        "/{rule_id:int}",
+        operation_id="getAlertRule",
+        responses=problem_responses(ErrorKind.UNKNOWN_ALERT_RULE, *AUTH_ERRORS),
+        summary="One alert rule",
+    )
+    async def get_rule(self, pool: PoolDep, rule_id: RuleIdPath) -> AlertRule:
+        record = await alerts.fetch_rule(pool, rule_id)
+        if record is None:
+            raise UnknownAlertRule(f"no alert rule {rule_id}")
+        return rule_from(record)
+
+    @put(
+        "/{rule_id:int}",
+        operation_id="replaceAlertRule",
+        operation_class=RuleBodyOperation,
+        responses=problem_responses(
+            ErrorKind.UNKNOWN_ALERT_RULE, ErrorKind.INVALID_RULE, ErrorKind.MALFORMED_BODY, *AUTH_ERRORS
+        ),
+        summary="Replace an alert rule",
+        description="Its open alerts stay open while its condition still holds; the next evaluation decides.",
+    )
+    async def replace_rule(self, pool: PoolDep, request: Request[Any, Any, Any], rule_id: RuleIdPath) -> AlertRule:
+        rule = decode_rule(await request.body())
+        record = await alerts.update_rule(pool, rule_id, rule_values(rule))
+        if record is None:
+            raise UnknownAlertRule(f"no alert rule {rule_id}")
+        return rule_from(record)
+
+    @delete(
+        "/{rule_id:int}",
+        operation_id="deleteAlertRule",
+        responses=problem_responses(ErrorKind.UNKNOWN_ALERT_RULE, *AUTH_ERRORS),
+        summary="Delete an alert rule",
+        description="Its open alerts are resolved (announced like any resolution); its alerts' history stays.",
+    )
+    async def delete_rule(self, pool: PoolDep, rule_id: RuleIdPath) -> None:
+        if not await alerts.delete_rule(pool, rule_id):
+            raise UnknownAlertRule(f"no alert rule {rule_id}")
+
+
+class AlertsController(Controller):
+    path = "/alerts"
+    tags = ["alerts"]  # noqa: RUF012
+    opt = {SCOPE_OPT: Scope.READ}  # noqa: RUF012
+
+    @get(
+        "/",
+        operation_id="listAlerts",
+        responses=problem_responses(ErrorKind.BAD_CURSOR, *AUTH_ERRORS),
+        summary="Alerts, newest first, in pages",
+        description="`active`: open and not acknowledged; `acknowledged`: open and acknowledged; `resolved`: closed.",
+    )
+    async def list_alerts(
+        self,
+        pool: PoolDep,
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        alert_state: Annotated[
+            AlertState | None, QueryParameter(name="state", description="Only alerts in this state.")
+        ] = None,
+        robot_id: Annotated[str | None, Parameter(description="Only this robot's.", examples=ex("R2-D2"))] = None,
+        kind: Annotated[Kind | None, Parameter(description=f"Only this kind: {', '.join(KINDS)}.")] = None,
+        limit: Limit = None,
+        cursor: Cursor = None,
+    ) -> AlertPage:
+        size = _size(limit, settings)
+        visible = await visible_robot_ids(pool, principal)
+        records = await alerts.fetch_alerts_page(
+            pool,
+            ALERT_PAGES.decode(cursor),
+            alert_state,
+            robot_id,
+            kind,
+            None if visible is None else sorted(visible),
+            size,
+        )
+        found = [alert_from(record) for record in records]
+        return AlertPage(found, ALERT_PAGES.next_cursor([alert.alert_id for alert in found], size))
+
+    @get(
+        "/{alert_id:int}",
+        operation_id="getAlert",
+        responses=problem_responses(ErrorKind.UNKNOWN_ALERT, *AUTH_ERRORS),
+        summary="One alert",
+    )
+    async def get_alert(self, pool: PoolDep, principal: PrincipalDep, alert_id: AlertIdPath) -> Alert:
+        return await _visible_alert(pool, principal, await alerts.fetch_alert(pool, alert_id), alert_id)
+
+    @post(
+        "/{alert_id:int}/acknowledge",
+        operation_id="acknowledgeAlert",
+        status_code=200,
+        responses=problem_responses(ErrorKind.UNKNOWN_ALERT, ErrorKind.CONFLICT, *AUTH_ERRORS),
+        summary="Acknowledge an open alert",
+        description="Records who (the credential's name), when, and a note; the alert stays open until its "
+        "condition clears. A resolved or already acknowledged alert gives 409.",
+    )
+    async def acknowledge(
+        self,
+        pool: PoolDep,
+        principal: PrincipalDep,
+        alert_id: AlertIdPath,
+        data: JSONBody[Acknowledgement | None] = None,
+    ) -> Alert:
+        await _visible_alert(pool, principal, await alerts.fetch_alert(pool, alert_id), alert_id)
+        note = data.note if data is not None else None
+        record, acknowledged = await alerts.acknowledge_alert(pool, alert_id, principal.name, note)
+        alert = await _visible_alert(pool, principal, record, alert_id)
+        if not acknowledged:
+            raise Conflict(f"alert {alert_id} is {alert.state} already")
+        return alert
+
+
+async def _visible_alert(pool: PoolDep, principal: PrincipalDep, record: Any, alert_id: int) -> Alert:
+    """The alert, or 404 if there is none or the credential may not see its robot."""
+    if record is not None:
+        visible = await visible_robot_ids(pool, principal)
+        if visible is None or record["robot_id"] in visible:
+            return alert_from(record)
+    raise UnknownAlert(f"no alert {alert_id}")

@@ -1,0 +1,160 @@
+"""Alert rules, alerts and their transitions. Each transition, its webhook deliveries and its NOTIFY commit as one
+transaction, so an alert is never opened without being announced, nor announced without being opened."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from app.alerts.events import EventType, encode_event
+from app.db import sql
+from app.db.pool import Connection, Pool
+
+Record = asyncpg.Record
+MAX_ID = 2**63 - 1  # the first page of a newest-first list starts below this
+
+
+async def insert_rule(pool: Pool, values: Sequence[Any]) -> Record:
+    """``values``: name, kind, robot_id, fleet_tag, condition JSON, enabled."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(sql.INSERT_RULE, *values)
+        await conn.execute(sql.BUMP_RULES_EPOCH)
+    assert row is not None
+    return row
+
+
+async def update_rule(pool: Pool, rule_id: int, values: Sequence[Any]) -> Record | None:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(sql.UPDATE_RULE, rule_id, *values)
+        await conn.execute(sql.BUMP_RULES_EPOCH)
+    return row
+
+
+async def delete_rule(pool: Pool, rule_id: int) -> bool:
+    """Resolve the rule's open alerts (announced as any resolution is), then delete it; its alerts stay."""
+    async with pool.acquire() as conn, conn.transaction():
+        for record in await conn.fetch(sql.RESOLVE_RULE_ALERTS, rule_id, "rule deleted"):
+            await _announce(conn, "alert.resolved", record)
+        deleted = await conn.fetchval(sql.DELETE_RULE, rule_id)
+        await conn.execute(sql.BUMP_RULES_EPOCH)
+    return deleted is not None
+
+
+async def fetch_rule(pool: Pool, rule_id: int) -> Record | None:
+    return await pool.fetchrow(sql.SELECT_RULE, rule_id)
+
+
+async def fetch_rules(pool: Pool) -> list[Record]:
+    return await pool.fetch(sql.SELECT_RULES)
+
+
+async def fetch_rules_page(pool: Pool, after_id: int, limit: int) -> list[Record]:
+    return await pool.fetch(sql.SELECT_RULES_PAGE, after_id, limit)
+
+
+async def fetch_rules_epoch(pool: Pool) -> int:
+    epoch: int = await pool.fetchval(sql.SELECT_RULES_EPOCH)
+    return epoch
+
+
+async def open_alert(pool: Pool, rule_id: int, rule_name: str, kind: str, robot_id: str, reason: str) -> Record | None:
+    """The new alert, or None if one is open for this rule and robot already (opened by any process)."""
+    async with pool.acquire() as conn, conn.transaction():
+        record = await conn.fetchrow(sql.OPEN_ALERT, rule_id, rule_name, kind, robot_id, reason)
+        if record is not None:
+            await _announce(conn, "alert.opened", record)
+    return record
+
+
+async def resolve_alert(pool: Pool, rule_id: int, robot_id: str, resolution: str) -> Record | None:
+    """The resolved alert, or None if none was open."""
+    async with pool.acquire() as conn, conn.transaction():
+        record = await conn.fetchrow(sql.RESOLVE_ALERT, rule_id, robot_id, resolution)
+        if record is not None:
+            await _announce(conn, "alert.resolved", record)
+    return record
+
+
+async def acknowledge_alert(pool: Pool, alert_id: int, by: str, note: str | None) -> tuple[Record | None, bool]:
+    """(the alert, whether this call acknowledged it); (None, False) if there is no such alert."""
+    async with pool.acquire() as conn, conn.transaction():
+        record = await conn.fetchrow(sql.ACKNOWLEDGE_ALERT, alert_id, by, note)
+        if record is not None:
+            await _announce(conn, "alert.acknowledged", record)
+            return record, True
+        return await conn.fetchrow(sql.SELECT_ALERT, alert_id), False
+
+
+async def _announce(conn: Connection, event_type: EventType, record: Record) -> None:
+    body = encode_event(event_type, record)
+    await conn.execute(sql.QUEUE_DELIVERIES, record["alert_id"], event_type, body)
+    await conn.execute(sql.NOTIFY_ALERT, body)
+
+
+async def fetch_alert(pool: Pool, alert_id: int) -> Record | None:
+    return await pool.fetchrow(sql.SELECT_ALERT, alert_id)
+
+
+async def fetch_alerts_page(
+    pool: Pool,
+    before_id: int | None,
+    state: str | None,
+    robot_id: str | None,
+    kind: str | None,
+    visible: Sequence[str] | None,
+    limit: int,
+) -> list[Record]:
+    before = MAX_ID if before_id is None else before_id
+    return await pool.fetch(sql.SELECT_ALERTS_PAGE, before, state, robot_id, kind, visible, limit)
+
+
+async def fetch_open_alerts(pool: Pool) -> set[tuple[int, str]]:
+    return {(row["rule_id"], row["robot_id"]) for row in await pool.fetch(sql.SELECT_OPEN_ALERTS)}
+
+
+async def fetch_snapshot(pool: Pool) -> list[Record]:
+    """Every robot with a latest state: ``robot_id, tags, received_at, status``."""
+    return await pool.fetch(sql.SELECT_ALERT_SNAPSHOT)
+
+
+# --- webhooks ------------------------------------------------------------------------------------------------
+
+
+async def insert_webhook(pool: Pool, url: str, description: str, secret: str) -> Record:
+    row = await pool.fetchrow(sql.INSERT_WEBHOOK, url, description, secret)
+    assert row is not None
+    return row
+
+
+async def fetch_webhooks(pool: Pool) -> list[Record]:
+    return await pool.fetch(sql.SELECT_WEBHOOKS)
+
+
+async def delete_webhook(pool: Pool, webhook_id: int) -> bool:
+    return await pool.fetchval(sql.DELETE_WEBHOOK, webhook_id) is not None
+
+
+async def claim_deliveries(pool: Pool, limit: int, lease_s: float) -> list[Record]:
+    return await pool.fetch(sql.CLAIM_DELIVERIES, limit, lease_s)
+
+
+async def mark_delivered(pool: Pool, delivery_id: int, status: int) -> None:
+    await pool.execute(sql.MARK_DELIVERED, delivery_id, status)
+
+
+async def mark_attempt_failed(
+    pool: Pool, delivery_id: int, status: int | None, error: str, retry_in_s: float, max_attempts: int
+) -> None:
+    await pool.execute(sql.MARK_ATTEMPT_FAILED, delivery_id, status, error, retry_in_s, max_attempts)
+
+
+async def fetch_deliveries_page(pool: Pool, webhook_id: int, before_id: int | None, limit: int) -> list[Record]:
+    before = MAX_ID if before_id is None else before_id
+    return await pool.fetch(sql.SELECT_DELIVERIES_PAGE, webhook_id, before, limit)
+
+
+async def count_pending_deliveries(pool: Pool) -> int:
+    count: int = await pool.fetchval(sql.SELECT_PENDING_DELIVERIES)
+    return count

@@ -1,0 +1,116 @@
+"""Webhooks against a real HTTP receiver: signed, retried with backoff until a flaky receiver accepts, delivered
+after an API restart, and logged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Iterator
+
+import asyncpg
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from app.alerts.webhooks import sign, verify_signature
+from app.errors import ErrorKind
+from app.settings import Settings, replace_settings
+from simulator.webhook_receiver import Receiver
+from tests.integration.test_alerts import create_rule, eventually, open_alerts, post
+from tests.support.problems import assert_problem
+from tests.support.servers import serve_in_process
+
+
+@pytest.fixture
+def alert_settings(settings: Settings) -> Settings:
+    return replace_settings(settings, alert_tick_ms=100, alert_interval_ms=20, webhook_poll_ms=100)
+
+
+@pytest.fixture
+def flaky() -> Iterator[Receiver]:
+    """Answers 503 twice, then accepts; checks signatures once the test gives it the secret."""
+    receiver = Receiver(fail_first=2, quiet=True)
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def register(api: httpx.AsyncClient, url: str) -> dict[str, str]:
+    response = await api.post("/webhooks", json={"url": url, "description": "test"})
+    assert response.status_code == 201, response.text
+    created: dict[str, str] = response.json()
+    assert created["secret"].startswith("whsec_")
+    return created
+
+
+async def test_a_flaky_receiver_gets_a_signed_delivery_after_retries(
+    alert_settings: Settings, conn: asyncpg.Connection, flaky: Receiver
+) -> None:
+    async with serve_in_process(alert_settings) as api:
+        hook = await register(api, f"http://127.0.0.1:{flaky.port}/hook")
+        flaky.secret = hook["secret"]
+        assert "secret" not in (await api.get("/webhooks")).json()[0]  # shown once, at creation only
+        await create_rule(api, {"kind": "status"})
+        await post(api, "w1", status="error")
+        await eventually(lambda: open_alerts(api, "w1"))
+        # 503, 503, then 200: attempts 1 s and 2 s apart (FLEET_WEBHOOK_RETRY_BASE_S=1, doubling)
+        assert await asyncio.to_thread(flaky.wait_for, 3, 10.0)
+
+        async def delivered() -> list[tuple[str, int, int]]:
+            log = (await api.get(f"/webhooks/{hook['webhook_id']}/deliveries")).json()["deliveries"]
+            return [(d["state"], d["attempts"], d["last_status"]) for d in log if d["state"] == "delivered"]
+
+        assert await eventually(delivered) == [("delivered", 3, 200)]
+    last = flaky.deliveries[-1]
+    assert [d.answered for d in flaky.deliveries] == [503, 503, 200]
+    assert all(d.signature_valid for d in flaky.deliveries)
+    # The Standard Webhooks reference library accepts it too (it raises on a bad signature).
+    assert Webhook(hook["secret"]).verify(last.body, last.headers) == json.loads(last.body)
+    assert len({d.headers["webhook-id"] for d in flaky.deliveries}) == 1  # one delivery, retried: one id
+    assert len({d.body for d in flaky.deliveries}) == 1
+    event = json.loads(last.body)
+    assert (event["type"], event["alert"]["robot_id"], event["alert"]["state"]) == ("alert.opened", "w1", "active")
+    # A tampered body or an old timestamp fails verification.
+    assert not verify_signature(hook["secret"], last.headers, last.body.replace("w1", "w2"))
+    stale = {**last.headers, "webhook-timestamp": str(int(last.headers["webhook-timestamp"]) - 3600)}
+    stale["webhook-signature"] = sign(hook["secret"], stale["webhook-id"], int(stale["webhook-timestamp"]), last.body)
+    assert not verify_signature(hook["secret"], stale, last.body)
+
+
+async def test_a_delivery_survives_an_api_restart(alert_settings: Settings, conn: asyncpg.Connection) -> None:
+    port = free_port()  # nothing listens there yet: the first attempts fail
+    async with serve_in_process(alert_settings) as api:
+        hook = await register(api, f"http://127.0.0.1:{port}/")
+        await create_rule(api, {"kind": "battery", "below": 20})
+        await post(api, "w2", battery_level=5)
+        await eventually(lambda: open_alerts(api, "w2"))
+        await eventually(
+            lambda: conn.fetchval("SELECT last_error IS NOT NULL FROM webhook_deliveries WHERE state = 'pending'")
+        )
+    receiver = Receiver(secret=hook["secret"], port=port, quiet=True)
+    receiver.start()
+    try:
+        async with serve_in_process(alert_settings):  # a new process: the outbox is in the database
+            assert await asyncio.to_thread(receiver.wait_for, 1, 10.0)
+            await eventually(lambda: conn.fetchval("SELECT state = 'delivered' FROM webhook_deliveries"))
+    finally:
+        receiver.stop()
+    assert receiver.deliveries[0].signature_valid
+    assert json.loads(receiver.deliveries[0].body)["alert"]["robot_id"] == "w2"
+
+
+async def test_webhook_routes_refuse_bad_input(alert_settings: Settings, conn: asyncpg.Connection) -> None:
+    async with serve_in_process(alert_settings) as api:
+        assert_problem(await api.post("/webhooks", json={"url": "ftp://x.example/"}), ErrorKind.BAD_PARAMETER)
+        assert_problem(await api.delete("/webhooks/12345"), ErrorKind.UNKNOWN_WEBHOOK)
+        hook = await register(api, "http://127.0.0.1:9/")
+        assert (await api.delete(f"/webhooks/{hook['webhook_id']}")).status_code == 204
+        assert (await api.get("/webhooks")).json() == []
