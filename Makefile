@@ -9,7 +9,7 @@ ifeq ($(MODE),)
 MODE := $(shell docker info >/dev/null 2>&1 && echo docker || echo local)
 endif
 
-.PHONY: help deps db up down clean-db migrate run test test-abuse test-faults lint typecheck check simulate bench bench-queries fuzz admin-key admin
+.PHONY: help deps db up down clean-db migrate run test test-abuse test-faults lint typecheck check simulate webhook-receiver bench bench-queries fuzz admin-key admin
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -74,8 +74,11 @@ admin-key: db  ## create an operator key with every scope and print it here, onc
 admin: db  ## the admin CLI: make admin ARGS="list" | "provision-robot R1" | "revoke 3" ...
 	@$(PY) -m app.admin $(ARGS)
 
-simulate: deps  ## run the fleet simulator against the API (make up first)
+simulate: deps  ## run the fleet simulator against the API (make up first); ARGS=--incidents for alerts
 	@$(PY) -m simulator $(ARGS)
+
+webhook-receiver: deps  ## print the alert webhooks it receives on :9000, checking signatures with SECRET=whsec_...
+	@$(PY) -m simulator.webhook_receiver $(if $(SECRET),--secret "$(SECRET)") $(ARGS)
 
 bench: deps db  ## ingest benchmark (QUICK=1 for a short run)
 	@$(PY) -m benchmarks.ingest $(if $(QUICK),--quick) $(ARGS)

@@ -24,6 +24,7 @@ from app.db.migrations import apply_migrations, create_database_if_missing
 from app.ingest.reading import Row
 from app.settings import load_settings
 from benchmarks import report
+from benchmarks.alert_rules import bench_rules
 from benchmarks.dataset import chunks, generate_rows, json_bodies, line_protocol_bodies
 from benchmarks.loadgen import LoadResult, build_post, run_load
 from benchmarks.machine import CpuMeter, descendants, describe_machine, machine_line, pids_named
@@ -39,6 +40,10 @@ LOADGEN_PROCESSES = 2
 RESET_TELEMETRY = "TRUNCATE telemetry"
 RESET_LATEST = "TRUNCATE robot_latest"
 RESET_CREDENTIALS = "TRUNCATE credentials"
+RESET_ALERTS = "TRUNCATE alert_rules, alerts, webhook_deliveries"
+BUMP_RULES_EPOCH = "UPDATE alert_rules_epoch SET epoch = epoch + 1"  # the service reloads its rules on a move
+ALERTS_METHOD = "API batch, alerts"  # its own method: never picked as the batch path's best configuration
+RULES_LOADED_S = 2.5  # more than one FLEET_ALERT_TICK_MS (1 s): every process has the rules
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
 CPU_COUNT = os.cpu_count() or 1
 # The batch phases send a whole fleet's readings through one gateway key over 32 connections. The per-credential
@@ -79,7 +84,8 @@ class Plan:
 FULL = Plan(robots=1000, per_robot=4000, single_requests=100_000)
 # Quick phases last about 5 s each here (1M rows; 35k single POSTs), three times over: long enough to be stable,
 # and the spread shows how far one run can be trusted on a shared machine.
-QUICK = Plan(robots=500, per_robot=2000, single_requests=35_000, batch_connections=(32,), repetitions=3)
+# 1,000 robots: the alert-rules phase is specified for that fleet size.
+QUICK = Plan(robots=1000, per_robot=1000, single_requests=35_000, batch_connections=(32,), repetitions=3)
 
 
 @dataclass
@@ -125,6 +131,8 @@ class Bench:
         self.results: list[Measurement] = []
         self.rows: list[Row] = []
         self.keys: dict[str, int] = {}
+        self.admin_key = ""
+        self.alert_pairs = 0
         self.gateway_key = ""  # an ingest-scope key: batches mix robots, as from an edge gateway
         self.robot_tokens: dict[str, str] = {}  # single readings go out with their own robot's token
 
@@ -203,6 +211,7 @@ class Bench:
         admin API."""
         async with await asyncpg.create_pool(self.database_url, min_size=1, max_size=1) as pool:
             admin_key = (await admin.create_key(pool, admin.NewKey("bench admin", ["admin"]))).token
+        self.admin_key = admin_key
         headers = {"Authorization": f"Bearer {admin_key}"}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as http:
             gateway = await http.post("/admin/keys", json={"name": "bench gateway", "scopes": ["ingest"]})
@@ -245,6 +254,36 @@ class Bench:
         latency = _latencies(load) if method == "API single" else {}
         self.record(Measurement(method, config, rows, load.elapsed_s, verified, cpu, **latency))
 
+    async def set_alert_rules(self, port: int, rules: list[dict[str, Any]]) -> None:
+        """Replace every alert rule (through the API, as an operator would add them), then let the service load
+        them."""
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await conn.execute(RESET_ALERTS)
+            await conn.execute(BUMP_RULES_EPOCH)
+        finally:
+            await conn.close()
+        headers = {"Authorization": f"Bearer {self.admin_key}"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as http:
+            for rule in rules:
+                (await http.post("/alert-rules", json=rule)).raise_for_status()
+        await asyncio.sleep(RULES_LOADED_S)
+
+    def alert_phases(self, port: int, pid: int, workers: int, bodies: list[bytes]) -> None:
+        """Batch ingest with no alert rules and with 100, side by side in one server."""
+        connections = max(self.plan.batch_connections)
+        size = len(self.rows) // len(bodies)
+        gateway: list[str | None] = [self.gateway_key] * len(bodies)
+        pair = [[], bench_rules(sorted(self.keys))]
+        if self.alert_pairs % 2:  # the order alternates between repetitions: neither always runs second
+            pair.reverse()
+        self.alert_pairs += 1
+        for rules in pair:
+            asyncio.run(self.set_alert_rules(port, rules))
+            config = f"{size}/POST, {connections} conn, {workers} worker(s), {len(rules)} alert rules"
+            self.api_run(port, pid, bodies, len(self.rows), connections, ALERTS_METHOD, config, gateway)
+        asyncio.run(self.set_alert_rules(port, []))
+
     def api_phases(self) -> None:
         plan = self.plan
         bodies = {size: json_bodies(self.rows, size) for size in plan.batch_sizes}
@@ -257,6 +296,8 @@ class Bench:
                         config = f"{size}/POST, {connections} conn, {workers} worker(s)"
                         gateway: list[str | None] = [self.gateway_key] * len(bodies[size])
                         self.api_run(port, pid, bodies[size], len(self.rows), connections, "API batch", config, gateway)
+                if workers == max(plan.workers):
+                    self.alert_phases(port, pid, workers, bodies[max(plan.batch_sizes)])
         best = _best(self.results, "API batch")
         assert best is not None
         best_workers = best.config.split(", ")[-1]
@@ -402,10 +443,28 @@ def summarise(
             "api_single >= 5000 rows/s": single.rows_per_s >= 5000,
             "api_single p99 <= 50 ms": (single.p99_ms or 1e9) <= 50,
         },
+        "alert_rules": _alert_rules_cost(results),
         "spread": _spread(results),
         "runs": [m.to_json() for m in results],
     }
     return summary
+
+
+def _alert_rules_cost(results: list[Measurement]) -> dict[str, Any] | None:
+    """Batch ingest with 100 alert rules against none, by the median runs of the side-by-side pair."""
+    medians = [m for (method, _), m in _median_runs(results).items() if method == ALERTS_METHOD]
+    without = next((m for m in medians if m.config.endswith(" 0 alert rules")), None)
+    with_rules = next((m for m in medians if not m.config.endswith(" 0 alert rules")), None)
+    if without is None or with_rules is None:
+        return None
+    ratio = with_rules.rows_per_s / without.rows_per_s
+    return {
+        "without_rows_per_s": round(without.rows_per_s),
+        "with_rules_rows_per_s": round(with_rules.rows_per_s),
+        "with_rules_config": with_rules.config,
+        "ratio": round(ratio, 3),
+        "within_10_pct": ratio >= 0.9,
+    }
 
 
 def main() -> None:

@@ -84,6 +84,13 @@ def ingest_markdown(summary: dict[str, Any]) -> str:
             f"{r['spread_pct']} % |"
             for r in spread
         ]
+    if alert := summary.get("alert_rules"):
+        lines += [
+            "",
+            f"Alert rules: batch ingest with 100 rules (1,000 robots) at {alert['with_rules_rows_per_s']:,} rows/s "
+            f"against {alert['without_rows_per_s']:,} without, side by side: {alert['ratio']:.3f} "
+            f"({'within' if alert['within_10_pct'] else 'NOT within'} 10 %).",
+        ]
     ratios, targets = summary["ratios"], summary["targets"]
     lines += [
         "",

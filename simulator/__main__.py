@@ -42,6 +42,12 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         help="operator key with admin and read scopes (default: $FLEET_ADMIN_KEY); robots are provisioned with it. "
         "Without one the API must run with FLEET_AUTH=off",
     )
+    p.add_argument(
+        "--incidents",
+        action="store_true",
+        help="script incidents (a flat battery, a silent robot, one leaving the site, a fault, one stuck) with demo "
+        "alert rules that catch them, and print the alert events",
+    )
     a = p.parse_args(argv)
     lat, lon = (float(part) for part in a.centre.split(","))
     return SimConfig(
@@ -57,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         queue_size=a.queue,
         verify=not a.no_verify,
         admin_key=a.admin_key,
+        incidents=a.incidents,
     )
 
 
@@ -81,6 +88,7 @@ def summary(stats: Stats, elapsed_s: float) -> str:
 
 async def main_async(config: SimConfig, console: Console) -> Stats:
     sim = Simulation(config)
+    sim.on_alert = console.print  # above the live table, which rich redraws below
     if console.is_terminal:
         with Live(render(sim), console=console, refresh_per_second=1 / DISPLAY_INTERVAL_S) as live:
             stats = await sim.run(on_tick=lambda s: live.update(render(s)))

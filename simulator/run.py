@@ -16,6 +16,7 @@ import msgspec
 
 from simulator.delivery import Deliverer, Stats
 from simulator.fleet import build_fleet
+from simulator.incidents import Incidents, describe_alert_event, ensure_demo_rules
 
 # body, the (robot_id, timestamp) keys it carries, and the robot's token (None without credentials)
 Payload = tuple[bytes, list[tuple[str, datetime]], str | None]
@@ -47,6 +48,8 @@ class SimConfig:
     # An operator key with the admin and read scopes (`make admin-key`): each robot is provisioned through the
     # admin API and sends with its own token. None: no credentials (an API running with FLEET_AUTH=off).
     admin_key: str | None = None
+    # Scripted incidents (simulator.incidents) and the demo alert rules that catch them; alert events are printed.
+    incidents: bool = False
 
 
 class Simulation:
@@ -59,6 +62,8 @@ class Simulation:
         self.tokens: dict[str, str] = {}  # robot_id -> its token, when the API wants credentials
         self.started_at = time.monotonic()
         self._encode = msgspec.json.Encoder().encode
+        self.incidents = Incidents(self.fleet, config.centre) if config.incidents else None
+        self.on_alert: Callable[[str], None] = print  # where alert events go (the display replaces it)
 
     def rows_per_s(self) -> float:
         return self.stats.acknowledged / max(1e-9, time.monotonic() - self.started_at)
@@ -72,6 +77,11 @@ class Simulation:
         ) as client:
             if config.admin_key:
                 await self.provision(client)
+            watcher = None
+            if self.incidents is not None:
+                created = await ensure_demo_rules(client, config.centre)
+                self.on_alert(f"incidents on: {created} demo alert rules created; alert events follow")
+                watcher = asyncio.create_task(self.watch_alerts(client))
             deliverer = Deliverer(client, self.stats, rng=random.Random(config.seed))
             stop_at = asyncio.get_running_loop().time() + config.duration_s if config.duration_s else None
             deadline = stop_at + config.drain_s if stop_at else None
@@ -81,9 +91,9 @@ class Simulation:
                 # Wait for what is queued to be delivered, retried, or given up at the deadline.
                 await self.queue.join()
             finally:
-                for sender in senders:
-                    sender.cancel()
-                await asyncio.gather(*senders, return_exceptions=True)
+                for task in [*senders, *([watcher] if watcher else [])]:
+                    task.cancel()
+                await asyncio.gather(*senders, *([watcher] if watcher else []), return_exceptions=True)
             if config.verify:
                 self.stats.lost = await self.count_lost(client)
         return self.stats
@@ -100,16 +110,36 @@ class Simulation:
 
         await asyncio.gather(*(provision_robot(robot.robot_id) for robot in self.fleet))
 
+    async def watch_alerts(self, client: httpx.AsyncClient) -> None:
+        """Print every alert transition the API streams, until cancelled."""
+        params = {"events": ["alert.opened", "alert.acknowledged", "alert.resolved"]}
+        while True:
+            try:
+                async with client.stream("GET", "/telemetry/stream", params=params, timeout=None) as response:
+                    event_type = ""
+                    async for line in response.aiter_lines():
+                        if line.startswith("event:"):
+                            event_type = line.partition(":")[2].strip()
+                        elif line.startswith("data:") and event_type.startswith("alert."):
+                            self.on_alert(describe_alert_event(event_type, line.partition(":")[2].strip()))
+            except httpx.HTTPError as exc:
+                self.on_alert(f"alert stream interrupted ({exc!r}); reconnecting")
+            await asyncio.sleep(1.0)
+
     async def _produce(self, stop_at: float | None, on_tick: Callable[[Simulation], None] | None) -> None:
         loop = asyncio.get_running_loop()
         dt_s = 1.0 / self.config.rate_hz
         per_post = 1 if self.config.single else self.config.batch
         pending: dict[str, list[tuple[dict[str, object], datetime]]] = defaultdict(list)
-        next_tick = loop.time()
+        next_tick = started = loop.time()
         while stop_at is None or loop.time() < stop_at:
             now = datetime.now(UTC)
             for robot in self.fleet:
                 robot.step(dt_s)
+            silent = self.incidents.apply(loop.time() - started) if self.incidents else frozenset()
+            for robot in self.fleet:
+                if robot.robot_id in silent:
+                    continue
                 pending[robot.robot_id].append((robot.reading(now), now))
                 self.stats.generated += 1
                 if len(pending[robot.robot_id]) >= per_post:

@@ -119,5 +119,11 @@ async def test_every_response_has_a_description_and_a_valid_example(client: http
                                 msgspec.convert(value, type(EXAMPLES[name]))
                                 validated.add(name)
                     checked += 1
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+            for example in body.get("examples", {}).values():  # a hand-decoded body's example (NewRule)
+                name = example.get("summary")
+                if name in EXAMPLES:
+                    msgspec.convert(example["value"], type(EXAMPLES[name]))
+                    validated.add(name)
     assert checked > 60
     assert validated == set(EXAMPLES) - {"StreamedReading"}  # the stream's example is event-stream text
