@@ -14,6 +14,8 @@ RUN UV_PYTHON_DOWNLOADS=never uv sync --locked --no-dev --no-install-project
 COPY app ./app
 COPY migrations ./migrations
 COPY --from=assets /srv/node_modules/swagger-ui-dist ./node_modules/swagger-ui-dist
+COPY --from=assets /srv/node_modules/leaflet ./node_modules/leaflet
+COPY --from=assets /srv/node_modules/uplot ./node_modules/uplot
 
 ENV FLEET_HOST=0.0.0.0 FLEET_PORT=8000 FLEET_WORKERS=2
 EXPOSE 8000

@@ -29,6 +29,7 @@ from app.api.telemetry import TelemetryController
 from app.api.webhooks import WebhooksController
 from app.services import SERVICES_KEY, open_services
 from app.settings import Settings, load_settings
+from app.ui.routes import build_console_router
 
 # On every response, errors included (Litestar's response_headers skip exception responses).
 SECURITY_HEADERS = [
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             problem_page,
             serve_metrics,
             build_docs_assets_router(),
+            build_console_router(),
         ],
         dependencies=DEPENDENCIES,
         guards=[authorize],

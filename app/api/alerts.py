@@ -34,6 +34,8 @@ def _size(limit: int | None, settings: Settings) -> int:
 
 
 class AlertRulesController(Controller):
+    """Reading the rules takes the read scope, changing them the admin scope."""
+
     path = "/alert-rules"
     tags = ["alerts"]  # noqa: RUF012 - Litestar reads this class attribute
     opt = {SCOPE_OPT: Scope.ADMIN}  # noqa: RUF012
@@ -54,8 +56,9 @@ class AlertRulesController(Controller):
     @get(
         "/",
         operation_id="listAlertRules",
+        opt={SCOPE_OPT: Scope.READ},  # operators see what is watched (the console draws geofences); admins change it
         responses=problem_responses(ErrorKind.BAD_CURSOR, *AUTH_ERRORS),
-        summary="Every alert rule, by id, in pages",
+        summary="Every alert rule, by id, in pages (read scope)",
     )
     async def list_rules(
         self, pool: PoolDep, settings: SettingsDep, limit: Limit = None, cursor: Cursor = None
@@ -68,6 +71,7 @@ class AlertRulesController(Controller):
     @get(
         "/{rule_id:int}",
         operation_id="getAlertRule",
+        opt={SCOPE_OPT: Scope.READ},
         responses=problem_responses(ErrorKind.UNKNOWN_ALERT_RULE, *AUTH_ERRORS),
         summary="One alert rule",
     )

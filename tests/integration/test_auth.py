@@ -195,7 +195,14 @@ def test_every_route_but_health_and_docs_needs_a_credential(auth_settings: Setti
             # Litestar answers OPTIONS (CORS preflight) on every path by itself.
             if "scope" not in handler.opt and handler.http_methods != {"OPTIONS"}:
                 open_routes.add(route.path)
-    assert {path for path in open_routes if not path.startswith("/docs")} == {"/", "/problems/{slug:str}"}
+    assert {path for path in open_routes if not path.startswith(("/docs", "/console"))} == {"/", "/problems/{slug:str}"}
+    # The console's page and files hold no data: it asks for a key and sends it with every request.
+    assert {path for path in open_routes if path.startswith("/console")} == {
+        "/console",
+        "/console/assets/{file_path:path}",
+        "/console/vendor/leaflet/{file_path:path}",
+        "/console/vendor/uplot/{file_path:path}",
+    }
     assert {path for path in open_routes if path.startswith("/docs")} <= {
         "/docs",
         "/docs/",
@@ -206,3 +213,37 @@ def test_every_route_but_health_and_docs_needs_a_credential(auth_settings: Setti
         "/docs/assets/{file_path:path}",
         "/docs/{path:str}",  # the render plugins
     }
+
+
+async def test_alert_routes_need_their_scopes_and_limited_keys_see_their_robots_alerts(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, conn: asyncpg.Connection
+) -> None:
+    admin_key = await issue_key(pool, "ops admin", "admin")
+    reader = await issue_key(pool, "night shift", "read")
+    north = await issue_key(pool, "north reader", "read", fleet_tag="north")
+    rule = {"name": "fault", "condition": {"kind": "status"}}
+    assert_problem(await client.post("/alert-rules", json=rule, headers=bearer(reader)), ErrorKind.FORBIDDEN)
+    assert_problem(await client.get("/webhooks", headers=bearer(reader)), ErrorKind.FORBIDDEN)
+    assert_problem(await client.get("/alerts", headers=bearer(admin_key)), ErrorKind.FORBIDDEN)  # admin only
+    created = await client.post("/alert-rules", json=rule, headers=bearer(admin_key))
+    assert created.status_code == 201, created.text
+    listed = await client.get("/alert-rules", headers=bearer(reader))  # reading the rules takes the read scope
+    assert [r["name"] for r in listed.json()["rules"]] == ["fault"]
+    assert_problem(
+        await client.delete(f"/alert-rules/{created.json()['rule_id']}", headers=bearer(reader)), ErrorKind.FORBIDDEN
+    )
+    for robot_id, tag in (("n1", "north"), ("s1", "south")):
+        await issue_robot(pool, robot_id, tag)
+        await conn.execute(
+            "INSERT INTO alerts (rule_id, rule_name, kind, robot_id, reason) VALUES ($1, 'fault', 'status', $2, 'x')",
+            created.json()["rule_id"],
+            robot_id,
+        )
+    ids = {a["robot_id"]: a["alert_id"] for a in (await client.get("/alerts", headers=bearer(reader))).json()["alerts"]}
+    assert sorted(ids) == ["n1", "s1"]
+    assert [a["robot_id"] for a in (await client.get("/alerts", headers=bearer(north))).json()["alerts"]] == ["n1"]
+    assert_problem(await client.get(f"/alerts/{ids['s1']}", headers=bearer(north)), ErrorKind.UNKNOWN_ALERT)
+    hidden = await client.post(f"/alerts/{ids['s1']}/acknowledge", headers=bearer(north))
+    assert_problem(hidden, ErrorKind.UNKNOWN_ALERT)
+    acknowledged = await client.post(f"/alerts/{ids['n1']}/acknowledge", json={"note": "ok"}, headers=bearer(north))
+    assert acknowledged.json()["acknowledged_by"] == "north reader"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 APP = Path(__file__).resolve().parent.parent.parent / "app"
-WEB_MODULES = ("app.api", "app.main", "app.services")
+WEB_MODULES = ("app.api", "app.ui", "app.main", "app.services")
 SQL_METHODS = frozenset(
     {"execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table", "copy_from_query"}
     | {"copy_to_table", "copy_from_table", "cursor", "prepare"}
