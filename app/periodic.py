@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 
 
 class Periodic:
-    """Calls ``tick`` at once and then every ``interval_s``; a failing tick is logged and tried again next time."""
+    """Calls ``tick`` at once and then every ``interval_s``; a failing tick is tried again next time. Failures are
+    logged when they start and when they stop, not at every interval (a database outage would flood the log)."""
 
     def __init__(self, name: str, interval_s: float) -> None:
         self._name = name
@@ -34,11 +35,18 @@ class Periodic:
             await self._task
 
     async def _run(self) -> None:
+        failing = False
         while not self._stopping.is_set():
             try:
                 await self.tick()
             except Exception:
-                log.exception("%s failed; trying again in %.0f s", self._name, self._interval_s)
+                if not failing:
+                    log.exception("%s failed; trying again every %g s", self._name, self._interval_s)
+                failing = True
+            else:
+                if failing:
+                    log.warning("%s works again", self._name)
+                failing = False
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval_s):
                     await self._stopping.wait()

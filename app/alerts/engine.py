@@ -152,9 +152,12 @@ class AlertEngine(Periodic):
             rules = [rule_from(record) for record in records]
             self.rules = RuleSet([compile_rule(rule) for rule in rules if rule.enabled])
             self._epoch = epoch
+        self._open = await alerts.fetch_open_alerts(self._pool)
+        if not self.rules.rules and not self._open:
+            self.ready.set()
+            return  # nothing to watch and nothing to resolve: no fleet-wide read every tick
         await self._latest.sync()  # this process's newest readings, so that "offline" sees them
         snapshot = await alerts.fetch_snapshot(self._pool)
-        self._open = await alerts.fetch_open_alerts(self._pool)
         self._tags = {record["robot_id"]: tuple(record["tags"]) for record in snapshot}
         open_by_robot: dict[str, set[int]] = {}
         for rule_id, robot_id in self._open:

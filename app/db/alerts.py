@@ -60,11 +60,15 @@ async def fetch_rules_epoch(pool: Pool) -> int:
 
 
 async def open_alert(pool: Pool, rule_id: int, rule_name: str, kind: str, robot_id: str, reason: str) -> Record | None:
-    """The new alert, or None if one is open for this rule and robot already (opened by any process)."""
-    async with pool.acquire() as conn, conn.transaction():
-        record = await conn.fetchrow(sql.OPEN_ALERT, rule_id, rule_name, kind, robot_id, reason)
-        if record is not None:
-            await _announce(conn, "alert.opened", record)
+    """The new alert, or None if one is open for this rule and robot already (opened by any process), or the
+    rule was deleted since it was evaluated."""
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            record = await conn.fetchrow(sql.OPEN_ALERT, rule_id, rule_name, kind, robot_id, reason)
+            if record is not None:
+                await _announce(conn, "alert.opened", record)
+    except asyncpg.ForeignKeyViolationError:
+        return None
     return record
 
 

@@ -14,6 +14,8 @@ VENDOR_DIRS = {"leaflet": NODE_MODULES / "leaflet" / "dist", "uplot": NODE_MODUL
 # Only the page's own origin, and OpenStreetMap's tiles. Scripts are modules of this origin: no inline script.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: https://tile.openstreetmap.org; style-src 'self'; "
+    # Leaflet and uPlot position elements with style attributes; style sheets still come only from here.
+    "style-src-attr 'unsafe-inline'; "
     "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 
@@ -36,7 +38,6 @@ def build_console_router() -> Router:
             directories=[STATIC_DIR],
             include_in_schema=False,
             cache_control=CacheControlHeader(no_cache=True),
-            opt={"public": True},
         )
     ]
     for name, directory in VENDOR_DIRS.items():
@@ -47,7 +48,6 @@ def build_console_router() -> Router:
                     directories=[directory],
                     include_in_schema=False,
                     cache_control=CacheControlHeader(max_age=86_400),
-                    opt={"public": True},
                 )
             )
     return Router(path="/", route_handlers=[console_page, *routers])

@@ -312,3 +312,15 @@ async def test_the_database_keeps_one_open_alert_per_rule_and_robot(
         await pool.close()
     assert sum(record is not None for record in opened) == 1
     assert await conn.fetchval("SELECT count(*) FROM alerts WHERE robot_id = 'racer'") == 1
+
+
+async def test_opening_an_alert_for_a_rule_deleted_meanwhile_is_a_no_op(
+    api: httpx.AsyncClient, database_url: str, conn: asyncpg.Connection
+) -> None:
+    rule = await create_rule(api, {"kind": "status"})
+    assert (await api.delete(f"/alert-rules/{rule['rule_id']}")).status_code == 204
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:  # an evaluation that began before the delete
+        assert await alerts.open_alert(pool, rule["rule_id"], "r", "status", "late", "why") is None
+    finally:
+        await pool.close()

@@ -30,6 +30,8 @@ const table = new FleetTable($("#fleet"), $("#filter"), $("#search"), (robotId) 
 const alerts = new AlertsPanel($("#alerts"), $("#alert-count"), (counts) => {
   alertCounts = counts;
   tableDirty = true;
+  table.refreshRows(state.robots.values(), counts);  // rare: every shown row, so cleared counts clear too
+  renderSummary();
 });
 state.detail = detail;
 state.map = map;
@@ -44,11 +46,15 @@ $("#sign-out").addEventListener("click", () => {
 function renderTable() {
   const shown = table.render([...state.robots.values()], alertCounts);
   $("#robot-count").textContent = `(${shown} of ${state.robots.size})`;
+  renderSummary();
+  tableDirty = false;
+}
+
+function renderSummary() {
   const robots = [...state.robots.values()];
   const offline = robots.filter((r) => !r.online).length;
   const errors = robots.filter((r) => r.status === "error").length;
   $("#summary").textContent = `${robots.length} robots, ${offline} offline, ${errors} in error, ${alerts.alerts.size} open alerts`;
-  tableDirty = false;
 }
 
 function setLive(text) {
@@ -83,6 +89,8 @@ function applyPending() {
   pending.clear();
   state.appliedUpdates += changed.length;
   map.update(changed);
+  table.refreshRows(changed, alertCounts);  // their cells now; the order at the next re-sort
+  renderSummary();
   if (changed.some((r) => !r.location)) drawFrames($("#frames"), state.robots.values());
   tableDirty = true;
 }

@@ -103,6 +103,14 @@ export class FleetTable {
     return tr;
   }
 
+  // Rows already shown take the robots' new values in place.
+  refreshRows(robots, alertCounts) {
+    const now = Date.now();
+    for (const robot of robots) {
+      if (this.rows.get(robot.robot_id)?.isConnected) this.row(robot, alertCounts.get(robot.robot_id) || 0, now);
+    }
+  }
+
   // "12 s ago" moves on every second without re-sorting.
   tick() {
     const now = Date.now();

@@ -53,8 +53,15 @@ def history(now: datetime) -> list[dict[str, Any]]:
 
 
 async def wait_for(page: Page, expression: str, timeout_ms: int = LIVE_WITHIN_MS) -> Any:
-    handle = await page.wait_for_function(expression, timeout=timeout_ms)
-    return await handle.json_value()
+    """The expression's first truthy value, polled with page.evaluate: the page's Content-Security-Policy forbids
+    the string evaluation Playwright's wait_for_function would use, and the test keeps the policy on."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        value = await page.evaluate(f"() => {expression}")
+        if value or time.monotonic() > deadline:
+            assert value, f"not within {timeout_ms} ms: {expression}"
+            return value
+        await asyncio.sleep(0.02)
 
 
 async def test_the_console_shows_the_fleet_live(
@@ -81,7 +88,9 @@ async def test_the_console_shows_the_fleet_live(
             assert response.status_code == 200, response.text
         rule = {"name": "stay on site", "condition": {"kind": "geofence", "area": "allowed", "geometry": SITE}}
         assert (await api.post("/alert-rules", json=rule)).status_code == 201
-        assert (await api.post("/alert-rules", json={"name": "fault", "condition": {"kind": "status"}})).status_code == 201
+        assert (
+            await api.post("/alert-rules", json={"name": "fault", "condition": {"kind": "status"}})
+        ).status_code == 201
 
         page = await browser.new_page(viewport={"width": 1400, "height": 1000})
         await block_internet(page, blocked)
@@ -111,9 +120,12 @@ async def test_the_console_shows_the_fleet_live(
         await api.post("/telemetry", json=reading("r0", location={"latitude": 37.105, "longitude": -122.305}))
         await wait_for(page, "window.fleetConsole.map.markers.get('r0').getLatLng().lat === 37.105")
         assert time.monotonic() - moved_at < LIVE_WITHIN_MS / 1000 + 0.5
+        await wait_for(page, "document.querySelector('#fleet tr[data-robot=r0]').cells[2].textContent === '88 %'")
 
         # An alert opens (r1 faults), shows in the panel, and is acknowledged from it.
-        await api.post("/telemetry", json=reading("r1", status="error", location={"latitude": 37.11, "longitude": -122.29}))
+        await api.post(
+            "/telemetry", json=reading("r1", status="error", location={"latitude": 37.11, "longitude": -122.29})
+        )
         await page.wait_for_selector("#alerts li.alert.active", timeout=LIVE_WITHIN_MS + 1000)
         assert "r1: fault" in await page.locator("#alerts li.alert").first.inner_text()
         await page.fill("#alerts li.alert input", "sent a technician")
@@ -135,10 +147,10 @@ async def test_the_console_shows_the_fleet_live(
         points = [value for value in series if value is not None]
         assert len(points) == HISTORY_MINUTES - len(GAP_MINUTES)
         first, last = series.index(points[0]), len(series) - 1 - series[::-1].index(points[-1])
-        assert series[first:last + 1].count(None) == len(GAP_MINUTES)  # the gap: nulls between points
-        await page.wait_for_function("document.querySelectorAll('#recent tbody tr').length > 0")
+        assert series[first : last + 1].count(None) == len(GAP_MINUTES)  # the gap: nulls between points
+        await page.wait_for_selector("#recent tbody tr")
         await page.locator("#detail").screenshot(path=str(SCREENSHOTS / "console-detail.png"))
-        await page.screenshot(path=str(SCREENSHOTS / "console.png"))
+        await page.screenshot(path=str(SCREENSHOTS / "console.png"), full_page=True)
     assert blocked and all(url.startswith("https://tile.openstreetmap.org/") for url in blocked)
 
 
@@ -146,7 +158,9 @@ async def test_first_paint_of_a_thousand_robots(settings: Settings, conn: asyncp
     """The figure the issue asks for (under 1 s here); recorded, and held to a loose bound only."""
     now = datetime.now(UTC)
     fleet = [
-        reading(f"robot-{i:04d}", now, location={"latitude": 37.0 + i % 40 * 0.002, "longitude": -122.3 + i // 40 * 0.002})
+        reading(
+            f"robot-{i:04d}", now, location={"latitude": 37.0 + i % 40 * 0.002, "longitude": -122.3 + i // 40 * 0.002}
+        )
         for i in range(1000)
     ]
     async with live_api(settings) as base, httpx.AsyncClient(base_url=base) as api, offline_browser() as browser:
@@ -159,8 +173,10 @@ async def test_first_paint_of_a_thousand_robots(settings: Settings, conn: asyncp
             timings.append(await wait_for(page, "window.fleetConsole.firstPaintMs", 10_000))
         rows = await page.locator("#fleet tbody tr").count()
         markers = await page.locator(".robot-icon").count()
-        # Live updates for every robot at once are applied in one animation frame each.
-        await api.post("/telemetry", json=[{**r, "battery_level": 50} for r in fleet])
+        # A reading from every robot at once: applied, once per animation frame, to all 1,000.
+        await wait_for(page, "window.fleetConsole.streamState === 'live'", 5000)
+        later = (now + timedelta(seconds=1)).isoformat()
+        await api.post("/telemetry", json=[{**r, "battery_level": 50, "timestamp": later} for r in fleet])
         await wait_for(page, "window.fleetConsole.appliedUpdates >= 1000", 5000)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "console-first-paint.txt").write_text(f"first paint of 1000 robots, ms: {timings}\n")
