@@ -50,6 +50,7 @@ class SimConfig:
     admin_key: str | None = None
     # Scripted incidents (simulator.incidents) and the demo alert rules that catch them; alert events are printed.
     incidents: bool = False
+    incident_offset_s: float = 0.0  # where in the incident cycle the run starts (tests start at a fault)
 
 
 class Simulation:
@@ -136,7 +137,8 @@ class Simulation:
             now = datetime.now(UTC)
             for robot in self.fleet:
                 robot.step(dt_s)
-            silent = self.incidents.apply(loop.time() - started) if self.incidents else frozenset()
+            elapsed_s = loop.time() - started + self.config.incident_offset_s
+            silent = self.incidents.apply(elapsed_s) if self.incidents else frozenset()
             for robot in self.fleet:
                 if robot.robot_id in silent:
                     continue

@@ -102,8 +102,14 @@ export class RobotDetail {
     }));
   }
 
-  downloadCsv() {
+  async downloadCsv() {
+    const status = this.section.querySelector("#detail-status");
     const query = new URLSearchParams(this.window());
-    return download(`/telemetry/${encodeURIComponent(this.robotId)}/export.csv?${query}`, `${this.robotId}.csv`);
+    try {
+      await download(`/telemetry/${encodeURIComponent(this.robotId)}/export.csv?${query}`, `${this.robotId}.csv`);
+      status.textContent = "";
+    } catch (error) {
+      status.textContent = `${error.message} (a CSV download needs the export scope)`;
+    }
   }
 }

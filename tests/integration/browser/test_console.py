@@ -16,6 +16,7 @@ import pytest
 from playwright.async_api import Page
 
 from app.settings import Settings, replace_settings
+from simulator.run import SimConfig, Simulation
 from tests.support.auth import bearer, issue_key
 from tests.support.browser import SCREENSHOTS, block_internet, offline_browser
 from tests.support.builders import reading
@@ -68,7 +69,7 @@ async def test_the_console_shows_the_fleet_live(
     console_settings: Settings, pool: asyncpg.Pool, conn: asyncpg.Connection
 ) -> None:
     admin_key = await issue_key(pool, "admin", "admin", "ingest", "read")
-    operator_key = await issue_key(pool, "wall screen", "read", "stream")
+    operator_key = await issue_key(pool, "wall screen", "read", "stream", "export")
     blocked: list[str] = []
     async with (
         live_api(console_settings) as base,
@@ -111,6 +112,11 @@ async def test_the_console_shows_the_fleet_live(
         assert [row[2] for row in rows] == [f"{r['battery_level']:.0f} %" for r in robots]
         assert all(row[3].endswith("s ago") or "min ago" in row[3] for row in rows)
         assert await page.locator("path.fence").count() == 1  # the geofence, drawn
+        await page.click("th button[data-key=battery_level]")  # sorted by battery, lowest first
+        assert await page.locator("#fleet tbody tr").first.get_attribute("data-robot") == "r1"
+        await page.select_option("#filter", "low")
+        assert await page.locator("#fleet tbody tr").evaluate_all("rows => rows.map(r => r.dataset.robot)") == ["r1"]
+        await page.select_option("#filter", "all")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await page.locator("#map-panel").screenshot(path=str(SCREENSHOTS / "console-map.png"))
         await page.locator("#table-panel").screenshot(path=str(SCREENSHOTS / "console-table.png"))
@@ -149,6 +155,11 @@ async def test_the_console_shows_the_fleet_live(
         first, last = series.index(points[0]), len(series) - 1 - series[::-1].index(points[-1])
         assert series[first : last + 1].count(None) == len(GAP_MINUTES)  # the gap: nulls between points
         await page.wait_for_selector("#recent tbody tr")
+        async with page.expect_download() as downloading:
+            await page.click("#download")
+        csv = (await (await downloading.value).path()).read_text()
+        assert csv.startswith("timestamp,robot_id,")
+        assert csv.count(",hist,") == HISTORY_MINUTES - len(GAP_MINUTES)  # the range's readings, as CSV
         await page.locator("#detail").screenshot(path=str(SCREENSHOTS / "console-detail.png"))
         await page.screenshot(path=str(SCREENSHOTS / "console.png"), full_page=True)
     assert blocked and all(url.startswith("https://tile.openstreetmap.org/") for url in blocked)
@@ -183,3 +194,30 @@ async def test_first_paint_of_a_thousand_robots(settings: Settings, conn: asyncp
     print(f"first paint of 1000 robots: {timings} ms")
     assert rows == markers == 1000
     assert min(timings) < 5000
+
+
+async def test_with_the_simulator_running(settings: Settings, conn: asyncpg.Connection) -> None:
+    """The simulator drives the fleet (auth off here): markers and rows follow it, and an alert the simulator's
+    scripted fault opens reaches the panel within 2 s of its opening."""
+    fast = replace_settings(settings, alert_tick_ms=200, alert_interval_ms=50)
+    async with live_api(fast) as base, httpx.AsyncClient(base_url=base) as api, offline_browser() as browser:
+        # The fault starts 20 s into the cycle: begin just before it, so it comes about 2 s into the run.
+        config = SimConfig(url=base, robots=12, rate_hz=2, batch=1, duration_s=12, incidents=True,
+                           incident_offset_s=18, connections=4, verify=False)  # fmt: skip
+        simulation = Simulation(config)
+        simulation.on_alert = lambda line: None
+        run = asyncio.create_task(simulation.run())
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        await block_internet(page, [])
+        await page.goto(f"{base}/console")
+        await wait_for(page, "window.fleetConsole.streamState === 'live'", 10_000)
+        faulty = simulation.fleet[3].robot_id
+        await page.wait_for_selector(f"#alerts li.alert >> text={faulty}: demo: fault", timeout=10_000)
+        opened = (await api.get("/alerts", params={"robot_id": faulty, "kind": "status"})).json()["alerts"][0]
+        shown_after_s = (datetime.now(UTC) - datetime.fromisoformat(opened["opened_at"])).total_seconds()
+        assert shown_after_s < LIVE_WITHIN_MS / 1000 + 1.0  # polled: the page had it before this check began
+        robots = (await api.get("/robots")).json()["robots"]
+        await wait_for(page, f"window.fleetConsole.map.markers.size === {len(robots)}", 5000)
+        await wait_for(page, f"document.querySelectorAll('#fleet tbody tr').length === {len(robots)}", 5000)
+        await page.screenshot(path=str(SCREENSHOTS / "console-simulated.png"), full_page=True)
+        await run
