@@ -46,11 +46,12 @@ class Receiver:
                 status = 503 if len(receiver.deliveries) < receiver.fail_first else (200 if valid is not False else 401)
                 self.send_response(status)
                 self.end_headers()
-                with receiver.received:
-                    receiver.deliveries.append(Delivery(headers, body, valid, status))
+                delivery = Delivery(headers, body, valid, status)
+                with receiver.received:  # also keeps concurrent deliveries' lines apart
+                    receiver.deliveries.append(delivery)
                     receiver.received.notify_all()
-                if not receiver.quiet:
-                    receiver.show(receiver.deliveries[-1])
+                    if not receiver.quiet:
+                        receiver.show(delivery)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # show() prints what matters
@@ -73,10 +74,11 @@ class Receiver:
     def show(delivery: Delivery) -> None:
         event = json.loads(delivery.body)
         alert = event["alert"]
+        why = alert["resolution"] if event["type"] == "alert.resolved" else alert["reason"]
         signed = {True: "signature ok", False: "SIGNATURE INVALID", None: "signature not checked"}
         print(
             f"{delivery.headers.get('webhook-id')} {event['type']:<18} robot={alert['robot_id']} "
-            f"rule={alert['rule_name']!r} {alert['reason']} [{signed[delivery.signature_valid]}, "
+            f"rule={alert['rule_name']!r} {why} [{signed[delivery.signature_valid]}, "
             f"answered {delivery.answered}]",
             flush=True,
         )
