@@ -155,7 +155,7 @@ class StreamSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class AlertSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # Committed readings are evaluated in rounds, at most one per alert_interval_ms: each round sees every robot's
     # newest reading once, however many arrived, so the cost follows the fleet's size, not the ingest rate.
-    alert_interval_ms: Positive = 250
+    alert_interval_ms: Positive = 500
     # Offline and stationary rules, rule changes, and other processes' alerts are looked at this often.
     alert_tick_ms: Positive = 1000
     # Webhooks: each attempt may take webhook_timeout_s; a failed one is retried after webhook_retry_base_s,

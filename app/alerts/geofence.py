@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
-from shapely import prepare
-from shapely.geometry import MultiPolygon, Point, Polygon, shape
+from shapely import intersects_xy, prepare
+from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.validation import explain_validity
 
 MAX_POSITIONS = 10_000  # per geofence: a site boundary drawn by hand has tens; a coastline trace, thousands
@@ -53,19 +53,24 @@ class InvalidGeometry(ValueError):
 class Geofence:
     """A prepared area: ``covers(lat, lon)`` answers in microseconds however many vertices it has."""
 
-    __slots__ = ("_area", "_wraps")
+    __slots__ = ("_area", "_bounds", "_wraps")
 
     def __init__(self, geometry: GeoPolygon | GeoMultiPolygon) -> None:
         area = _build(geometry)
         prepare(area)  # builds its spatial index once: each covers() is then fast
         self._area = area
+        self._bounds = area.bounds
         # Only a shape drawn past 180° needs the second try, so others pay for one check.
         self._wraps = area.bounds[2] > 180.0
 
     def covers(self, latitude: float, longitude: float) -> bool:
-        if self._area.covers(Point(longitude, latitude)):
-            return True
-        return self._wraps and bool(self._area.covers(Point(longitude + 360.0, latitude)))
+        return self._covers_xy(longitude, latitude) or (self._wraps and self._covers_xy(longitude + 360.0, latitude))
+
+    def _covers_xy(self, x: float, y: float) -> bool:
+        # A point outside the bounding box is answered by four comparisons (0.1 µs); inside, intersects_xy on the
+        # prepared shape (~2 µs, no Point object) is true on the boundary too, as covers is for a point.
+        min_x, min_y, max_x, max_y = self._bounds
+        return min_x <= x <= max_x and min_y <= y <= max_y and bool(intersects_xy(self._area, x, y))
 
 
 def _build(geometry: GeoPolygon | GeoMultiPolygon) -> Polygon | MultiPolygon:

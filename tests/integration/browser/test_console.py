@@ -142,6 +142,10 @@ async def test_the_console_shows_the_fleet_live(
             ("acknowledged", "wall screen", "sent a technician")
         ]
 
+        # Clicking a marker opens its robot.
+        await page.locator(".leaflet-marker-icon[title='r1']").click()
+        await wait_for(page, "document.querySelector('#detail-title').textContent === 'r1'")
+
         # The history robot's chart: one point per minute with readings, and the gap left empty.
         await page.locator("#fleet tbody tr[data-robot='hist']").focus()
         await page.keyboard.press("Enter")  # the table works from the keyboard
