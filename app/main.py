@@ -21,6 +21,7 @@ from app.api.fleet import FleetController
 from app.api.health import health
 from app.api.metrics import serve_metrics
 from app.api.openapi import add_body_schemas, add_response_examples, build_docs_assets_router, build_openapi_config
+from app.api.options import fix_default_options
 from app.api.paths import route_on_raw_path
 from app.api.problems import handle_error, problem_page
 from app.api.robots import RobotsController
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if origins
         else None,
     )
+    fix_default_options(app)
     add_body_schemas(app)
     add_response_examples(app)
     app.access_log = settings.server.access_log
