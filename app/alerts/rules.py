@@ -94,6 +94,15 @@ class NewRule(msgspec.Struct, forbid_unknown_fields=True):
     enabled: bool = True
 
 
+# The same rule for the OpenAPI document: a rule names a robot or a tag, not both.
+ONE_SCOPE_SCHEMA = {
+    "not": {
+        "required": ["robot_id", "fleet_tag"],
+        "properties": {"robot_id": {"type": "string"}, "fleet_tag": {"type": "string"}},
+    }
+}
+
+
 class AlertRule(msgspec.Struct):
     rule_id: int
     name: str

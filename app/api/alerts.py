@@ -9,7 +9,7 @@ from litestar.params import JSONBody, Parameter, PathParameter, QueryParameter
 
 from app.alerts.events import Alert, AlertState, alert_from
 from app.alerts.payloads import Acknowledgement, AlertPage, RulePage
-from app.alerts.rules import KINDS, AlertRule, Kind, NewRule, decode_rule, rule_from, rule_values
+from app.alerts.rules import KINDS, ONE_SCOPE_SCHEMA, AlertRule, Kind, NewRule, decode_rule, rule_from, rule_values
 from app.api.auth import SCOPE_OPT
 from app.api.deps import PoolDep, PrincipalDep, SettingsDep
 from app.api.openapi import json_body_operation
@@ -23,10 +23,13 @@ from app.errors import Conflict, ErrorKind, UnknownAlert, UnknownAlertRule
 from app.settings import Settings
 
 RuleIdPath = Annotated[int, PathParameter(ge=1, le=2**31 - 1, description="The rule's id.")]
-AlertIdPath = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="The alert's id.")]
+# 2**53 - 1: ids stay exact as JSON numbers in every client (a double holds integers up to it)
+AlertIdPath = Annotated[int, PathParameter(ge=1, le=2**53 - 1, description="The alert's id.")]
 RULE_PAGES = IdPager("alert-rules")
 ALERT_PAGES = IdPager("alerts")
-RuleBodyOperation = json_body_operation(NewRule, "An alert rule: a condition (by `kind`) and a scope.")
+RuleBodyOperation = json_body_operation(
+    NewRule, "An alert rule: a condition (by `kind`) and a scope.", ONE_SCOPE_SCHEMA
+)
 
 
 def _size(limit: int | None, settings: Settings) -> int:

@@ -27,6 +27,7 @@ from litestar.openapi.spec import (
 from litestar.static_files import create_static_files_router
 
 from app import __version__
+from app.alerts.payloads import Acknowledgement, NewWebhook
 from app.api.examples import example_for
 from app.auth.admin import NewKey, NewRobot
 from app.ingest.decoding import TELEMETRY_BODY
@@ -37,8 +38,8 @@ _REF_TEMPLATE = "#/components/schemas/{name}"
 # its schema; msgspec generates it from the same types the decoder uses.
 # Litestar also drops the constraints of list items (list[Annotated[str, Meta(...)]]) from the admin bodies, so
 # their components are msgspec's too: the document then says what the server checks.
-(_BODY_SCHEMA, _STREAMED_SCHEMA, _, _), _BODY_COMPONENTS = msgspec.json.schema_components(
-    [TELEMETRY_BODY, StreamedReading, NewRobot, NewKey], ref_template=_REF_TEMPLATE
+(_BODY_SCHEMA, _STREAMED_SCHEMA, *_), _BODY_COMPONENTS = msgspec.json.schema_components(
+    [TELEMETRY_BODY, StreamedReading, NewRobot, NewKey, NewWebhook, Acknowledgement], ref_template=_REF_TEMPLATE
 )
 STREAM_EXAMPLE = (
     ": subscribed\nretry: 2000\n\n"
@@ -99,10 +100,14 @@ class TelemetryBodyOperation(Operation):
         )
 
 
-def json_body_operation(struct: type[msgspec.Struct], description: str) -> type[Operation]:
+def json_body_operation(
+    struct: type[msgspec.Struct], description: str, extra: dict[str, Any] | None = None
+) -> type[Operation]:
     """An operation class for a route that decodes its JSON body by hand (to answer 422 with the field at
-    fault): the body's schema is msgspec's, registered with the other hand-decoded bodies."""
+    fault): the body's schema is msgspec's, registered with the other hand-decoded bodies. ``extra`` adds rules
+    msgspec cannot derive to the struct's component (such as two fields that exclude each other)."""
     (schema,), components = msgspec.json.schema_components([struct], ref_template=_REF_TEMPLATE)
+    components[struct.__name__].update(extra or {})
     _BODY_COMPONENTS.update(components)
     example = example_for(struct.__name__)
 
