@@ -94,12 +94,22 @@ class NewRule(msgspec.Struct, forbid_unknown_fields=True):
     enabled: bool = True
 
 
-# The same rule for the OpenAPI document: a rule names a robot or a tag, not both.
-ONE_SCOPE_SCHEMA = {
-    "not": {
-        "required": ["robot_id", "fleet_tag"],
-        "properties": {"robot_id": {"type": "string"}, "fleet_tag": {"type": "string"}},
-    }
+def _both(first: str, first_type: str, second: str, second_type: str) -> dict[str, object]:
+    """JSON Schema for "these two fields are both given (not null)"."""
+    return {"required": [first, second], "properties": {first: {"type": first_type}, second: {"type": second_type}}}
+
+
+# What check_rule enforces beyond the types, for the OpenAPI document, by component: a rule names a robot or a
+# tag, not both; a field condition has one threshold.
+RULE_SCHEMA_RULES: dict[str, dict[str, object]] = {
+    "NewRule": {"not": _both("robot_id", "string", "fleet_tag", "string")},
+    "FieldCondition": {
+        "not": _both("above", "number", "below", "number"),
+        "anyOf": [
+            {"required": ["above"], "properties": {"above": {"type": "number"}}},
+            {"required": ["below"], "properties": {"below": {"type": "number"}}},
+        ],
+    },
 }
 
 

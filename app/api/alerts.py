@@ -9,7 +9,7 @@ from litestar.params import JSONBody, Parameter, PathParameter, QueryParameter
 
 from app.alerts.events import Alert, AlertState, alert_from
 from app.alerts.payloads import Acknowledgement, AlertPage, RulePage
-from app.alerts.rules import KINDS, ONE_SCOPE_SCHEMA, AlertRule, Kind, NewRule, decode_rule, rule_from, rule_values
+from app.alerts.rules import KINDS, RULE_SCHEMA_RULES, AlertRule, Kind, NewRule, decode_rule, rule_from, rule_values
 from app.api.auth import SCOPE_OPT
 from app.api.deps import PoolDep, PrincipalDep, SettingsDep
 from app.api.openapi import json_body_operation
@@ -28,7 +28,7 @@ AlertIdPath = Annotated[int, PathParameter(ge=1, le=2**53 - 1, description="The 
 RULE_PAGES = IdPager("alert-rules")
 ALERT_PAGES = IdPager("alerts")
 RuleBodyOperation = json_body_operation(
-    NewRule, "An alert rule: a condition (by `kind`) and a scope.", ONE_SCOPE_SCHEMA
+    NewRule, "An alert rule: a condition (by `kind`) and a scope.", RULE_SCHEMA_RULES
 )
 
 

@@ -101,13 +101,14 @@ class TelemetryBodyOperation(Operation):
 
 
 def json_body_operation(
-    struct: type[msgspec.Struct], description: str, extra: dict[str, Any] | None = None
+    struct: type[msgspec.Struct], description: str, extra: dict[str, dict[str, Any]] | None = None
 ) -> type[Operation]:
     """An operation class for a route that decodes its JSON body by hand (to answer 422 with the field at
     fault): the body's schema is msgspec's, registered with the other hand-decoded bodies. ``extra`` adds rules
-    msgspec cannot derive to the struct's component (such as two fields that exclude each other)."""
+    msgspec cannot derive to components, by name (such as two fields that exclude each other)."""
     (schema,), components = msgspec.json.schema_components([struct], ref_template=_REF_TEMPLATE)
-    components[struct.__name__].update(extra or {})
+    for name, rules in (extra or {}).items():
+        components[name].update(rules)
     _BODY_COMPONENTS.update(components)
     example = example_for(struct.__name__)
 
