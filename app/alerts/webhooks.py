@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
-CLAIM_BATCH = 50  # deliveries attempted at once by one process
 TIMESTAMP_TOLERANCE_S = 300  # what verify_signature accepts between the sender's clock and the receiver's
 MAX_ERROR_CHARS = 300
 
@@ -75,17 +74,17 @@ class WebhookSender(Periodic):
         self._client = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
         # An attempt's lease: longer than any attempt can take, so no two processes attempt one delivery at once.
         self._lease_s = settings.webhook_timeout_s * 2 + 5
+        self._batch = max(1, settings.webhook_attempts_per_s * settings.webhook_poll_ms // 1000)
 
     async def close(self) -> None:
         await super().close()
         await self._client.aclose()
 
     async def tick(self) -> None:
-        while not self._stopping.is_set():
-            claimed = await alerts.claim_deliveries(self._pool, CLAIM_BATCH, self._lease_s)
-            if not claimed:
-                return
-            await asyncio.gather(*(self._attempt(delivery) for delivery in claimed))
+        # One batch per tick: at most webhook_attempts_per_s attempts a second in this process, so a storm of
+        # transitions towards a receiver that is down costs ingest (on the same event loop) a bounded share.
+        claimed = await alerts.claim_deliveries(self._pool, self._batch, self._lease_s)
+        await asyncio.gather(*(self._attempt(delivery) for delivery in claimed))
 
     async def _attempt(self, delivery: Any) -> None:
         delivery_id, body, attempts = delivery["delivery_id"], delivery["body"], delivery["attempts"]
