@@ -14,6 +14,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from app.alerts.webhooks import sign, verify_signature
+from app.db import alerts
 from app.errors import ErrorKind
 from app.settings import Settings, replace_settings
 from simulator.webhook_receiver import Receiver
@@ -114,3 +115,22 @@ async def test_webhook_routes_refuse_bad_input(alert_settings: Settings, conn: a
         hook = await register(api, "http://127.0.0.1:9/")
         assert (await api.delete(f"/webhooks/{hook['webhook_id']}")).status_code == 204
         assert (await api.get("/webhooks")).json() == []
+
+
+async def test_delivery_attempts_are_capped_per_second(
+    alert_settings: Settings, conn: asyncpg.Connection, database_url: str
+) -> None:
+    """FLEET_WEBHOOK_ATTEMPTS_PER_S: a storm towards a receiver that is down is attempted at a bounded rate."""
+    capped = replace_settings(alert_settings, webhook_attempts_per_s=2, webhook_poll_ms=500)  # 1 per tick
+    async with serve_in_process(capped) as api:
+        await register(api, f"http://127.0.0.1:{free_port()}/")
+        rule = await create_rule(api, {"kind": "status"})
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        try:
+            for i in range(10):
+                await alerts.open_alert(pool, rule["rule_id"], "r", "status", f"storm-{i}", "why")
+        finally:
+            await pool.close()
+        await asyncio.sleep(2.2)  # ticks at about 0, 0.5, 1.0, 1.5 and 2.0 s
+        attempts = await conn.fetchval("SELECT sum(attempts) FROM webhook_deliveries")
+    assert 2 <= attempts <= 5, attempts
