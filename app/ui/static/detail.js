@@ -84,6 +84,7 @@ export class RobotDetail {
     };
     if (this.chart) this.chart.destroy();
     this.chart = new uPlot(options, [x, level, voltage], this.chartBox);
+    this.chart.robotId = this.robotId;  // whose chart this is (the tests wait for the right one)
   }
 
   showRecent(readings) {
