@@ -151,7 +151,8 @@ async def test_the_console_shows_the_fleet_live(
         await page.keyboard.press("Enter")  # the table works from the keyboard
         series = await wait_for(
             page,
-            "(() => { const c = window.fleetConsole.detail.chart; return c && c.robotId === 'hist' ? c.data[1] : null })()",
+            "(() => { const c = window.fleetConsole.detail.chart;"
+            " return c && c.robotId === 'hist' ? c.data[1] : null })()",
             5000,
         )
         points = [value for value in series if value is not None]
