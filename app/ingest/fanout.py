@@ -70,6 +70,11 @@ class Broadcaster:
     def subscriber_count(self) -> int:
         return len(self._all_subscribers())
 
+    @property
+    def wants_readings(self) -> bool:
+        """Whether any subscriber takes readings (one that asked for alert events only does not)."""
+        return bool(self._everything or self._by_robot)
+
     def _all_subscribers(self) -> set[Subscriber]:
         return {*self._everything, *(s for subs in self._by_robot.values() for s in subs), *self._alerts}
 

@@ -43,7 +43,7 @@ class CommitRelay:
     def on_notice(self, payload: str) -> None:
         """A commit notice: "<instance> <stored_at µs>"."""
         instance, stored_us = payload.split(" ")
-        if instance == self._instance or self._broadcaster.subscriber_count == 0:
+        if instance == self._instance or not self._broadcaster.wants_readings:
             return
         try:
             self._pending.put_nowait(MIN_TIME + timedelta(microseconds=int(stored_us)))
