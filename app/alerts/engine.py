@@ -204,14 +204,15 @@ class AlertEngine(Periodic):
             transitions.append(Transition("resolve", rule.rule_id, rule.name, rule.kind, robot_id, reason))
 
     async def _apply(self, transitions: Sequence[Transition]) -> None:
-        for t in transitions:
-            key = (t.rule_id, t.robot_id)
-            if t.action == "open":
-                # None: another process opened it first; it is open all the same
-                if await alerts.open_alert(self._pool, t.rule_id, t.rule_name, t.kind, t.robot_id, t.reason):
-                    metrics.ALERT_TRANSITIONS.labels("alert.opened").inc()
-                self._open.add(key)
-            else:
-                if await alerts.resolve_alert(self._pool, t.rule_id, t.robot_id, t.reason):
-                    metrics.ALERT_TRANSITIONS.labels("alert.resolved").inc()
-                self._open.discard(key)
+        """One transaction for all of a round's transitions: an alert storm costs a few statements, not a
+        transaction per alert."""
+        if not transitions:
+            return
+        openings = [(t.rule_id, t.rule_name, t.kind, t.robot_id, t.reason) for t in transitions if t.action == "open"]
+        resolutions = [(t.rule_id, t.robot_id, t.reason) for t in transitions if t.action == "resolve"]
+        opened, resolved = await alerts.apply_transitions(self._pool, openings, resolutions)
+        metrics.ALERT_TRANSITIONS.labels("alert.opened").inc(len(opened))
+        metrics.ALERT_TRANSITIONS.labels("alert.resolved").inc(len(resolved))
+        # Open now, whichever process opened it; resolved, whoever resolved it.
+        self._open.update((rule_id, robot_id) for rule_id, _, _, robot_id, _ in openings)
+        self._open.difference_update((rule_id, robot_id) for rule_id, robot_id, _ in resolutions)

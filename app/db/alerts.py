@@ -59,26 +59,41 @@ async def fetch_rules_epoch(pool: Pool) -> int:
     return epoch
 
 
-async def open_alert(pool: Pool, rule_id: int, rule_name: str, kind: str, robot_id: str, reason: str) -> Record | None:
-    """The new alert, or None if one is open for this rule and robot already (opened by any process), or the
-    rule was deleted since it was evaluated."""
+# (rule_id, rule_name, kind, robot_id, reason) to open; (rule_id, robot_id, resolution) to resolve.
+Opening = tuple[int, str, str, str, str]
+Resolution = tuple[int, str, str]
+
+
+async def apply_transitions(
+    pool: Pool, openings: Sequence[Opening], resolutions: Sequence[Resolution]
+) -> tuple[list[Record], list[Record]]:
+    """A round's transitions in one transaction, each announced (outbox rows, NOTIFY) in it: returns the alerts
+    opened (not those open already, nor those of a rule deleted meanwhile) and resolved (not those resolved
+    already). A rule deleted between the statement's check and its insert fails it once; it is run again."""
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            record = await conn.fetchrow(sql.OPEN_ALERT, rule_id, rule_name, kind, robot_id, reason)
-            if record is not None:
-                await _announce(conn, "alert.opened", record)
+        return await _apply_transitions(pool, openings, resolutions)
     except asyncpg.ForeignKeyViolationError:
-        return None
-    return record
+        return await _apply_transitions(pool, openings, resolutions)
 
 
-async def resolve_alert(pool: Pool, rule_id: int, robot_id: str, resolution: str) -> Record | None:
-    """The resolved alert, or None if none was open."""
+async def _apply_transitions(
+    pool: Pool, openings: Sequence[Opening], resolutions: Sequence[Resolution]
+) -> tuple[list[Record], list[Record]]:
     async with pool.acquire() as conn, conn.transaction():
-        record = await conn.fetchrow(sql.RESOLVE_ALERT, rule_id, robot_id, resolution)
-        if record is not None:
-            await _announce(conn, "alert.resolved", record)
-    return record
+        opened = await conn.fetch(sql.OPEN_ALERTS, *_columns(openings, 5)) if openings else []
+        resolved = await conn.fetch(sql.RESOLVE_ALERTS, *_columns(resolutions, 3)) if resolutions else []
+        events: list[tuple[EventType, Record]] = [("alert.opened", r) for r in opened]
+        events += [("alert.resolved", r) for r in resolved]
+        if events:
+            bodies = [encode_event(event_type, record) for event_type, record in events]
+            ids = [record["alert_id"] for _, record in events]
+            await conn.execute(sql.QUEUE_EVENT_DELIVERIES, ids, [event for event, _ in events], bodies)
+            await conn.execute(sql.NOTIFY_ALERTS, bodies)
+    return opened, resolved
+
+
+def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
+    return [[row[i] for row in rows] for i in range(width)]
 
 
 async def acknowledge_alert(pool: Pool, alert_id: int, by: str, note: str | None) -> tuple[Record | None, bool]:

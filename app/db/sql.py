@@ -339,18 +339,6 @@ ALERT_COLUMNS = (
     "alert_id, rule_id, rule_name, kind, robot_id, reason, opened_at, acknowledged_at, acknowledged_by, note, "
     "resolved_at, resolution"
 )
-# The partial unique index alerts_one_open makes a second opening, by any process, a no-op.
-OPEN_ALERT = f"""
-INSERT INTO alerts (rule_id, rule_name, kind, robot_id, reason)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (rule_id, robot_id) WHERE resolved_at IS NULL DO NOTHING
-RETURNING {ALERT_COLUMNS}
-"""
-RESOLVE_ALERT = f"""
-UPDATE alerts SET resolved_at = now(), resolution = $3
-WHERE rule_id = $1 AND robot_id = $2 AND resolved_at IS NULL
-RETURNING {ALERT_COLUMNS}
-"""
 RESOLVE_RULE_ALERTS = f"""
 UPDATE alerts SET resolved_at = now(), resolution = $2
 WHERE rule_id = $1 AND resolved_at IS NULL
@@ -430,3 +418,27 @@ ORDER BY delivery_id DESC
 LIMIT $3
 """
 SELECT_PENDING_DELIVERIES = "SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'"
+
+# A round's transitions in one transaction, a statement per step whatever their number. Openings skip rules
+# deleted since the round read them (the join), and any (rule, robot) already open: the partial unique index
+# alerts_one_open makes a second opening, by any process, a no-op (the conflict).
+OPEN_ALERTS = f"""
+INSERT INTO alerts (rule_id, rule_name, kind, robot_id, reason)
+SELECT u.rule_id, u.rule_name, u.kind, u.robot_id, u.reason
+FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(rule_id, rule_name, kind, robot_id, reason)
+JOIN alert_rules r USING (rule_id)
+ON CONFLICT (rule_id, robot_id) WHERE resolved_at IS NULL DO NOTHING
+RETURNING {ALERT_COLUMNS}
+"""
+RESOLVE_ALERTS = f"""
+UPDATE alerts a SET resolved_at = now(), resolution = u.resolution
+FROM unnest($1::int[], $2::text[], $3::text[]) AS u(rule_id, robot_id, resolution)
+WHERE a.rule_id = u.rule_id AND a.robot_id = u.robot_id AND a.resolved_at IS NULL
+RETURNING {", ".join(f"a.{column}" for column in ALERT_COLUMNS.split(", "))}
+"""
+QUEUE_EVENT_DELIVERIES = """
+INSERT INTO webhook_deliveries (webhook_id, alert_id, event, body)
+SELECT w.webhook_id, e.alert_id, e.event, e.body
+FROM unnest($1::bigint[], $2::text[], $3::text[]) AS e(alert_id, event, body) CROSS JOIN webhooks w
+"""
+NOTIFY_ALERTS = f"SELECT pg_notify('{ALERT_CHANNEL}', body) FROM unnest($1::text[]) AS body"

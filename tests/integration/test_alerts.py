@@ -306,12 +306,12 @@ async def test_the_database_keeps_one_open_alert_per_rule_and_robot(
     rule = await create_rule(api, {"kind": "status"})
     pool = await asyncpg.create_pool(database_url, min_size=10, max_size=10)
     try:
-        opened = await asyncio.gather(
-            *(alerts.open_alert(pool, rule["rule_id"], "r", "status", "racer", "why") for _ in range(20))
+        rounds = await asyncio.gather(
+            *(alerts.apply_transitions(pool, [(rule["rule_id"], "r", "status", "racer", "why")], []) for _ in range(20))
         )
     finally:
         await pool.close()
-    assert sum(record is not None for record in opened) == 1
+    assert sum(len(opened) for opened, _ in rounds) == 1
     assert await conn.fetchval("SELECT count(*) FROM alerts WHERE robot_id = 'racer'") == 1
 
 
@@ -322,7 +322,7 @@ async def test_opening_an_alert_for_a_rule_deleted_meanwhile_is_a_no_op(
     assert (await api.delete(f"/alert-rules/{rule['rule_id']}")).status_code == 204
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     try:  # an evaluation that began before the delete
-        assert await alerts.open_alert(pool, rule["rule_id"], "r", "status", "late", "why") is None
+        assert await alerts.apply_transitions(pool, [(rule["rule_id"], "r", "status", "late", "why")], []) == ([], [])
     finally:
         await pool.close()
 

@@ -127,8 +127,9 @@ async def test_delivery_attempts_are_capped_per_second(
         rule = await create_rule(api, {"kind": "status"})
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
         try:
-            for i in range(10):
-                await alerts.open_alert(pool, rule["rule_id"], "r", "status", f"storm-{i}", "why")
+            storm = [(rule["rule_id"], "r", "status", f"storm-{i}", "why") for i in range(10)]
+            opened, _ = await alerts.apply_transitions(pool, storm, [])
+            assert len(opened) == 10
         finally:
             await pool.close()
         await asyncio.sleep(2.2)  # ticks at about 0, 0.5, 1.0, 1.5 and 2.0 s
