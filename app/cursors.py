@@ -79,6 +79,22 @@ T = TypeVar("T")
 SortKey = tuple[Any, ...]
 
 
+def _encode_named(name: str, key: object) -> str:
+    """A list's cursor: the list's name and the key of the last item returned."""
+    return base64.urlsafe_b64encode(_encode_cursor((name, key))).decode().rstrip("=")
+
+
+def _decode_named(token: str, name: str, decode: Callable[[bytes], tuple[str, Any]]) -> Any:
+    """The key a cursor of list ``name`` holds; BadCursor for a token this API did not issue, or another list's."""
+    try:
+        found, key = decode(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise BadCursor("cursor is not one this API issued") from None
+    if found != name:
+        raise BadCursor("cursor belongs to another list")
+    return key
+
+
 class ListPager(Generic[T]):
     """Keyset pages over a list answered in full (a fleet's robots): sorted by ``key``, each page starts after
     the key its cursor names. The cursor names its list, so one list's cursor is refused by another."""
@@ -92,22 +108,10 @@ class ListPager(Generic[T]):
         ordered = sorted(items, key=self._key)
         start = 0
         if cursor is not None:
-            start = bisect_right(ordered, self._decode_key(cursor), key=self._key)
+            start = bisect_right(ordered, tuple(_decode_named(cursor, self._name, self._decode)), key=self._key)
         page = ordered[start : start + size]
         more = start + size < len(ordered)
-        return page, self._encode_key(self._key(page[-1])) if more and page else None
-
-    def _encode_key(self, key: SortKey) -> str:
-        return base64.urlsafe_b64encode(_encode_cursor((self._name, key))).decode().rstrip("=")
-
-    def _decode_key(self, token: str) -> SortKey:
-        try:
-            name, key = self._decode(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        except (binascii.Error, ValueError, msgspec.DecodeError):
-            raise BadCursor("cursor is not one this API issued") from None
-        if name != self._name:
-            raise BadCursor("cursor belongs to another list")
-        return tuple(key)
+        return page, _encode_named(self._name, self._key(page[-1])) if more and page else None
 
 
 class IdPager:
@@ -118,18 +122,10 @@ class IdPager:
         self._decode = msgspec.msgpack.Decoder(tuple[str, int]).decode
 
     def encode(self, last_id: int) -> str:
-        return base64.urlsafe_b64encode(_encode_cursor((self._name, last_id))).decode().rstrip("=")
+        return _encode_named(self._name, last_id)
 
     def decode(self, token: str | None) -> int | None:
-        if token is None:
-            return None
-        try:
-            name, last_id = self._decode(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        except (binascii.Error, ValueError, msgspec.DecodeError):
-            raise BadCursor("cursor is not one this API issued") from None
-        if name != self._name:
-            raise BadCursor("cursor belongs to another list")
-        return last_id
+        return None if token is None else int(_decode_named(token, self._name, self._decode))
 
     def next_cursor(self, ids: Sequence[int], size: int) -> str | None:
         """The cursor after a page of ``size`` asked for: None when the page came back short (the end)."""

@@ -71,7 +71,6 @@ class AlertEngine(Periodic):
         self._anchors: dict[tuple[str, float], Anchor] = {}
         self._wake = asyncio.Event()
         self._rounds: asyncio.Task[None] | None = None
-        self.ready = asyncio.Event()  # set after the first tick has loaded the rules (tests wait on it)
 
     def start(self) -> None:
         super().start()
@@ -154,7 +153,6 @@ class AlertEngine(Periodic):
             self._epoch = epoch
         self._open = await alerts.fetch_open_alerts(self._pool)
         if not self.rules.rules and not self._open:
-            self.ready.set()
             return  # nothing to watch and nothing to resolve: no fleet-wide read every tick
         await self._latest.sync()  # this process's newest readings, so that "offline" sees them
         snapshot = await alerts.fetch_snapshot(self._pool)
@@ -178,7 +176,6 @@ class AlertEngine(Periodic):
             for rule_id in open_by_robot.get(robot_id, set()) - {rule.rule_id for rule in applicable}:
                 transitions.append(Transition("resolve", rule_id, "", "", robot_id, NO_LONGER_APPLIES))
         await self._apply(transitions)
-        self.ready.set()
 
     def _stationary(self, rule: CompiledRule, record: Any, now: datetime) -> tuple[bool, str]:
         status, received_at = record["status"], record["received_at"]

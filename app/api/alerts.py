@@ -13,14 +13,14 @@ from app.alerts.rules import KINDS, RULE_SCHEMA_RULES, AlertRule, Kind, NewRule,
 from app.api.auth import SCOPE_OPT
 from app.api.deps import PoolDep, PrincipalDep, SettingsDep
 from app.api.openapi import json_body_operation
+from app.api.pages import keyset_page_size
 from app.api.params import Cursor, Limit, ex
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import visible_robot_ids
 from app.auth.principals import Scope
-from app.cursors import IdPager, page_size
+from app.cursors import IdPager
 from app.db import alerts
 from app.errors import Conflict, ErrorKind, UnknownAlert, UnknownAlertRule
-from app.settings import Settings
 
 RuleIdPath = Annotated[int, PathParameter(ge=1, le=2**31 - 1, description="The rule's id.")]
 # 2**53 - 1: ids stay exact as JSON numbers in every client (a double holds integers up to it)
@@ -30,10 +30,6 @@ ALERT_PAGES = IdPager("alerts")
 RuleBodyOperation = json_body_operation(
     NewRule, "An alert rule: a condition (by `kind`) and a scope.", RULE_SCHEMA_RULES
 )
-
-
-def _size(limit: int | None, settings: Settings) -> int:
-    return page_size(limit, settings.query.history_default_limit, settings.query.history_max_limit)
 
 
 class AlertRulesController(Controller):
@@ -66,7 +62,7 @@ class AlertRulesController(Controller):
     async def list_rules(
         self, pool: PoolDep, settings: SettingsDep, limit: Limit = None, cursor: Cursor = None
     ) -> RulePage:
-        size = _size(limit, settings)
+        size = keyset_page_size(limit, settings)
         records = await alerts.fetch_rules_page(pool, RULE_PAGES.decode(cursor) or 0, size)
         rules = [rule_from(record) for record in records]
         return RulePage(rules, RULE_PAGES.next_cursor([rule.rule_id for rule in rules], size))
@@ -138,7 +134,7 @@ class AlertsController(Controller):
         limit: Limit = None,
         cursor: Cursor = None,
     ) -> AlertPage:
-        size = _size(limit, settings)
+        size = keyset_page_size(limit, settings)
         visible = await visible_robot_ids(pool, principal)
         records = await alerts.fetch_alerts_page(
             pool,

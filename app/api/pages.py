@@ -19,6 +19,11 @@ BY_DISTANCE: ListPager[RobotDistance] = ListPager("distance", lambda s: (s.robot
 BY_ACTIVITY: ListPager[DailyActivity] = ListPager("daily-activity", lambda s: (s.robot_id,), tuple[str])
 
 
+def keyset_page_size(limit: int | None, settings: Settings) -> int:
+    """The page size of a list the database answers page by page (history, alerts, rules, deliveries)."""
+    return page_size(limit, settings.query.history_default_limit, settings.query.history_max_limit)
+
+
 def list_page(
     pager: ListPager[T], items: Sequence[T], limit: int | None, cursor: str | None, settings: Settings
 ) -> tuple[list[T], str | None]:

@@ -12,6 +12,7 @@ from litestar import get
 from litestar.params import HeaderParameter, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from app.alerts.events import EventType
 from app.api.auth import SCOPE_OPT
 from app.api.deps import BroadcasterDep, LimitsDep, PoolDep, PrincipalDep, SettingsDep
 from app.api.openapi import StreamOperation
@@ -28,7 +29,7 @@ from app.settings import StreamSettings
 HEARTBEAT_S = 15.0  # a comment line this often keeps idle proxies from closing the stream
 RETRY_MS = 2000  # what a browser's EventSource waits before it reconnects
 
-StreamEvent = Literal["reading", "alert.opened", "alert.acknowledged", "alert.resolved"]
+StreamEvent = Literal["reading", EventType]  # a reading, or an alert event (app.alerts.events)
 STREAM_EVENTS = frozenset(get_args(StreamEvent))
 Replay = tuple[list[tuple[Position, bytes]], bool]  # the missed readings, and whether some were left out
 

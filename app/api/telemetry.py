@@ -11,12 +11,12 @@ from app.api.access import READINGS_KEY
 from app.api.auth import SCOPE_OPT, principal_of
 from app.api.deps import PoolDep, PrincipalDep, SettingsDep, ingestor_of, limits_of
 from app.api.openapi import TelemetryBodyOperation
+from app.api.pages import keyset_page_size
 from app.api.params import BucketWidth, Cursor, Limit, RobotIdPath, Since, Until, Zone
 from app.api.paths import robot_id_from_path
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import resolve_robot
 from app.auth.principals import ANONYMOUS, Scope
-from app.cursors import page_size
 from app.db import telemetry
 from app.errors import ErrorKind, UnsupportedMediaType
 from app.schemas import BucketSeries, HistoryPage, IngestResult
@@ -109,5 +109,5 @@ class TelemetryController(Controller):
             if start is None:
                 start = end - DEFAULT_BUCKET_RANGE if end > MIN_TIME + DEFAULT_BUCKET_RANGE else MIN_TIME
             return await telemetry.fetch_buckets(pool, robot_id, robot_key, bucket, tz, start, end, query.max_buckets)
-        size = page_size(limit, query.history_default_limit, query.history_max_limit)
+        size = keyset_page_size(limit, settings)
         return await telemetry.fetch_history_page(pool, robot_id, robot_key, start, end, size, cursor)

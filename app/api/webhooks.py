@@ -12,10 +12,11 @@ from app.alerts.payloads import CreatedWebhook, Delivery, DeliveryPage, NewWebho
 from app.alerts.webhooks import generate_secret
 from app.api.auth import SCOPE_OPT
 from app.api.deps import PoolDep, SettingsDep
+from app.api.pages import keyset_page_size
 from app.api.params import Cursor, Limit
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.principals import Scope
-from app.cursors import IdPager, page_size
+from app.cursors import IdPager
 from app.db import alerts
 from app.errors import ErrorKind, UnknownWebhook
 
@@ -82,7 +83,7 @@ class WebhooksController(Controller):
         limit: Limit = None,
         cursor: Cursor = None,
     ) -> DeliveryPage:
-        size = page_size(limit, settings.query.history_default_limit, settings.query.history_max_limit)
+        size = keyset_page_size(limit, settings)
         records = await alerts.fetch_deliveries_page(pool, webhook_id, DELIVERY_PAGES.decode(cursor), size)
         found = [msgspec.convert(dict(record), Delivery) for record in records]
         return DeliveryPage(found, DELIVERY_PAGES.next_cursor([d.delivery_id for d in found], size))

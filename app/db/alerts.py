@@ -172,8 +172,3 @@ async def mark_attempt_failed(
 async def fetch_deliveries_page(pool: Pool, webhook_id: int, before_id: int | None, limit: int) -> list[Record]:
     before = MAX_ID if before_id is None else before_id
     return await pool.fetch(sql.SELECT_DELIVERIES_PAGE, webhook_id, before, limit)
-
-
-async def count_pending_deliveries(pool: Pool) -> int:
-    count: int = await pool.fetchval(sql.SELECT_PENDING_DELIVERIES)
-    return count

@@ -417,7 +417,6 @@ WHERE webhook_id = $1 AND delivery_id < $2
 ORDER BY delivery_id DESC
 LIMIT $3
 """
-SELECT_PENDING_DELIVERIES = "SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'"
 
 # A round's transitions in one transaction, a statement per step whatever their number. Openings skip rules
 # deleted since the round read them (the join), and any (rule, robot) already open: the partial unique index

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.db.migrations import apply_migrations
-from app.settings import Settings, settings_from
+from app.settings import Settings, replace_settings, settings_from
 from tests.support.database import DB_SCRIPT, database_url_for, recreate_database, run_db_script
 from tests.support.servers import serve_in_process
 
@@ -66,6 +66,19 @@ def settings(database_url: str) -> Settings:
     return settings_from(
         {"database_url": database_url, "migrate_on_start": False, "flush_interval_ms": 2, "auth": "off"}
     )
+
+
+@pytest.fixture
+def alert_settings(settings: Settings) -> Settings:
+    """Alerts evaluated and delivered quickly, so their tests wait a fraction of a second."""
+    return replace_settings(settings, alert_tick_ms=100, alert_interval_ms=20, webhook_poll_ms=100)
+
+
+@pytest.fixture
+async def pool(database_url: str, conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on the emptied test database, for tests that issue credentials or write as the service."""
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=2) as created:
+        yield created
 
 
 @pytest.fixture

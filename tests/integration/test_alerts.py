@@ -16,7 +16,7 @@ import pytest
 from app.db import alerts
 from app.errors import ErrorKind
 from app.main import create_app
-from app.settings import Settings, replace_settings
+from app.settings import Settings
 from tests.support.builders import reading
 from tests.support.problems import assert_problem
 from tests.support.servers import live_api, serve_in_process
@@ -27,11 +27,6 @@ SITE = {
     "type": "Polygon",
     "coordinates": [[[-122.31, 37.09], [-122.29, 37.09], [-122.29, 37.11], [-122.31, 37.11], [-122.31, 37.09]]],
 }
-
-
-@pytest.fixture
-def alert_settings(settings: Settings) -> Settings:
-    return replace_settings(settings, alert_tick_ms=100, alert_interval_ms=20, webhook_poll_ms=100)
 
 
 @pytest.fixture

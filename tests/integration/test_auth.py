@@ -32,12 +32,6 @@ def auth_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def pool(database_url: str, conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Pool]:
-    async with asyncpg.create_pool(database_url, min_size=1, max_size=2) as created:
-        yield created
-
-
-@pytest.fixture
 async def client(auth_settings: Settings, conn: asyncpg.Connection) -> AsyncIterator[httpx.AsyncClient]:
     async with serve_in_process(auth_settings) as http:
         yield http

@@ -24,11 +24,6 @@ from tests.support.servers import serve_in_process
 
 
 @pytest.fixture
-def alert_settings(settings: Settings) -> Settings:
-    return replace_settings(settings, alert_tick_ms=100, alert_interval_ms=20, webhook_poll_ms=100)
-
-
-@pytest.fixture
 def flaky() -> Iterator[Receiver]:
     """Answers 503 twice, then accepts; checks signatures once the test gives it the secret."""
     receiver = Receiver(fail_first=2, quiet=True)

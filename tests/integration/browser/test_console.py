@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,12 +34,6 @@ HISTORY_MINUTES = 50
 @pytest.fixture
 def console_settings(settings: Settings) -> Settings:
     return replace_settings(settings, auth="on", alert_tick_ms=200, alert_interval_ms=50)
-
-
-@pytest.fixture
-async def pool(database_url: str, conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Pool]:
-    async with asyncpg.create_pool(database_url, min_size=1, max_size=2) as created:
-        yield created
 
 
 def history(now: datetime) -> list[dict[str, Any]]:
