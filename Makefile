@@ -31,7 +31,7 @@ else
 	@$(MAKE) --no-print-directory db
 	@bash scripts/api.sh start
 endif
-	@echo "auth: every route but / and /docs needs a credential; 'make admin-key' prints a new admin key to this terminal (once)"
+	@echo "auth: every route but /, /docs and the /console page needs a credential; 'make admin-key' prints a new admin key to this terminal (once)"
 
 down:  ## stop the API and the database
 ifeq ($(MODE),docker)
