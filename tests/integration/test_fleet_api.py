@@ -179,6 +179,24 @@ async def test_distance_travelled(client: httpx.AsyncClient, conn: asyncpg.Conne
     assert_problem(bad, ErrorKind.BAD_RANGE)
 
 
+async def test_extreme_coordinates_do_not_break_fleet_questions(client: httpx.AsyncClient) -> None:
+    # Valid positions whose differences underflow a double when squared, and the poles: PostgreSQL raises on a
+    # float underflow, and one such stored reading made every distance and stationary answer a 400.
+    positions = [(4.97e-217, 0.0), (0.0, -1e-300), (90.0, 1e-200), (90.0, 0.0), (-90.0, 180.0), (-90.0, -180.0)]
+    body = [
+        reading("tiny", NOW - timedelta(seconds=len(positions) - i), location=at(lat, lon))
+        for i, (lat, lon) in enumerate(positions)
+    ]
+    assert (await client.post("/telemetry", json=body)).status_code == 200
+    since = (NOW - timedelta(hours=1)).isoformat()
+    distances = (await client.get("/fleet/distance", params={"since": since})).json()["robots"]
+    expected = sum(haversine_m(*p, *q) for p, q in itertools.pairwise(positions))  # a quarter and a half meridian
+    assert expected == pytest.approx(3 * haversine_m(0.0, 0.0, 90.0, 0.0), rel=1e-9)
+    assert distances == [{"robot_id": "tiny", "readings": 6, "metres": pytest.approx(expected, rel=1e-6)}]
+    stationary = await client.get("/fleet/stationary", params={"within_m": "5", "window": "1h"})
+    assert stationary.status_code == 200, stationary.text
+
+
 async def test_daily_activity_hours(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
     day = (NOW - timedelta(days=2)).date()
     start = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
