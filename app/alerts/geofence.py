@@ -74,14 +74,20 @@ class Geofence:
 
 
 def _build(geometry: GeoPolygon | GeoMultiPolygon) -> Polygon | MultiPolygon:
-    for polygon in geometry.coordinates if isinstance(geometry, GeoMultiPolygon) else [geometry.coordinates]:
+    multi = isinstance(geometry, GeoMultiPolygon)
+    polygons = geometry.coordinates if isinstance(geometry, GeoMultiPolygon) else [geometry.coordinates]
+    for polygon in polygons:
         for ring in polygon:
             if ring[0][:2] != ring[-1][:2]:
                 raise InvalidGeometry("each ring must be closed: its last position must repeat its first")
             for position in ring:
                 if not -90.0 <= position[1] <= 90.0:
                     raise InvalidGeometry("latitudes must be within -90 and 90")
-    area = shape(msgspec.to_builtins(geometry))
+    # Altitudes are dropped: shapely refuses a ring that mixes 2- and 3-element positions (a ValueError, once a 500).
+    flat = [[[position[:2] for position in ring] for ring in polygon] for polygon in polygons]
+    area = shape(
+        {"type": "MultiPolygon", "coordinates": flat} if multi else {"type": "Polygon", "coordinates": flat[0]}
+    )
     if not area.is_valid:
         raise InvalidGeometry(f"the area is not a valid polygon: {explain_validity(area)}")
     if area.area == 0:

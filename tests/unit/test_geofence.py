@@ -69,6 +69,14 @@ def test_a_triangle_with_a_hole() -> None:
         assert fence.covers(lat, lon) == expected, (lat, lon)
 
 
+def test_altitudes_are_ignored_even_when_only_some_positions_have_one() -> None:
+    # Mixed 2- and 3-element positions once reached shapely as they were, and its ValueError became a 500.
+    square = [[0.0, 0.0], [1.0, 0.0, 12.5], [1.0, 1.0], [0.0, 1.0, 3.0], [0.0, 0.0]]
+    for geometry in (GeoPolygon([square]), GeoMultiPolygon([[square]])):
+        fence = Geofence(geometry)
+        assert fence.covers(0.5, 0.5) and not fence.covers(1.5, 0.5)
+
+
 @pytest.mark.parametrize(
     ("coordinates", "words"),
     [
