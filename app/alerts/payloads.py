@@ -10,6 +10,7 @@ from msgspec import Meta
 
 from app.alerts.events import Alert
 from app.alerts.rules import AlertRule
+from app.ingest.reading import NO_NUL
 
 NextCursor = Annotated[str | None, Meta(description="Pass as `cursor` for the next page; null at the end.")]
 
@@ -25,7 +26,9 @@ class RulePage(msgspec.Struct):
 
 
 class Acknowledgement(msgspec.Struct, forbid_unknown_fields=True):
-    note: Annotated[str, Meta(max_length=1000, description="What the operator is doing about it.")] | None = None
+    note: (
+        Annotated[str, Meta(max_length=1000, pattern=NO_NUL, description="What the operator is doing about it.")] | None
+    ) = None
 
 
 class NewWebhook(msgspec.Struct, forbid_unknown_fields=True):
@@ -34,12 +37,12 @@ class NewWebhook(msgspec.Struct, forbid_unknown_fields=True):
         Meta(
             min_length=8,
             max_length=2000,
-            pattern=r"^https?://[^\s]+$",
+            pattern=r"^https?://[^\x00-\x20\x7f]+$",  # no space or control character
             description="Where alert transitions are POSTed (http or https; redirects are not followed).",
             examples=["https://ops.example.com/fleet-alerts"],
         ),
     ]
-    description: Annotated[str, Meta(max_length=200)] = ""
+    description: Annotated[str, Meta(max_length=200, pattern=NO_NUL)] = ""
 
 
 class Webhook(msgspec.Struct):

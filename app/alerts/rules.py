@@ -15,7 +15,7 @@ from app.alerts.geofence import Area, Geofence, Geometry, InvalidGeometry
 from app.auth.admin import Tag
 from app.errors import InvalidRule, MalformedBody
 from app.ingest.decoding import field_error
-from app.ingest.reading import ROBOT_ID_RULE, STATUSES, FieldKey, RobotId, Status, normalize_robot_id
+from app.ingest.reading import NO_NUL, ROBOT_ID_RULE, STATUSES, FieldKey, RobotId, Status, normalize_robot_id
 from app.schemas import FieldError
 from app.timeranges import DURATION_PATTERN, duration_seconds
 
@@ -87,7 +87,7 @@ class NewRule(msgspec.Struct, forbid_unknown_fields=True):
     with neither, the whole fleet. For each robot and kind only the most specific rules apply: a robot's own
     rules override its tags', which override the fleet's."""
 
-    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    name: Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_NUL)]
     condition: Condition
     robot_id: RobotId | None = None
     fleet_tag: Tag | None = None
@@ -162,6 +162,8 @@ def check_rule(rule: NewRule) -> None:
             raise _invalid("condition.after", "after must be from 1s to 7d")
     if isinstance(condition, FieldCondition) and (condition.above is None) == (condition.below is None):
         raise _invalid("condition", "give exactly one of above or below")
+    if isinstance(condition, FieldCondition) and "\x00" in condition.field:
+        raise _invalid("condition.field", "a field name may not contain U+0000 (NUL)")
     if isinstance(condition, BatteryCondition) and condition.below + condition.margin > 100.0:
         raise _invalid("condition.margin", "below + margin must be at most 100, or the alert could never clear")
     if isinstance(condition, GeofenceCondition):

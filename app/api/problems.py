@@ -102,6 +102,9 @@ def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Pr
         kind = _HTTP_KINDS.get(exc.status_code)
         if kind is not None:
             return _response(kind, exc.detail, _framework_errors(exc.extra), exc.headers)
+    if isinstance(exc, asyncpg.UntranslatableCharacterError | asyncpg.CharacterNotInRepertoireError):
+        # PostgreSQL's text holds no NUL; the ingest path refuses it before queueing (app.ingest.decoding).
+        return _response(ErrorKind.BAD_PARAMETER, "text may not contain U+0000 (NUL)")
     if isinstance(exc, OverflowError | asyncpg.DataError):
         # A date or number so extreme that arithmetic on it overflows, here or in PostgreSQL: the input's fault.
         return _response(ErrorKind.OUT_OF_RANGE, "a parameter is outside the range this API can compute with")

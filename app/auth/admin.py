@@ -16,7 +16,7 @@ from app.auth.tokens import generate_token, hash_token, shown_prefix
 from app.db import credentials
 from app.db.pool import Pool
 from app.errors import BadParameter, UnknownRobot
-from app.ingest.reading import ROBOT_ID_RULE, RobotId, normalize_robot_id
+from app.ingest.reading import NO_NUL, ROBOT_ID_RULE, RobotId, normalize_robot_id
 from app.schemas import CredentialInfo, IssuedCredential
 
 Tag = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -31,7 +31,7 @@ class NewRobot(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class NewKey(msgspec.Struct, forbid_unknown_fields=True):
-    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    name: Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_NUL)]
     scopes: Annotated[list[ScopeName], Meta(min_length=1, max_length=5)]
     robot_ids: Annotated[list[RobotId], Meta(min_length=1, max_length=10_000)] | None = None
     fleet_tag: Tag | None = None

@@ -25,6 +25,9 @@ ROBOT_ID_RULE = (
     "(full-width) characters"
 )
 _robot_id_shape = re.compile(ROBOT_ID_PATTERN).search
+# No NUL (PostgreSQL's text holds none): stated in the schema, checked in app.ingest.decoding, as a msgspec
+# pattern per fields key cost 1.1 us.
+NO_NUL = "^[^\\x00]*$"
 # Unicode categories refused in an id: controls, format characters (zero-width, bidi overrides), separators
 # (spaces of every kind, NBSP included), unassigned and private-use code points, surrogates.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Cn", "Co", "Cs"})
@@ -47,9 +50,11 @@ RobotId = Annotated[
     Meta(
         min_length=1,
         max_length=64,
-        extra_json_schema={"pattern": ROBOT_ID_PATTERN},
-        description="1-64 characters, no control, format or space characters, NFC-normalised; '/' allowed "
-        "(percent-encode it as %2F in URL paths).",
+        # "robot-id" names the rest of the rule, which no pattern states (see normalize_robot_id).
+        extra_json_schema={"pattern": ROBOT_ID_PATTERN, "format": "robot-id"},
+        description="Format robot-id: 1-64 characters; no control, format (zero-width, bidi), space, private-use "
+        "or unassigned characters, and none that NFKC changes (full-width letters, ligatures); NFC-normalised; '/' "
+        "allowed (percent-encode it as %2F in URL paths).",
         examples=["R2-D2"],
     ),
 ]
@@ -69,8 +74,8 @@ EpochSeconds = Annotated[float, Meta(ge=0.0, le=253_402_300_799.0, description="
 # The robot's own diagnostics: a flat object of short values, stored as jsonb.
 FIELDS_MAX_KEYS = 32
 FIELDS_MAX_BYTES = 2048  # of the object as JSON, once decoded and re-encoded compactly
-FieldKey = Annotated[str, Meta(min_length=1, max_length=64)]  # no pattern: a regex per key cost 1.1 us
-FieldValue = int | float | bool | Annotated[str, Meta(max_length=256)]
+FieldKey = Annotated[str, Meta(min_length=1, max_length=64, extra_json_schema={"pattern": NO_NUL})]
+FieldValue = int | float | bool | Annotated[str, Meta(max_length=256, extra_json_schema={"pattern": NO_NUL})]
 Fields = Annotated[
     dict[FieldKey, FieldValue],
     Meta(
@@ -92,7 +97,12 @@ class Location(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 class Pose(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """A position in a local map frame, for robots without GPS (ROS ``geometry_msgs/Pose2D`` with its frame)."""
 
-    frame: Annotated[str, Meta(min_length=1, max_length=64, description="The map frame, e.g. 'map'.")]
+    frame: Annotated[
+        str,
+        Meta(
+            min_length=1, max_length=64, description="The map frame, e.g. 'map'.", extra_json_schema={"pattern": NO_NUL}
+        ),
+    ]
     x: Annotated[float, Meta(ge=-1e7, le=1e7, description="Metres.")]
     y: Annotated[float, Meta(ge=-1e7, le=1e7, description="Metres.")]
     yaw: Annotated[float, Meta(ge=-7.0, le=7.0, description="Radians.")] | None = None
@@ -119,7 +129,13 @@ class Reading(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
     robot_id: RobotId
     battery_level: BatteryLevel
-    location: Location | None = None
+    location: Annotated[
+        Location | None,
+        Meta(
+            description="WGS84 position; a reading needs this, a pose, or both.",
+            examples=[{"latitude": 37.1, "longitude": -122.3}],
+        ),
+    ] = None
     timestamp: Timestamp | None = None
     battery_voltage: BatteryVoltage | None = None
     status: Status | None = None

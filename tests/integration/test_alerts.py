@@ -222,6 +222,7 @@ async def test_rules_are_listed_replaced_and_paged(api: httpx.AsyncClient) -> No
         ({"kind": "nope"}, "$.condition.kind"),
         ({"kind": "offline", "after": "0s"}, "$.condition.after"),
         ({"kind": "field", "field": "t"}, "$.condition"),
+        ({"kind": "field", "field": "t\u0000", "above": 1}, "$.condition.field"),
         # a bow tie: its ring crosses itself
         (
             {"kind": "geofence", "area": "allowed", "geometry": {"type": "Polygon", "coordinates": [

@@ -106,6 +106,10 @@ def _invalid_cases() -> list[tuple[str, Any, int]]:
         ("fields too large", {**SEED, "fields": {f"k{i}": "x" * 200 for i in range(12)}}, 422),
         ("fields with a long string", {**SEED, "fields": {"a": "x" * 257}}, 422),
         ("fields with an empty key", {**SEED, "fields": {"": 1}}, 422),
+        # PostgreSQL text and jsonb hold no NUL: one stored would fail the whole flush, other clients' rows too.
+        ("fields key with NUL", {**SEED, "fields": {"a\u0000": 1}}, 422),
+        ("fields value with NUL", {**SEED, "fields": {"a": "x\u0000y"}}, 422),
+        ("pose frame with NUL", {**SEED, "pose": {"frame": "m\u0000p", "x": 1, "y": 2}}, 422),
         ("ROS time with too many nanoseconds", {**SEED, "timestamp": {"sec": 1, "nanosec": 10**9}}, 422),
         ("ROS time without nanosec", {**SEED, "timestamp": {"sec": 1}}, 422),
         ("negative epoch", {**SEED, "timestamp": -5}, 422),
