@@ -24,6 +24,7 @@ import httpx
 from app import __version__, metrics
 from app.db import alerts
 from app.db.pool import Pool
+from app.errors import BadParameter
 from app.periodic import Periodic
 from app.settings import AlertSettings
 
@@ -33,6 +34,15 @@ SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
 TIMESTAMP_TOLERANCE_S = 300  # what verify_signature accepts between the sender's clock and the receiver's
 MAX_ERROR_CHARS = 300
+
+
+def check_webhook_url(url: str) -> None:
+    """A URL the sender can post to, checked when it is registered: one it could not even parse would fail every
+    attempt (BadParameter)."""
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise BadParameter(f"url is not a usable URL: {exc}") from None
 
 
 def generate_secret() -> str:
@@ -84,7 +94,7 @@ class WebhookSender(Periodic):
         # One batch per tick: at most webhook_attempts_per_s attempts a second in this process, so a storm of
         # transitions towards a receiver that is down costs ingest (on the same event loop) a bounded share.
         claimed = await alerts.claim_deliveries(self._pool, self._batch, self._lease_s)
-        await asyncio.gather(*(self._attempt(delivery) for delivery in claimed))
+        await asyncio.gather(*(self._attempt(delivery) for delivery in claimed))  # each attempt catches its own
 
     async def _attempt(self, delivery: Any) -> None:
         delivery_id, body, attempts = delivery["delivery_id"], delivery["body"], delivery["attempts"]
@@ -101,7 +111,7 @@ class WebhookSender(Periodic):
             response = await self._client.post(delivery["url"], content=body.encode(), headers=headers)
             status = response.status_code
             error = None if 200 <= status < 300 else f"HTTP {status}"
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is no HTTPError; unfixed, it failed each tick
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
         if error is None and status is not None:
             metrics.WEBHOOK_ATTEMPTS.labels("delivered").inc()

@@ -9,7 +9,7 @@ from litestar import Controller, delete, get, post
 from litestar.params import JSONBody, PathParameter
 
 from app.alerts.payloads import CreatedWebhook, Delivery, DeliveryPage, NewWebhook, Webhook
-from app.alerts.webhooks import generate_secret
+from app.alerts.webhooks import check_webhook_url, generate_secret
 from app.api.auth import SCOPE_OPT
 from app.api.deps import PoolDep, SettingsDep
 from app.api.pages import keyset_page_size
@@ -33,7 +33,7 @@ class WebhooksController(Controller):
         "/",
         operation_id="createWebhook",
         status_code=201,
-        responses=problem_responses(*AUTH_ERRORS),
+        responses=problem_responses(ErrorKind.BAD_PARAMETER, *AUTH_ERRORS),
         summary="Register a webhook; its signing secret is shown once",
         description=(
             'Every alert transition is POSTed to it as JSON (`{"type": "alert.opened", "alert": {...}}`), '
@@ -46,6 +46,7 @@ class WebhooksController(Controller):
         ),
     )
     async def create_webhook(self, pool: PoolDep, data: JSONBody[NewWebhook]) -> CreatedWebhook:
+        check_webhook_url(data.url)
         secret = generate_secret()
         record = await alerts.insert_webhook(pool, data.url, data.description, secret)
         return CreatedWebhook(**dict(record), secret=secret)
@@ -72,7 +73,7 @@ class WebhooksController(Controller):
     @get(
         "/{webhook_id:int}/deliveries",
         operation_id="listWebhookDeliveries",
-        responses=problem_responses(ErrorKind.BAD_CURSOR, *AUTH_ERRORS),
+        responses=problem_responses(ErrorKind.BAD_CURSOR, ErrorKind.UNKNOWN_WEBHOOK, *AUTH_ERRORS),
         summary="A webhook's delivery log, newest first: state, attempts, last status and error",
     )
     async def list_deliveries(
@@ -85,5 +86,7 @@ class WebhooksController(Controller):
     ) -> DeliveryPage:
         size = keyset_page_size(limit, settings)
         records = await alerts.fetch_deliveries_page(pool, webhook_id, DELIVERY_PAGES.decode(cursor), size)
+        if records is None:
+            raise UnknownWebhook(f"no webhook {webhook_id}")
         found = [msgspec.convert(dict(record), Delivery) for record in records]
         return DeliveryPage(found, DELIVERY_PAGES.next_cursor([d.delivery_id for d in found], size))

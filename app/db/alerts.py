@@ -169,6 +169,10 @@ async def mark_attempt_failed(
     await pool.execute(sql.MARK_ATTEMPT_FAILED, delivery_id, status, error, retry_in_s, max_attempts)
 
 
-async def fetch_deliveries_page(pool: Pool, webhook_id: int, before_id: int | None, limit: int) -> list[Record]:
+async def fetch_deliveries_page(pool: Pool, webhook_id: int, before_id: int | None, limit: int) -> list[Record] | None:
+    """A page of the webhook's deliveries, or None if there is no such webhook (any more)."""
     before = MAX_ID if before_id is None else before_id
-    return await pool.fetch(sql.SELECT_DELIVERIES_PAGE, webhook_id, before, limit)
+    records: list[Record] = await pool.fetch(sql.SELECT_DELIVERIES_PAGE, webhook_id, before, limit)
+    if not records and not await pool.fetchval(sql.WEBHOOK_EXISTS, webhook_id):
+        return None
+    return records

@@ -379,6 +379,7 @@ WEBHOOK_COLUMNS = "webhook_id, url, description, created_at"
 INSERT_WEBHOOK = f"INSERT INTO webhooks (url, description, secret) VALUES ($1, $2, $3) RETURNING {WEBHOOK_COLUMNS}"
 SELECT_WEBHOOKS = f"SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY webhook_id"
 DELETE_WEBHOOK = "DELETE FROM webhooks WHERE webhook_id = $1 RETURNING webhook_id"
+WEBHOOK_EXISTS = "SELECT EXISTS (SELECT 1 FROM webhooks WHERE webhook_id = $1)"
 QUEUE_DELIVERIES = """
 INSERT INTO webhook_deliveries (webhook_id, alert_id, event, body)
 SELECT webhook_id, $1, $2, $3 FROM webhooks

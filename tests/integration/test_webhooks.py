@@ -107,9 +107,14 @@ async def test_webhook_routes_refuse_bad_input(alert_settings: Settings, conn: a
     async with serve_in_process(alert_settings) as api:
         assert_problem(await api.post("/webhooks", json={"url": "ftp://x.example/"}), ErrorKind.BAD_PARAMETER)
         assert_problem(await api.delete("/webhooks/12345"), ErrorKind.UNKNOWN_WEBHOOK)
+        for unusable in ("http://a\u001ab.example/", "http://[::1/"):  # a control character; an unclosed IPv6 host
+            assert_problem(await api.post("/webhooks", json={"url": unusable}), ErrorKind.BAD_PARAMETER)
         hook = await register(api, "http://127.0.0.1:9/")
+        assert (await api.get(f"/webhooks/{hook['webhook_id']}/deliveries")).json()["deliveries"] == []
         assert (await api.delete(f"/webhooks/{hook['webhook_id']}")).status_code == 204
         assert (await api.get("/webhooks")).json() == []
+        # A deleted webhook has no delivery log either: 404, not an empty page.
+        assert_problem(await api.get(f"/webhooks/{hook['webhook_id']}/deliveries"), ErrorKind.UNKNOWN_WEBHOOK)
 
 
 async def test_delivery_attempts_are_capped_per_second(
@@ -130,3 +135,26 @@ async def test_delivery_attempts_are_capped_per_second(
         await asyncio.sleep(2.2)  # ticks at about 0, 0.5, 1.0, 1.5 and 2.0 s
         attempts = await conn.fetchval("SELECT sum(attempts) FROM webhook_deliveries")
     assert 2 <= attempts <= 5, attempts
+
+
+async def test_an_unusable_stored_url_does_not_hold_up_other_deliveries(
+    alert_settings: Settings, conn: asyncpg.Connection
+) -> None:
+    # Registered before URLs were checked: its attempts fail, and the other webhook's delivery still arrives.
+    await conn.execute(
+        "INSERT INTO webhooks (url, description, secret) VALUES ($1, 'old', $2)", "http://a\u001ab.example/", "whsec_"
+    )
+    receiver = Receiver(quiet=True)
+    url = receiver.start()
+    try:
+        async with serve_in_process(alert_settings) as api:
+            await register(api, url)
+            await create_rule(api, {"kind": "battery", "below": 20})
+            await post(api, "w3", battery_level=5)
+            assert await asyncio.to_thread(receiver.wait_for, 1, 10.0)
+            failed = await eventually(
+                lambda: conn.fetchval("SELECT last_error FROM webhook_deliveries WHERE last_error IS NOT NULL")
+            )
+    finally:
+        receiver.stop()
+    assert failed.startswith("InvalidURL")
