@@ -9,9 +9,7 @@ from app.db.pool import Pool
 from app.errors import BadRange
 from app.ingest.latest import LatestState
 from app.schemas import DailyActivity, RobotDistance, StationaryRobot
-from app.timeranges import parse_zone
-
-MAX_DISTANCE_RANGE = timedelta(days=31)
+from app.timeranges import MAX_DISTANCE_RANGE, parse_zone
 
 
 async def find_stationary(
@@ -36,7 +34,7 @@ async def find_stationary(
 
 async def measure_distances(pool: Pool, since: datetime, until: datetime | None) -> list[RobotDistance]:
     start, end = since, until or datetime.now(UTC)
-    if not timedelta(0) < end - start <= MAX_DISTANCE_RANGE:
+    if not timedelta(0) <= end - start <= MAX_DISTANCE_RANGE:  # equal only for a range clamped to 1970
         raise BadRange("until must be after since, by at most 31 days")
     return [RobotDistance(r, n, m) for r, n, m in await fleet.fetch_distances(pool, start, end)]
 

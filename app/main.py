@@ -20,8 +20,15 @@ from app.api.export import export_csv
 from app.api.fleet import FleetController
 from app.api.health import health
 from app.api.metrics import serve_metrics
-from app.api.openapi import add_body_schemas, add_response_examples, build_docs_assets_router, build_openapi_config
+from app.api.openapi import (
+    add_body_schemas,
+    add_response_examples,
+    build_docs_assets_router,
+    build_openapi_config,
+    state_page_limits,
+)
 from app.api.options import fix_default_options
+from app.api.params import refuse_unknown_parameters
 from app.api.paths import route_on_raw_path
 from app.api.problems import handle_error, problem_page
 from app.api.robots import RobotsController
@@ -100,7 +107,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             build_console_router(),
         ],
         dependencies=DEPENDENCIES,
-        guards=[authorize],
+        guards=[authorize, refuse_unknown_parameters],
         lifespan=[lifespan],
         openapi_config=build_openapi_config(),
         exception_handlers={Exception: handle_error},
@@ -114,5 +121,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     fix_default_options(app)
     add_body_schemas(app)
     add_response_examples(app)
+    state_page_limits(app, settings)
     app.access_log = settings.server.access_log
     return app

@@ -22,6 +22,10 @@ DURATION_PATTERN = "^([1-9][0-9]{0,7}|[1-9][0-9]{0,5}[smhd])$"  # the same gramm
 _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,29}(/[A-Za-z0-9_+-]{1,30}){0,2}")
 ZONE_PATTERN = f"^{_ZONE_NAME.pattern}$"  # the same, for the OpenAPI document
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+# The widest each parameter may be (a 400 above), kept here with their grammar so the fuzzer reads them too.
+MAX_STALE_AFTER = timedelta(days=366)  # a year: beyond it "offline" means nothing, and far beyond, dates overflow
+MAX_STATIONARY_WINDOW = timedelta(days=1)
+MAX_DISTANCE_RANGE = timedelta(days=31)
 
 
 def aware(value: datetime) -> datetime:
@@ -59,12 +63,21 @@ def parse_bucket(text: str) -> timedelta:
 def parse_time(text: str, name: str) -> datetime:
     """An RFC 3339 date-time (``2026-11-27T08:00:00Z``); without an offset it is UTC. Numbers are refused: an
     epoch value in a time parameter is almost always a unit mistake, and the schema says date-time."""
+    return _clamp(_read_time(text, name))
+
+
+def _read_time(text: str, name: str) -> datetime:
     try:
         value = msgspec.convert(text, datetime)  # strict: a string in RFC 3339 form, nothing else
     except msgspec.ValidationError:
         raise BadParameter(f"{name} must be an RFC 3339 date-time, like 2026-11-27T08:00:00Z") from None
-    # Clamped to what PostgreSQL stores and readings can carry: nothing is stored outside, so answers are equal.
-    return min(max(aware(value), MIN_TIME), MAX_TIME)
+    return aware(value)
+
+
+def _clamp(value: datetime) -> datetime:
+    # To what PostgreSQL stores and readings can carry: nothing is stored outside, so answers are equal, and
+    # arithmetic on the bounds cannot overflow.
+    return min(max(value, MIN_TIME), MAX_TIME)
 
 
 def parse_zone(name: str) -> ZoneInfo:
@@ -85,16 +98,23 @@ def check_range(since: datetime | None, until: datetime | None) -> None:
         raise BadRange("until must be after since")
 
 
-def parse_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
-    """The ``since`` and ``until`` parameters, parsed and checked together."""
-    start = parse_time(since, "since") if since is not None else None
-    end = parse_time(until, "until") if until is not None else None
+def parse_range(
+    since: str | None, until: str | None, max_span: timedelta | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """The ``since`` and ``until`` parameters, parsed and checked together as given (then clamped: a range wholly
+    before 1970 is an empty answer, not a reversed one); with ``max_span``, ``until`` (default now) is at most that
+    long after ``since``."""
+    start = _read_time(since, "since") if since is not None else None
+    end = _read_time(until, "until") if until is not None else None
     check_range(start, end)
-    return start, end
+    if max_span is not None and start is not None and (end or datetime.now(UTC)) - start > max_span:
+        raise BadRange(f"until must be after since, by at most {max_span.days} days")
+    return (None if start is None else _clamp(start)), (None if end is None else _clamp(end))
 
 
 def check_bucket_count(since: datetime, until: datetime, width: timedelta, max_buckets: int) -> None:
-    check_range(since, until)
+    if until <= since:  # a since after now with until defaulted, or a range wholly before 1970
+        raise BadRange("until must be after since, and after 1970-01-01 for buckets")
     count = (until - since) / width
     if count > max_buckets:
         raise BadBucket(f"{count:,.0f} buckets requested; at most {max_buckets:,} per response")

@@ -18,6 +18,11 @@ if [ ! -x .fuzz-venv/bin/schemathesis ]; then
     UV_PYTHON_DOWNLOADS=never python3 -m uv venv -q -p "$PY312" .fuzz-venv
     UV_PYTHON_DOWNLOADS=never python3 -m uv pip install -q -p .fuzz-venv/bin/python "schemathesis==$SCHEMATHESIS_VERSION"
 fi
+# The hooks import the server's own robot-id and geofence checks, so the fuzzer's venv gets their libraries at the
+# versions the app runs (from its lock).
+versions=$(.venv/bin/python -c 'import importlib.metadata as m; print(*(f"{p}=={m.version(p)}" for p in ("msgspec", "shapely")))')
+# shellcheck disable=SC2086 - one argument per requirement
+UV_PYTHON_DOWNLOADS=never python3 -m uv pip install -q -p .fuzz-venv/bin/python $versions
 
 export FLEET_DATABASE_URL=$DB_URL FLEET_PORT=$PORT FLEET_LOG_LEVEL=warning
 .venv/bin/python -m app.migrate --create-database >/dev/null
@@ -28,6 +33,6 @@ API=$!
 trap 'kill $API 2>/dev/null || true' EXIT
 for _ in $(seq 40); do curl -fsS "http://127.0.0.1:$PORT/" >/dev/null 2>&1 && break; sleep 0.5; done
 # The stream never ends, and revoking credentials would revoke the fuzzer's own key mid-run.
-.fuzz-venv/bin/schemathesis run "http://127.0.0.1:$PORT/docs/openapi.json" --checks all -n "${FUZZ_EXAMPLES:-25}" \
+PYTHONPATH=scripts SCHEMATHESIS_HOOKS=fuzz_hooks .fuzz-venv/bin/schemathesis run "http://127.0.0.1:$PORT/docs/openapi.json" --checks all -n "${FUZZ_EXAMPLES:-25}" \
     --request-timeout 10 -H "Authorization: Bearer $KEY" \
     --exclude-path /telemetry/stream --exclude-operation-id revokeCredential "$@"

@@ -18,10 +18,9 @@ from app.auth.access import keep_visible, visible_states
 from app.auth.principals import Scope
 from app.errors import BadParameter, ErrorKind
 from app.schemas import ActivityPage, DistancePage, RobotPage, StationaryPage
-from app.timeranges import parse_duration, parse_time
+from app.timeranges import MAX_DISTANCE_RANGE, MAX_STATIONARY_WINDOW, parse_duration, parse_range
 
 PAGED = (ErrorKind.BAD_PARAMETER, ErrorKind.BAD_CURSOR, *AUTH_ERRORS)
-MAX_STATIONARY_WINDOW = timedelta(days=1)
 
 
 class FleetController(Controller):
@@ -148,7 +147,8 @@ class FleetController(Controller):
         limit: Limit = None,
         cursor: Cursor = None,
     ) -> DistancePage:
-        start, end = parse_time(since, "since"), parse_time(until, "until") if until is not None else None
+        start, end = parse_range(since, until, MAX_DISTANCE_RANGE)
+        assert start is not None  # since is required
         with limits.heavy_reads.hold(principal.credential_id):
             distances = await fleet.measure_distances(pool, start, end)
         visible = await keep_visible(pool, principal, distances, lambda robot: robot.robot_id)

@@ -32,6 +32,7 @@ from app.api.examples import example_for
 from app.auth.admin import NewKey, NewRobot
 from app.ingest.decoding import TELEMETRY_BODY
 from app.ingest.fanout import StreamedReading
+from app.settings import Settings
 
 _REF_TEMPLATE = "#/components/schemas/{name}"
 # The POST body is decoded by hand (one reading or an array, every bad item reported), so Litestar cannot infer
@@ -206,6 +207,29 @@ def build_openapi_config() -> OpenAPIConfig:
         security=[{"bearer": []}],
         tags=[Tag(name=name, description=description) for name, description in TAG_DESCRIPTIONS.items()],
     )
+
+
+# Lists the database answers page by page take FLEET_QUERY_HISTORY_MAX_LIMIT; the others FLEET_QUERY_LIST_MAX_LIMIT
+# (app.api.pages).
+KEYSET_PAGED = frozenset({"getRobotHistory", "listAlerts", "listAlertRules", "listWebhookDeliveries"})
+
+
+def state_page_limits(app: Litestar, settings: Settings) -> None:
+    """Write this server's maximum ``limit`` into every paged operation, so the document states what a 400
+    would refuse (the maxima are settings, known only once the app is built)."""
+    for path_item in (app.openapi_schema.paths or {}).values():
+        operation = path_item.get
+        if operation is None:
+            continue
+        for parameter in operation.parameters or ():
+            if isinstance(parameter, Reference) or parameter.name != "limit":
+                continue
+            query = settings.query
+            maximum = query.history_max_limit if operation.operation_id in KEYSET_PAGED else query.list_max_limit
+            if isinstance(parameter.schema, Schema):
+                for option in parameter.schema.one_of or [parameter.schema]:
+                    if isinstance(option, Schema) and option.type == OpenAPIType.INTEGER:
+                        option.maximum = maximum
 
 
 def add_body_schemas(app: Litestar) -> None:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
+from litestar import Litestar
+from litestar.connection import ASGIConnection
+from litestar.enums import ParamType
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import Example
+from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.params import Parameter, PathParameter
 
+from app.errors import BadParameter
 from app.ingest.reading import Status
 from app.settings import Settings
-from app.timeranges import DURATION_PATTERN, ZONE_PATTERN, parse_duration
+from app.timeranges import DURATION_PATTERN, MAX_STALE_AFTER, ZONE_PATTERN, parse_duration
+
+_QUERY_NAMES_STATE = "query_names"  # operation id -> the query parameters it takes, built once per app
 
 
 def ex(value: object) -> list[Example]:
@@ -23,11 +30,11 @@ RobotIdPath = Annotated[
     PathParameter(
         description="The robot's id; percent-encode a '/' in it as %2F (`fleet%2Fa%2F7` for `fleet/a/7`).",
         examples=ex("R2-D2"),
+        schema_extra={"format": "robot-id"},  # the rule is in the Reading schema's robot_id
     ),
 ]
 # Durations share one syntax everywhere: 30s, 5m, 1h, 1d, or bare whole seconds.
 DURATION_SCHEMA = {"pattern": DURATION_PATTERN}
-MAX_STALE_AFTER = timedelta(days=366)  # a year: beyond it "offline" means nothing, and far beyond, dates overflow
 StaleAfter = Annotated[
     str | None,
     Parameter(
@@ -85,7 +92,13 @@ StatusFilter = Annotated[
 ]
 BatteryBelow = Annotated[
     float | None,
-    Parameter(ge=0, le=100, description="Only robots whose latest battery_level is below.", examples=ex(20)),
+    Parameter(
+        ge=0,
+        le=100,
+        description="Only robots whose latest battery_level is below.",
+        examples=ex(20),
+        schema_extra={"minimum": 0.0},  # Litestar drops a falsy ge from an optional parameter's schema
+    ),
 ]
 
 
@@ -94,3 +107,34 @@ def stale_after_s(stale_after: str | None, settings: Settings) -> int:
     if stale_after is None:
         return settings.query.stale_after_s
     return int(parse_duration(stale_after, "stale_after", MAX_STALE_AFTER).total_seconds())
+
+
+async def refuse_unknown_parameters(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """A query parameter the operation does not take (a misspelt ``sinse=``) is a 400 naming the ones it takes,
+    never silently ignored. What each operation takes is read from the OpenAPI document, the contract."""
+    if not connection.scope["query_string"]:
+        return  # most requests: nothing to check
+    known = _query_names(connection.app).get(str(getattr(handler, "operation_id", "")))
+    if known is None:
+        return  # not in the document: the console and /docs pages
+    unknown = sorted(set(connection.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or "none"
+        raise BadParameter(f"unknown query parameter {unknown[0][:64]!r}; this operation takes: {takes}")
+
+
+def _query_names(app: Litestar) -> dict[str, frozenset[str]]:
+    names: dict[str, frozenset[str]] | None = app.state.get(_QUERY_NAMES_STATE)
+    if names is None:
+        names = {}
+        for path_item in (app.openapi_schema.paths or {}).values():
+            for method in ("get", "put", "post", "delete", "patch"):
+                operation = getattr(path_item, method, None)
+                if operation is not None and operation.operation_id:
+                    names[operation.operation_id] = frozenset(
+                        p.name
+                        for p in operation.parameters or ()
+                        if isinstance(p, OpenAPIParameter) and p.param_in == ParamType.QUERY
+                    )
+        app.state[_QUERY_NAMES_STATE] = names
+    return names

@@ -22,6 +22,8 @@ from tests.support.problems import assert_problem
         ("/telemetry/R1", {"bucket": "1m\n"}, ErrorKind.BAD_BUCKET),
         ("/robots/x%00y", {}, ErrorKind.BAD_PARAMETER),
         ("/telemetry/x%00y/export.csv", {}, ErrorKind.BAD_PARAMETER),
+        ("/telemetry/R1/export.csv", {"sinse": "2026-11-27T00:00:00Z"}, ErrorKind.BAD_PARAMETER),
+        ("/robots", {"": "null"}, ErrorKind.BAD_PARAMETER),  # schemathesis ST201: an unnamed parameter
     ],
     ids=[
         "tz directory",
@@ -32,13 +34,17 @@ from tests.support.problems import assert_problem
         "bucket newline",
         "NUL id",
         "NUL export",
+        "misspelt parameter",
+        "unnamed parameter",
     ],
 )
 async def test_bad_parameters_are_400_problems(
     client: httpx.AsyncClient, conn: asyncpg.Connection, path: str, params: dict[str, str], kind: ErrorKind
 ) -> None:
     await client.post("/telemetry/", json=reading("R1"))
-    assert_problem(await client.get(path, params=params), kind)
+    problem = assert_problem(await client.get(path, params=params), kind)
+    if "sinse" in params:
+        assert "'sinse'; this operation takes: since, until" in problem["detail"], problem
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,19 @@ async def test_a_reversed_range_is_400_everywhere(client: Client, conn: asyncpg.
     assert_problem(await client.get("/telemetry/rev", params={**reversed_range, "bucket": "1m"}), ErrorKind.BAD_RANGE)
 
 
+async def test_a_range_before_1970_is_empty_not_reversed(client: Client, conn: asyncpg.Connection) -> None:
+    # Times are clamped to 1970 (nothing is stored earlier) only after the order is checked: a forward range wholly
+    # before 1970 is an empty answer, not "until must be after since".
+    await client.post("/telemetry/", json=series("old", 3))
+    early = {"since": "0500-01-01T00:00:00Z", "until": "0500-01-10T00:00:00Z"}
+    assert (await client.get("/telemetry/old", params=early)).json()["readings"] == []
+    assert (await client.get("/telemetry/old/export.csv", params=early)).text.count("\n") == 1  # the header
+    assert (await client.get("/fleet/distance", params=early)).json()["robots"] == []
+    wide = {"since": "0218-07-03T07:36:05Z", "until": "0553-05-24T13:37:07Z"}
+    assert (await client.get("/telemetry/old", params=wide)).json()["readings"] == []
+    assert_problem(await client.get("/fleet/distance", params=wide), ErrorKind.BAD_RANGE)  # over 31 days
+
+
 async def test_unknown_robot_is_404(client: Client, conn: asyncpg.Connection) -> None:
     problem = assert_problem(await client.get("/telemetry/no-such-robot"), ErrorKind.UNKNOWN_ROBOT)
     assert "no-such-robot" in problem["detail"]
