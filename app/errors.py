@@ -126,6 +126,10 @@ class RateLimited(FleetError):
     kind = ErrorKind.RATE_LIMITED
 
 
+class BodyTooLarge(FleetError):
+    kind = ErrorKind.BODY_TOO_LARGE
+
+
 class UnsupportedMediaType(FleetError):
     kind = ErrorKind.UNSUPPORTED_MEDIA_TYPE
 

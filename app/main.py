@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import cast
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.enums import ScopeType
-from litestar.types import HTTPScope, LifeSpanReceive, LifeSpanScope, LifeSpanSend, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPScope,
+    LifeSpanReceive,
+    LifeSpanScope,
+    LifeSpanSend,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 
+from app.api import lean_ingest
 from app.api.access import serve_observed
 from app.api.admin import AdminController
 from app.api.alerts import AlertRulesController, AlertsController
@@ -53,6 +65,7 @@ class FleetApp(Litestar):
     every request observed (app.api.access)."""
 
     access_log = True
+    cors = False  # CORS is configured: cross-origin requests to the lean ingest route go through Litestar
 
     async def __call__(
         self, scope: Scope | LifeSpanScope, receive: Receive | LifeSpanReceive, send: Send | LifeSpanSend
@@ -60,9 +73,11 @@ class FleetApp(Litestar):
         if scope["type"] == ScopeType.HTTP:
             route_on_raw_path(cast(Scope, scope))
             send = _with_security_headers(cast(Send, send))
-            await serve_observed(
-                super().__call__, cast(HTTPScope, scope), cast(Receive, receive), send, self.access_log
-            )
+            serve: ASGIApp = super().__call__
+            services = self.state.get(SERVICES_KEY)
+            if services is not None and lean_ingest.takes(cast(HTTPScope, scope), self.cors):
+                serve = partial(lean_ingest.serve_ingest, services)
+            await serve_observed(serve, cast(HTTPScope, scope), cast(Receive, receive), send, self.access_log)
             return
         await super().__call__(scope, receive, send)
 
@@ -123,4 +138,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     add_response_examples(app)
     state_page_limits(app, settings)
     app.access_log = settings.server.access_log
+    app.cors = bool(origins)
     return app

@@ -26,7 +26,13 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     if scope is None:
         return
     services: Services = connection.app.state[SERVICES_KEY]
-    principal = await services.authenticator.authenticate(_authorization(connection.scope["headers"]))
+    connection.state[PRINCIPAL_STATE] = await admit(services, connection.scope["headers"], scope)
+
+
+async def admit(services: Services, headers: Iterable[tuple[bytes, bytes]], scope: Scope) -> Principal:
+    """The request's principal, if its credential is valid, within its rate and holds ``scope`` (the guard's
+    check, shared with the lean ingest route)."""
+    principal = await services.authenticator.authenticate(_authorization(headers))
     if principal is not ANONYMOUS:
         limits = services.limits
         (limits.robot_rate if principal.robot_id is not None else limits.key_rate).take(principal.credential_id)
@@ -34,7 +40,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         pass  # a robot's token writes its own readings: the ingest use case checks each one
     elif scope not in principal.scopes:
         principal.require(scope)  # raises Forbidden, naming the scope
-    connection.state[PRINCIPAL_STATE] = principal
+    return principal
 
 
 def _authorization(headers: Iterable[tuple[bytes, bytes]]) -> str | None:

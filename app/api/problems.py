@@ -26,6 +26,7 @@ from app.schemas import FieldError, Problem
 PROBLEM_BASE = "/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 QUERY_RETRY_AFTER_S = 5
+BODY_TOO_LARGE_DETAIL = "the body is larger than this server takes (FLEET_MAX_BODY_BYTES)"
 
 log = logging.getLogger(__name__)
 
@@ -86,34 +87,42 @@ def problem_type(kind: ErrorKind) -> str:
     return PROBLEM_BASE + kind.value
 
 
-def _response(
-    kind: ErrorKind, detail: str, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None
-) -> Response[Problem]:
+def problem_of(kind: ErrorKind, detail: str, errors: list[FieldError] | None = None) -> Problem:
     spec = PROBLEMS[kind]
-    body = Problem(status=spec.status, title=spec.title, detail=detail, type=problem_type(kind), errors=errors or None)
-    return Response(body, status_code=spec.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    return Problem(status=spec.status, title=spec.title, detail=detail, type=problem_type(kind), errors=errors or None)
+
+
+def _as_response(problem: Problem, headers: dict[str, str] | None) -> Response[Problem]:
+    return Response(problem, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def handle_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """The app's one exception handler."""
+    return _as_response(*problem_for(exc, request.method, request.url.path))
+
+
+def problem_for(exc: Exception, method: str, path: str) -> tuple[Problem, dict[str, str] | None]:
+    """The one mapping of an exception to a problem and its headers, for Litestar's routes and the lean ingest
+    route alike; an unexpected error is logged (with the request id) and answered without internals."""
     if isinstance(exc, FleetError):
-        return _response(exc.kind, exc.detail, exc.errors, exc.headers or None)
+        return problem_of(exc.kind, exc.detail, exc.errors), exc.headers or None
     if isinstance(exc, HTTPException):
         kind = _HTTP_KINDS.get(exc.status_code)
         if kind is not None:
-            return _response(kind, exc.detail, _framework_errors(exc.extra), exc.headers)
+            detail = BODY_TOO_LARGE_DETAIL if kind is ErrorKind.BODY_TOO_LARGE else exc.detail
+            return problem_of(kind, detail, _framework_errors(exc.extra)), exc.headers
     if isinstance(exc, asyncpg.UntranslatableCharacterError | asyncpg.CharacterNotInRepertoireError):
         # PostgreSQL's text holds no NUL; the ingest path refuses it before queueing (app.ingest.decoding).
-        return _response(ErrorKind.BAD_PARAMETER, "text may not contain U+0000 (NUL)")
+        return problem_of(ErrorKind.BAD_PARAMETER, "text may not contain U+0000 (NUL)"), None
     if isinstance(exc, OverflowError | asyncpg.DataError):
         # A date or number so extreme that arithmetic on it overflows, here or in PostgreSQL: the input's fault.
-        return _response(ErrorKind.OUT_OF_RANGE, "a parameter is outside the range this API can compute with")
+        return problem_of(ErrorKind.OUT_OF_RANGE, "a parameter is outside the range this API can compute with"), None
     if isinstance(exc, TimeoutError):
         # A statement that ran past FLEET_QUERY_TIMEOUT_MS: the server's limit, not the client's mistake.
         detail = "the database did not answer in time; narrow the range or retry later"
-        return _response(ErrorKind.QUERY_TIMEOUT, detail, headers={"Retry-After": str(QUERY_RETRY_AFTER_S)})
-    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _response(ErrorKind.INTERNAL, "the service failed to answer; the failure is logged")
+        return problem_of(ErrorKind.QUERY_TIMEOUT, detail), {"Retry-After": str(QUERY_RETRY_AFTER_S)}
+    log.error("unexpected error on %s %s", method, path, exc_info=exc)
+    return problem_of(ErrorKind.INTERNAL, "the service failed to answer; the failure is logged"), None
 
 
 def _framework_errors(extra: Any) -> list[FieldError] | None:

@@ -1,0 +1,75 @@
+"""The lean ingest route (app.api.lean_ingest) keeps the contract of Litestar's route, answer for answer.
+
+With CORS configured, a request that carries an Origin header goes through Litestar's route instead; so each
+request below is sent both ways, and the two answers must agree in status, body and headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import httpx
+import msgspec
+import pytest
+
+from app.errors import ErrorKind
+from app.settings import Settings, replace_settings
+from tests.support.auth import bearer, issue_key, issue_robot
+from tests.support.builders import reading
+from tests.support.problems import assert_problem
+from tests.support.servers import serve_in_process
+
+ORIGIN = "https://ops.example"
+# Headers that differ between any two answers, or only say which route answered (CORS's access-control-*).
+UNCOMPARED = {"x-request-id", "vary", "date", "content-length"}
+
+
+@pytest.fixture
+def cors_settings(settings: Settings) -> Settings:
+    return replace_settings(settings, auth="on", cors_origins=ORIGIN, max_body_bytes=20_000)
+
+
+def _answer(response: httpx.Response) -> tuple[int, Any, dict[str, str]]:
+    headers = {k: v for k, v in response.headers.items() if k not in UNCOMPARED and not k.startswith("access-control")}
+    return response.status_code, response.json(), headers
+
+
+async def test_both_routes_answer_alike(cors_settings: Settings, pool: asyncpg.Pool) -> None:
+    token = await issue_robot(pool, "L1")
+    reader = await issue_key(pool, "reader", "read")
+    json_type = {"content-type": "application/json"}
+    cases: list[tuple[str, dict[str, str], bytes, ErrorKind | None]] = [
+        ("stored", bearer(token), msgspec.json.encode(reading("L1")), None),
+        ("a batch", bearer(token), msgspec.json.encode([reading("L1"), reading("L1")]), None),
+        ("no credential", {}, msgspec.json.encode(reading("L1")), ErrorKind.UNAUTHENTICATED),
+        ("a read key", bearer(reader), msgspec.json.encode(reading("L1")), ErrorKind.FORBIDDEN),
+        ("another robot", bearer(token), msgspec.json.encode(reading("L2")), ErrorKind.FORBIDDEN),
+        (
+            "invalid",
+            bearer(token),
+            msgspec.json.encode({**reading("L1"), "battery_level": 101}),
+            ErrorKind.INVALID_READING,
+        ),
+        ("not JSON", bearer(token), b"{", ErrorKind.MALFORMED_BODY),
+        ("too large", bearer(token), msgspec.json.encode(reading("L1")) + b" " * 20_000, ErrorKind.BODY_TOO_LARGE),
+    ]
+    async with serve_in_process(cors_settings) as client:
+        for name, headers, body, kind in cases:
+            lean = await client.post("/telemetry", content=body, headers=headers | json_type)
+            framework = await client.post("/telemetry", content=body, headers=headers | json_type | {"origin": ORIGIN})
+            assert framework.headers["access-control-allow-origin"] == ORIGIN, name  # Litestar's route answered
+            assert "access-control-allow-origin" not in lean.headers, name
+            if kind is not None:
+                assert_problem(lean, kind)
+            assert _answer(lean) == _answer(framework), name
+        text = await client.post("/telemetry", content=b"{}", headers=bearer(token) | {"content-type": "text/plain"})
+        assert_problem(text, ErrorKind.UNSUPPORTED_MEDIA_TYPE)
+    # Without timestamps, each reading is stamped on arrival: "stored" twice and "a batch" twice, nothing else.
+    assert await pool.fetchval("SELECT count(*) FROM telemetry") == 6
+
+
+async def test_the_route_is_still_in_the_document(cors_settings: Settings) -> None:
+    async with serve_in_process(cors_settings) as client:
+        document = (await client.get("/docs/openapi.json")).json()
+    assert document["paths"]["/telemetry"]["post"]["operationId"] == "ingestReadings"
