@@ -11,6 +11,7 @@ import asyncpg
 from app.cursors import Position, decode_cursor, encode_cursor
 from app.db import sql
 from app.db.pool import Connection, Pool
+from app.ingest.batch import first_occurrences
 from app.ingest.fanout import StreamedReading
 from app.ingest.reading import STATUSES, Location, Record, Status, reading_args, stored_reading
 from app.schemas import Bucket, BucketSeries, HistoryPage
@@ -31,10 +32,14 @@ async def insert_records(conn: Connection, records: Sequence[Record]) -> list[bo
             await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=records, columns=sql.TELEMETRY_COLUMNS)
         return None
     except asyncpg.UniqueViolationError:
+        # A replay of stored rows, or a repeat inside the batch: only each (robot, time)'s first occurrence is
+        # staged, and of those only what the table does not hold yet is inserted.
+        first = first_occurrences(records)
         await conn.execute(sql.CREATE_STAGING_TABLE)
-        await conn.copy_records_to_table(sql.STAGING_TABLE, records=records, columns=sql.TELEMETRY_COLUMNS)
+        staged = [record for record, is_first in zip(records, first, strict=True) if is_first]
+        await conn.copy_records_to_table(sql.STAGING_TABLE, records=staged, columns=sql.TELEMETRY_COLUMNS)
         new = {(r["robot_key"], r["time"]) for r in await conn.fetch(sql.INSERT_STAGED_SKIP_DUPLICATES)}
-        return [(record[0], record[1]) in new for record in records]
+        return [is_first and (record[0], record[1]) in new for record, is_first in zip(records, first, strict=True)]
 
 
 async def fetch_history_page(

@@ -32,15 +32,18 @@ class WriterCheck:
             return
         writer.require(Scope.INGEST)
         provisioned = self._provisioned
-        unknown = {row[0] for row in rows} - provisioned.keys()
+        robot_ids = {row[0] for row in rows}
+        unknown = robot_ids - provisioned.keys()
         if unknown:
             provisioned.update(await credentials.fetch_robot_tags(self._pool, sorted(unknown)))
-        refused = [
-            index
-            for index, row in enumerate(rows)
-            if row[0] not in provisioned or (writer.limited and not writer.sees(row[0], provisioned[row[0]]))
-        ]
-        if refused:
+        # Checked once per robot, not per row: a gateway's batch holds many readings of few robots.
+        barred = {
+            robot_id
+            for robot_id in robot_ids
+            if robot_id not in provisioned or (writer.limited and not writer.sees(robot_id, provisioned[robot_id]))
+        }
+        if barred:
+            refused = [index for index, row in enumerate(rows) if row[0] in barred]
             raise _refused(rows, refused, "robot is not provisioned, or not within this key's robots")
 
 

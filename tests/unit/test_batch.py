@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.ingest.batch import count_accepted, newest_per_robot, prepare_batch
+from app.ingest.batch import count_accepted, first_occurrences, newest_per_robot, prepare_batch
 from app.ingest.reading import TIME, Record, Row, candidate, is_newer
 from tests.support.builders import make_row
 
@@ -22,13 +22,17 @@ def test_rows_get_their_robot_key_in_place_of_the_id() -> None:
     assert [record[1:] for record in prepared.records] == [row[1:] for row in prepared.rows]
 
 
-def test_in_batch_repeats_keep_the_first_occurrence_and_its_owner() -> None:
+def test_in_batch_repeats_are_kept_for_the_table_and_the_first_occurrence_wins() -> None:
     first = make_row("a", at(0), battery_level=10)
     again = make_row("a", at(0), battery_level=99)  # same (robot, time), other values: a replay
     prepared = prepare_batch([[first], [again, make_row("a", at(1))]], [at(60), at(60)], KEYS)
-    assert prepared.rows == [first, make_row("a", at(1))]
-    assert prepared.owners == [0, 1]
-    assert count_accepted(prepared.owners, None, 2) == [1, 1]
+    assert prepared.rows == [first, again, make_row("a", at(1))]
+    assert prepared.owners == [0, 1, 1]
+    assert first_occurrences(prepared.records) == [True, False, True]
+    # What the table then stores: the first occurrence, so the first request added one row and the second one.
+    assert count_accepted(prepared.owners, first_occurrences(prepared.records), 2) == [1, 1]
+    # Its newest is the first occurrence too: an equal one never replaces it.
+    assert prepared.newest[1][2] == prepared.records[2]
 
 
 def test_newest_per_robot_is_the_latest_time_whatever_the_order() -> None:
