@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 
 import msgspec
@@ -28,6 +29,7 @@ from app.ingest.latest import LatestState
 from app.ingest.relay import CommitRelay
 from app.limits import ConcurrencyLimiter, RateLimiter
 from app.retention import Retention
+from app.rollups import Rollups
 from app.sampling import Sampler
 from app.schemas import Storage
 from app.settings import LimitSettings, Settings
@@ -133,6 +135,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             retainer = Retention(pool, period)  # the read pool: a drop waits on no ingest connection
             retainer.start()
             stack.push_async_callback(retainer.close)
+        database = settings.database
+        rollup = Rollups(pool, database.rollup_interval_ms / 1000, timedelta(seconds=database.rollup_settle_s))
+        rollup.start()
+        stack.push_async_callback(rollup.close)
         storage = await describe_storage(pool, settings)
         log.info(
             "storage: TimescaleDB %s edition; retention %s; compression %s",

@@ -19,7 +19,7 @@ import asyncpg
 from rich.console import Console
 
 from app.auth import admin
-from app.db import sql
+from app.db import rollups, sql
 from app.db.migrations import apply_migrations, create_database_if_missing
 from app.settings import load_settings
 from benchmarks import report
@@ -33,8 +33,11 @@ STEP_S = 10.0
 COPY_ROWS_PER_TRANSACTION = 50_000
 
 # Benchmark-only statements.
-RESET_ALL = "TRUNCATE telemetry, robots, robot_latest, credentials RESTART IDENTITY"
-ANALYZE = "VACUUM ANALYZE telemetry, robots, robot_latest"
+RESET_ALL = (
+    "TRUNCATE telemetry, telemetry_1m, robots, robot_latest, credentials RESTART IDENTITY; "
+    "UPDATE rollup_state SET rolled_up_to = '-infinity'"
+)
+ANALYZE = "VACUUM ANALYZE telemetry, telemetry_1m, robots, robot_latest"
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
 
 
@@ -83,6 +86,12 @@ async def load_dataset(database_url: str, plan: Plan, console: Console) -> tuple
         if buffer:
             await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=buffer, columns=sql.TELEMETRY_COLUMNS)
         await conn.execute(sql.RECONCILE_LATEST)  # registry latest state, as the API's start-up does
+        await conn.execute(ANALYZE)  # before the rollup pass, as a running service's statistics would be
+        started = time.monotonic()
+        async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
+            await rollups.roll_up_stored(pool, timedelta(0))
+        minutes = await conn.fetchval("SELECT count(*) FROM telemetry_1m")
+        console.print(f"  rolled up into {minutes:,} robot-minutes in {time.monotonic() - started:.1f} s")
         await conn.execute(ANALYZE)
         return int(await conn.fetchval(COUNT_TELEMETRY)), end
     finally:
@@ -142,6 +151,48 @@ def measure(port: int, query: Query, reps: int, token: str) -> dict[str, Any]:
     }
 
 
+async def buckets_raw_and_rolled_up(
+    database_url: str, robot_ids: list[str], end: datetime, reps: int
+) -> dict[str, Any]:
+    """A robot's last 30 days in 1-hour buckets, from the readings and from the rollup, side by side: the two
+    statements alternate on one connection, each robot asked both ways, and must give the same buckets."""
+    until = end.replace(second=0, microsecond=0)
+    since = until - timedelta(days=30)
+    timings: dict[str, list[float]] = {"raw": [], "rollup": []}
+    equal = True
+    conn = await asyncpg.connect(database_url)
+    try:
+        keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(sql.SELECT_ROBOT_KEYS, robot_ids)}
+        for i in range(reps):
+            key = keys[robot_ids[i % len(robot_ids)]]
+            args = (key, timedelta(hours=1), "UTC", since, until)
+            answers = {}
+            for name, statement, extra in (
+                ("raw", sql.SELECT_BUCKETS, ()),
+                ("rollup", sql.SELECT_BUCKETS_ROLLED_UP, (since, until)),
+            ):
+                started = time.perf_counter()
+                answers[name] = await conn.fetch(statement, *args, *extra)
+                timings[name].append((time.perf_counter() - started) * 1000)
+            equal &= [r["readings"] for r in answers["raw"]] == [r["readings"] for r in answers["rollup"]]
+    finally:
+        await conn.close()
+
+    def percentile(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {
+        "query": "a robot's 30 days in 1-hour buckets (SQL, same connection)",
+        "reps": reps,
+        "raw_p50_ms": percentile(timings["raw"], 0.5),
+        "raw_p99_ms": percentile(timings["raw"], 0.99),
+        "rollup_p50_ms": percentile(timings["rollup"], 0.5),
+        "rollup_p99_ms": percentile(timings["rollup"], 0.99),
+        "same_counts": equal,
+    }
+
+
 def influx_last(rows_total: int, plan: Plan, end: datetime, console: Console) -> dict[str, Any] | str:
     if reason := influxd_missing_reason():
         return reason
@@ -195,6 +246,11 @@ def run(plan: Plan, console: Console) -> dict[str, Any]:
             result = measure(port, query, plan.heavy_reps if query.heavy else plan.reps, token)
             console.print(f"  {result['query']}: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
             results.append(result)
+    rollup = asyncio.run(buckets_raw_and_rolled_up(database_url, robot_ids, end, min(plan.reps, 100)))
+    console.print(
+        f"  {rollup['query']}: raw p50 {rollup['raw_p50_ms']} ms / p99 {rollup['raw_p99_ms']} ms, rollup p50 "
+        f"{rollup['rollup_p50_ms']} ms / p99 {rollup['rollup_p99_ms']} ms, same counts {rollup['same_counts']}"
+    )
     console.print("InfluxDB peer")
     influx = influx_last(rows, plan, end, console)
     latest = results[0]
@@ -205,6 +261,7 @@ def run(plan: Plan, console: Console) -> dict[str, Any]:
         "robots": plan.robots,
         "load_s": round(load_s, 1),
         "queries": results,
+        "buckets_raw_vs_rollup": rollup,
         "influxdb_last": influx if isinstance(influx, dict) else None,
         "influxdb_skipped": influx if isinstance(influx, str) else None,
         "influxdb_last_over_api_latest_p50": (

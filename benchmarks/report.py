@@ -222,6 +222,13 @@ def queries_markdown(summary: dict[str, Any]) -> str:
         lines.append(
             f"| {q['query']} | {q['reps']} | {q['p50_ms']} | {q['p99_ms']} | {target} | {_verdict(q['met'])} |"
         )
+    if rollup := summary.get("buckets_raw_vs_rollup"):
+        lines += [
+            "",
+            f"{rollup['query']}, {rollup['reps']} robots: from the readings p50 {rollup['raw_p50_ms']} ms, "
+            f"p99 {rollup['raw_p99_ms']} ms; from the rollup p50 {rollup['rollup_p50_ms']} ms, p99 "
+            f"{rollup['rollup_p99_ms']} ms (target 50 ms); the same readings per bucket: {rollup['same_counts']}.",
+        ]
     influx = summary["influxdb_last"]
     if influx:
         lines += [

@@ -188,6 +188,94 @@ LEFT JOIN filled f USING (bucket)
 ORDER BY s.bucket
 """
 
+# --- rollups ----------------------------------------------------------------------------------------------------
+
+# What a minute of one robot's readings rolls up to (telemetry_1m's columns after the key and minute).
+_MINUTE_AGGREGATES = """
+    count(*), sum(t.battery_level), min(t.battery_level), max(t.battery_level),
+    sum(t.battery_voltage), count(t.battery_voltage), min(t.battery_voltage), max(t.battery_voltage),
+    max(t.time) FILTER (WHERE t.latitude IS NOT NULL),
+    last(t.latitude, t.time) FILTER (WHERE t.latitude IS NOT NULL),
+    last(t.longitude, t.time) FILTER (WHERE t.latitude IS NOT NULL),
+    count(*) FILTER (WHERE t.status = 'idle'), count(*) FILTER (WHERE t.status = 'moving'),
+    count(*) FILTER (WHERE t.status = 'working'), count(*) FILTER (WHERE t.status = 'charging'),
+    count(*) FILTER (WHERE t.status = 'error')
+"""
+_ROLLUP_COLUMNS = (
+    "robot_key, minute, readings, battery_sum, battery_min, battery_max, voltage_sum, voltage_count, voltage_min, "
+    "voltage_max, located_at, latitude, longitude, idle, moving, working, charging, error"
+)
+_SET_ROLLUP = ", ".join(f"{c} = excluded.{c}" for c in _ROLLUP_COLUMNS.split(", ")[2:])
+TRY_ROLLUP_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('fleet-rollups'))"
+# The watermark, whether no pass ran yet, and how far this pass may go: what was stored at least $1 ago, so that
+# no flush transaction that started before it can still commit rows behind the watermark.
+START_ROLLUP_PASS = """
+SELECT rolled_up_to, rolled_up_to = '-infinity' AS first, transaction_timestamp() - $1::interval AS settled
+FROM rollup_state FOR UPDATE
+"""
+SET_ROLLED_UP_TO = "UPDATE rollup_state SET rolled_up_to = $1"
+# A pass: every (robot, minute) that received readings stored in [$1, $2) is aggregated again from all of its
+# readings stored before $2 (or before stored_at existed), and replaces what was there. So telemetry_1m holds
+# exactly the readings stored before $2, whatever order they came in, and a pass repeated changes nothing.
+ROLL_UP_STORED = f"""
+WITH dirty AS (
+    SELECT DISTINCT robot_key, time_bucket('1 minute', time) AS minute
+    FROM telemetry
+    WHERE stored_at >= $1 AND stored_at < $2
+)
+INSERT INTO telemetry_1m AS r ({_ROLLUP_COLUMNS})
+SELECT t.robot_key, d.minute, {_MINUTE_AGGREGATES}
+FROM dirty d
+JOIN telemetry t ON t.robot_key = d.robot_key AND t.time >= d.minute AND t.time < d.minute + interval '1 minute'
+WHERE t.stored_at < $2 OR t.stored_at IS NULL
+GROUP BY t.robot_key, d.minute
+ON CONFLICT (robot_key, minute) DO UPDATE SET {_SET_ROLLUP}
+"""
+# The first pass: everything stored before $1, in one scan.
+ROLL_UP_ALL = f"""
+INSERT INTO telemetry_1m AS r ({_ROLLUP_COLUMNS})
+SELECT t.robot_key, time_bucket('1 minute', t.time) AS minute, {_MINUTE_AGGREGATES}
+FROM telemetry t
+WHERE t.stored_at < $1 OR t.stored_at IS NULL
+GROUP BY t.robot_key, minute
+ON CONFLICT (robot_key, minute) DO UPDATE SET {_SET_ROLLUP}
+"""
+
+# SELECT_BUCKETS from the rollup: the minutes of [$6, $7) (whole minutes inside the range) from telemetry_1m, plus,
+# from the readings, the range's partial minutes at either end and whatever was stored since the last pass. One
+# statement, so the rollup and its watermark are read in one snapshot: no reading is counted twice or missed.
+SELECT_BUCKETS_ROLLED_UP = """
+WITH parts AS (
+    SELECT time_bucket($2::interval, minute, $3::text) AS bucket, readings, battery_sum, battery_min, battery_max,
+           voltage_sum, voltage_count, voltage_min, voltage_max, located_at, latitude, longitude,
+           idle, moving, working, charging, error
+    FROM telemetry_1m
+    WHERE robot_key = $1 AND minute >= $6 AND minute < $7
+    UNION ALL
+    SELECT time_bucket($2::interval, time, $3::text), 1, battery_level, battery_level, battery_level,
+           battery_voltage, (battery_voltage IS NOT NULL)::integer, battery_voltage, battery_voltage,
+           CASE WHEN latitude IS NOT NULL THEN time END, latitude, longitude,
+           (status = 'idle')::integer, (status = 'moving')::integer, (status = 'working')::integer,
+           (status = 'charging')::integer, (status = 'error')::integer
+    FROM telemetry
+    WHERE robot_key = $1 AND time >= $4 AND time < $5
+      AND (time < $6 OR time >= $7 OR stored_at >= (SELECT rolled_up_to FROM rollup_state))
+), filled AS (
+    SELECT bucket, sum(readings) AS readings,
+           sum(battery_sum) / sum(readings) AS battery_avg, min(battery_min) AS battery_min,
+           max(battery_max) AS battery_max,
+           sum(voltage_sum) / nullif(sum(voltage_count), 0) AS voltage_avg, min(voltage_min) AS voltage_min,
+           max(voltage_max) AS voltage_max,
+           last(latitude, located_at) FILTER (WHERE located_at IS NOT NULL) AS latitude,
+           last(longitude, located_at) FILTER (WHERE located_at IS NOT NULL) AS longitude,
+           sum(idle) AS idle, sum(moving) AS moving, sum(working) AS working, sum(charging) AS charging,
+           sum(error) AS error
+    FROM parts
+    GROUP BY bucket
+)"""
+_BUCKET_SERIES = SELECT_BUCKETS[SELECT_BUCKETS.index(", series AS (") :]
+SELECT_BUCKETS_ROLLED_UP += _BUCKET_SERIES
+
 # --- fleet questions ---------------------------------------------------------------------------------------------
 
 # Path length (sum of haversine steps between successive positioned readings) per robot over $1 <= time < $2.
@@ -306,7 +394,10 @@ SELECT_ALL_ROBOT_TAGS = "SELECT robot_id, tags FROM robots"
 # transaction-level advisory lock lets one process of many do it at a time; the others skip this round.
 SHOW_TIMESCALEDB_LICENSE = "SHOW timescaledb.license"
 TRY_RETENTION_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('fleet-retention'))"
-DROP_OLD_CHUNKS = "SELECT count(*) FROM drop_chunks('telemetry', older_than => $1::timestamptz)"
+DROP_OLD_CHUNKS = """
+SELECT (SELECT count(*) FROM drop_chunks('telemetry', older_than => $1::timestamptz))
+     + (SELECT count(*) FROM drop_chunks('telemetry_1m', older_than => $1::timestamptz))
+"""
 
 # --- alerts --------------------------------------------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from tempfile import SpooledTemporaryFile
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -17,6 +18,8 @@ from app.ingest.reading import STATUSES, Location, Record, Status, reading_args,
 from app.schemas import Bucket, BucketSeries, HistoryPage
 from app.timeranges import MAX_TIME, MIN_TIME, check_bucket_count, parse_bucket, parse_zone
 
+ROLLUP_MIN_WIDTH = timedelta(hours=1)  # buckets this wide or wider are summed from telemetry_1m
+MINUTE = timedelta(minutes=1)
 SPOOL_MEMORY_BYTES = 8 * 1024 * 1024  # an export larger than this is spooled to a temporary file
 SPOOL_CHUNK_BYTES = 64 * 1024
 
@@ -65,7 +68,11 @@ async def fetch_buckets(
     width = parse_bucket(bucket)
     zone = parse_zone(tz)
     check_bucket_count(since, until, width, max_buckets)
-    rows = await pool.fetch(sql.SELECT_BUCKETS, robot_key, width, tz, since, until)
+    first, last = _ceil_minute(since), _floor_minute(until)
+    if _rolls_up(width, zone, since, until) and first < last:
+        rows = await pool.fetch(sql.SELECT_BUCKETS_ROLLED_UP, robot_key, width, tz, since, until, first, last)
+    else:
+        rows = await pool.fetch(sql.SELECT_BUCKETS, robot_key, width, tz, since, until)
     buckets = []
     for row in rows:
         start = row["bucket"].astimezone(zone)
@@ -92,6 +99,32 @@ async def fetch_buckets(
             )
         )
     return BucketSeries(robot_id=robot_id, bucket=bucket, tz=tz, since=since, until=until, buckets=buckets)
+
+
+def _rolls_up(width: timedelta, zone: ZoneInfo, since: datetime, until: datetime) -> bool:
+    """Whether buckets can be summed from whole minutes: an hour or wider (narrower ones gain little), a whole
+    number of minutes, in a zone whose offsets over the range are whole minutes (every zone's today; some
+    historical local mean times are not)."""
+    return (
+        width >= ROLLUP_MIN_WIDTH
+        and width % MINUTE == timedelta(0)
+        and all(
+            (zone.utcoffset(t.replace(tzinfo=None)) or timedelta(0)) % MINUTE == timedelta(0) for t in (since, until)
+        )
+    )
+
+
+def _offset(t: datetime, zone: ZoneInfo) -> timedelta:
+    return t.astimezone(zone).utcoffset() or timedelta(0)
+
+
+def _floor_minute(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def _ceil_minute(t: datetime) -> datetime:
+    floor = _floor_minute(t)
+    return floor if floor == t else floor + MINUTE
 
 
 async def spool_csv(

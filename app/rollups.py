@@ -1,0 +1,24 @@
+"""Keeps the per-minute rollup up to date in each process (one pass at a time across processes), so that bucket
+queries of an hour or wider read minutes instead of readings."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from app.db import rollups
+from app.db.pool import Pool
+from app.periodic import Periodic
+
+
+class Rollups(Periodic):
+    def __init__(self, pool: Pool, interval_s: float, settle: timedelta) -> None:
+        super().__init__("rollups", interval_s)
+        self._pool = pool
+        self._settle = settle
+
+    async def tick(self) -> None:
+        await self.pass_once()
+
+    async def pass_once(self) -> datetime | None:
+        """One pass now: the new watermark (None: another process was running one)."""
+        return await rollups.roll_up_stored(self._pool, self._settle)
