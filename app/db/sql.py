@@ -242,8 +242,12 @@ ON CONFLICT (robot_key, minute) DO UPDATE SET {_SET_ROLLUP}
 """
 
 # SELECT_BUCKETS from the rollup: the minutes of [$6, $7) (whole minutes inside the range) from telemetry_1m, plus,
-# from the readings, the range's partial minutes at either end and whatever was stored since the last pass. One
-# statement, so the rollup and its watermark are read in one snapshot: no reading is counted twice or missed.
+# from the readings, the range's partial minutes at either end and what was stored at or after $8, the watermark
+# (read first, in the same repeatable-read snapshot: no reading is counted twice or missed). The watermark is a
+# parameter, not a subquery, so the planner sees how recent it is and reads those rows through the stored_at BRIN
+# index instead of every reading of the range.
+SELECT_ROLLUP_WATERMARK = "SELECT rolled_up_to FROM rollup_state"
+FORCE_CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"  # a generic plan cannot know $8 is recent
 SELECT_BUCKETS_ROLLED_UP = """
 WITH parts AS (
     SELECT time_bucket($2::interval, minute, $3::text) AS bucket, readings, battery_sum, battery_min, battery_max,
@@ -258,8 +262,8 @@ WITH parts AS (
            (status = 'idle')::integer, (status = 'moving')::integer, (status = 'working')::integer,
            (status = 'charging')::integer, (status = 'error')::integer
     FROM telemetry
-    WHERE robot_key = $1 AND time >= $4 AND time < $5
-      AND (time < $6 OR time >= $7 OR stored_at >= (SELECT rolled_up_to FROM rollup_state))
+    WHERE robot_key = $1 AND ((time >= $4 AND time < $6) OR (time >= $7 AND time < $5)
+                              OR (time >= $6 AND time < $7 AND stored_at >= $8))
 ), filled AS (
     SELECT bucket, sum(readings) AS readings,
            sum(battery_sum) / sum(readings) AS battery_avg, min(battery_min) AS battery_min,

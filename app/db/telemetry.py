@@ -70,7 +70,12 @@ async def fetch_buckets(
     check_bucket_count(since, until, width, max_buckets)
     first, last = _ceil_minute(since), _floor_minute(until)
     if _rolls_up(width, zone, since, until) and first < last:
-        rows = await pool.fetch(sql.SELECT_BUCKETS_ROLLED_UP, robot_key, width, tz, since, until, first, last)
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            await conn.execute(sql.FORCE_CUSTOM_PLAN)
+            watermark = await conn.fetchval(sql.SELECT_ROLLUP_WATERMARK)
+            rows = await conn.fetch(
+                sql.SELECT_BUCKETS_ROLLED_UP, robot_key, width, tz, since, until, first, last, watermark
+            )
     else:
         rows = await pool.fetch(sql.SELECT_BUCKETS, robot_key, width, tz, since, until)
     buckets = []

@@ -62,7 +62,9 @@ async def compare(pool: asyncpg.Pool, rng: random.Random, keys: dict[str, int]) 
         last = until.replace(second=0)
         args = (robot_key, width, zone, since, until)
         raw = await pool.fetch(sql.SELECT_BUCKETS, *args)
-        rolled = await pool.fetch(sql.SELECT_BUCKETS_ROLLED_UP, *args, first, last)
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            watermark = await conn.fetchval(sql.SELECT_ROLLUP_WATERMARK)
+            rolled = await conn.fetch(sql.SELECT_BUCKETS_ROLLED_UP, *args, first, last, watermark)
         assert sum(r["readings"] for r in raw) > 0
         same(raw, rolled)
 
