@@ -47,7 +47,6 @@ from app.api.robots import RobotsController
 from app.api.stream import stream_telemetry
 from app.api.telemetry import TelemetryController
 from app.api.webhooks import WebhooksController
-from app.server import tune_garbage_collector
 from app.services import SERVICES_KEY, open_services
 from app.settings import Settings, load_settings
 from app.ui.routes import build_console_router
@@ -99,7 +98,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_services(settings) as services:
             app.state[SERVICES_KEY] = services
-            tune_garbage_collector()
             try:
                 yield
             finally:

@@ -4,7 +4,6 @@ and the number of connections, as uvicorn's httptools protocol with two guards a
 from __future__ import annotations
 
 import asyncio
-import gc
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -72,17 +71,3 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(_RESPONSES[status])
             self.transport.close()
-
-
-# A flush allocates tens of thousands of tuples and rows, and with Python's default threshold (700) a young
-# collection ran every few hundred of them: 10 % of the API's CPU per batched row (py-spy --native). The garbage
-# here is freed by reference counting; collections only find cycles, which ingest does not make.
-GC_YOUNG_THRESHOLD = 50_000
-
-
-def tune_garbage_collector() -> None:
-    """Once per process, after start-up: what exists then (modules, settings, caches) is frozen out of every
-    collection, and the young generation is collected every GC_YOUNG_THRESHOLD allocations."""
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
