@@ -3,7 +3,8 @@ problems, acknowledgement after commit) without Litestar's per-request machinery
 CPU per single-reading POST (benchmarks/NOTES.md, issue 10).
 
 Litestar's route stays registered: it carries the OpenAPI entry, and takes the requests this one hands over
-(browsers' cross-origin requests, when CORS is configured, so that Litestar's CORS handling answers them).
+(browsers' cross-origin requests, when CORS is configured, so that Litestar's CORS handling answers them, and
+requests with a query string, which its guard refuses).
 """
 
 from __future__ import annotations
@@ -29,8 +30,14 @@ _encode = msgspec.json.Encoder().encode
 
 
 def takes(scope: HTTPScope, cors: bool) -> bool:
-    """Whether this endpoint answers the request: a POST to /telemetry, unless CORS must see it."""
-    return scope["method"] == "POST" and scope["path"] in PATHS and not (cors and _has_header(scope, b"origin"))
+    """Whether this endpoint answers the request: a POST to /telemetry without a query string (the route takes no
+    parameters; Litestar's guard refuses unknown ones), unless CORS must see it."""
+    return (
+        scope["method"] == "POST"
+        and scope["path"] in PATHS
+        and not scope["query_string"]
+        and not (cors and _has_header(scope, b"origin"))
+    )
 
 
 async def serve_ingest(services: Services, scope: HTTPScope, receive: Receive, send: Send) -> None:

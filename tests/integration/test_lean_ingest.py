@@ -65,6 +65,9 @@ async def test_both_routes_answer_alike(cors_settings: Settings, pool: asyncpg.P
             assert _answer(lean) == _answer(framework), name
         text = await client.post("/telemetry", content=b"{}", headers=bearer(token) | {"content-type": "text/plain"})
         assert_problem(text, ErrorKind.UNSUPPORTED_MEDIA_TYPE)
+        # The route takes no parameters: one given is refused, as on every route (Litestar's guard answers it).
+        stray = await client.post("/telemetry?dry_run=1", json=reading("L1"), headers=bearer(token))
+        assert "'dry_run'" in assert_problem(stray, ErrorKind.BAD_PARAMETER)["detail"]
     # Without timestamps, each reading is stamped on arrival: "stored" twice and "a batch" twice, nothing else.
     assert await pool.fetchval("SELECT count(*) FROM telemetry") == 6
 
