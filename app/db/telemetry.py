@@ -113,9 +113,7 @@ def _rolls_up(width: timedelta, zone: ZoneInfo, since: datetime, until: datetime
     return (
         width >= ROLLUP_MIN_WIDTH
         and width % MINUTE == timedelta(0)
-        and all(
-            (zone.utcoffset(t.replace(tzinfo=None)) or timedelta(0)) % MINUTE == timedelta(0) for t in (since, until)
-        )
+        and all(_offset(t, zone) % MINUTE == timedelta(0) for t in (since, until))
     )
 
 
