@@ -19,7 +19,7 @@ import asyncpg
 from rich.console import Console
 
 from app.auth import admin
-from app.db import rollups, sql
+from app.db import rollups, sql, telemetry
 from app.db.migrations import apply_migrations, create_database_if_missing
 from app.settings import load_settings
 from benchmarks import report
@@ -171,10 +171,7 @@ async def buckets_raw_and_rolled_up(
             answers["raw"] = await conn.fetch(sql.SELECT_BUCKETS, *args)
             timings["raw"].append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            async with conn.transaction(isolation="repeatable_read", readonly=True):  # as fetch_buckets reads it
-                await conn.execute(sql.FORCE_CUSTOM_PLAN)
-                watermark = await conn.fetchval(sql.SELECT_ROLLUP_WATERMARK)
-                answers["rollup"] = await conn.fetch(sql.SELECT_BUCKETS_ROLLED_UP, *args, since, until, watermark)
+            answers["rollup"] = await telemetry.fetch_rolled_up_buckets(conn, *args)
             timings["rollup"].append((time.perf_counter() - started) * 1000)
             equal &= [r["readings"] for r in answers["raw"]] == [r["readings"] for r in answers["rollup"]]
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Send
@@ -23,7 +24,7 @@ READINGS_KEY = "fleet_readings"  # set in scope["state"] by the ingest route: re
 
 
 async def serve_observed(app: ASGIApp, scope: HTTPScope, receive: Receive, send: Send, access_log: bool) -> None:
-    request_id = request_id_from(_header(scope, b"x-request-id"))
+    request_id = request_id_from(header_value(scope["headers"], b"x-request-id"))
     token = REQUEST_ID.set(request_id)
     status = 500  # if the app fails before it answers, the server answers 500
 
@@ -57,8 +58,10 @@ async def serve_observed(app: ASGIApp, scope: HTTPScope, receive: Receive, send:
         REQUEST_ID.reset(token)
 
 
-def _header(scope: HTTPScope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
+def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """A raw header's value (``name`` in lower case), without building Litestar's Headers object: the request id,
+    the credential and the ingest route's headers are read this way on every request."""
+    for key, value in headers:
         if key == name:
             return value
     return None

@@ -13,6 +13,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from app.api.access import header_value
 from app.auth.principals import ANONYMOUS, Principal, Scope
 from app.errors import Forbidden
 from app.services import SERVICES_KEY, Services
@@ -44,11 +45,8 @@ async def admit(services: Services, headers: Iterable[tuple[bytes, bytes]], scop
 
 
 def _authorization(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """The raw header, without building Litestar's Headers object: this runs on every request."""
-    for name, value in headers:
-        if name == b"authorization":
-            return value.decode("latin-1")
-    return None
+    value = header_value(headers, b"authorization")
+    return None if value is None else value.decode("latin-1")
 
 
 def principal_of(request: Request[Any, Any, Any]) -> Principal:

@@ -15,7 +15,7 @@ from typing import cast
 import msgspec
 from litestar.types import HTTPScope, Receive, Send
 
-from app.api.access import READINGS_KEY
+from app.api.access import READINGS_KEY, header_value
 from app.api.auth import admit
 from app.api.problems import BODY_TOO_LARGE_DETAIL, PROBLEM_MEDIA_TYPE, problem_for
 from app.auth.principals import ANONYMOUS, Scope
@@ -36,7 +36,7 @@ def takes(scope: HTTPScope, cors: bool) -> bool:
         scope["method"] == "POST"
         and scope["path"] in PATHS
         and not scope["query_string"]
-        and not (cors and _has_header(scope, b"origin"))
+        and not (cors and header_value(scope["headers"], b"origin") is not None)
     )
 
 
@@ -77,7 +77,7 @@ class _Disconnected(Exception):
 
 
 async def _read_body(scope: HTTPScope, receive: Receive, limit: int) -> bytes:
-    declared = _header(scope["headers"], b"content-length")
+    declared = header_value(scope["headers"], b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large()
     chunks: list[bytes] = []
@@ -100,16 +100,5 @@ def _too_large() -> FleetError:
 
 
 def _media_type(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    value = _header(headers, b"content-type") or b""
+    value = header_value(headers, b"content-type") or b""
     return value.partition(b";")[0].strip().lower()
-
-
-def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
-
-
-def _has_header(scope: HTTPScope, name: bytes) -> bool:
-    return _header(scope["headers"], name) is not None

@@ -70,12 +70,8 @@ async def fetch_buckets(
     check_bucket_count(since, until, width, max_buckets)
     first, last = _ceil_minute(since), _floor_minute(until)
     if _rolls_up(width, zone, since, until) and first < last:
-        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            await conn.execute(sql.FORCE_CUSTOM_PLAN)
-            watermark = await conn.fetchval(sql.SELECT_ROLLUP_WATERMARK)
-            rows = await conn.fetch(
-                sql.SELECT_BUCKETS_ROLLED_UP, robot_key, width, tz, since, until, first, last, watermark
-            )
+        async with pool.acquire() as conn:
+            rows = await fetch_rolled_up_buckets(conn, robot_key, width, tz, since, until)
     else:
         rows = await pool.fetch(sql.SELECT_BUCKETS, robot_key, width, tz, since, until)
     buckets = []
@@ -104,6 +100,21 @@ async def fetch_buckets(
             )
         )
     return BucketSeries(robot_id=robot_id, bucket=bucket, tz=tz, since=since, until=until, buckets=buckets)
+
+
+async def fetch_rolled_up_buckets(
+    conn: Connection, robot_key: int, width: timedelta, tz: str, since: datetime, until: datetime
+) -> list[asyncpg.Record]:
+    """SELECT_BUCKETS' rows summed from telemetry_1m: the watermark and the buckets read in one repeatable-read
+    snapshot, the watermark as a parameter (so the planner reads what was stored since through its index)."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute(sql.FORCE_CUSTOM_PLAN)
+        watermark = await conn.fetchval(sql.SELECT_ROLLUP_WATERMARK)
+        rows: list[asyncpg.Record] = await conn.fetch(
+            sql.SELECT_BUCKETS_ROLLED_UP,
+            robot_key, width, tz, since, until, _ceil_minute(since), _floor_minute(until), watermark,
+        )  # fmt: skip
+        return rows
 
 
 def _rolls_up(width: timedelta, zone: ZoneInfo, since: datetime, until: datetime) -> bool:

@@ -30,7 +30,7 @@ _robot_id_shape = re.compile(ROBOT_ID_PATTERN).search
 NO_NUL = "^[^\\x00]*$"
 # Unicode categories refused in an id: controls, format characters (zero-width, bidi overrides), separators
 # (spaces of every kind, NBSP included), unassigned and private-use code points, surrogates.
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Cn", "Co", "Cs"})
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Cn", "Co", "Cs"})
 
 
 def normalize_robot_id(raw: str) -> str | None:
@@ -38,7 +38,7 @@ def normalize_robot_id(raw: str) -> str | None:
     robot_id = unicodedata.normalize("NFC", raw)
     if _robot_id_shape(robot_id) is None:
         return None
-    if not robot_id.isascii() and any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in robot_id):
+    if not robot_id.isascii() and any(unicodedata.category(c) in REFUSED_CATEGORIES for c in robot_id):
         return None
     if " " in robot_id or unicodedata.normalize("NFKC", robot_id) != robot_id:
         return None  # compatibility look-alikes (full-width letters, ligatures) are refused too

@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.db import rollups, sql
+from app.db import rollups, sql, telemetry
 from tests.support.builders import reading
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -58,13 +58,10 @@ async def compare(pool: asyncpg.Pool, rng: random.Random, keys: dict[str, int]) 
         zone = rng.choice(ZONES)
         since = NOW - timedelta(days=4) + timedelta(seconds=rng.choice([0, 17, 60, 3599]))
         until = NOW + timedelta(seconds=rng.choice([0, 1, 45]))
-        first = since.replace(second=0) + (timedelta(minutes=1) if since.second else timedelta(0))
-        last = until.replace(second=0)
         args = (robot_key, width, zone, since, until)
         raw = await pool.fetch(sql.SELECT_BUCKETS, *args)
-        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            watermark = await conn.fetchval(sql.SELECT_ROLLUP_WATERMARK)
-            rolled = await conn.fetch(sql.SELECT_BUCKETS_ROLLED_UP, *args, first, last, watermark)
+        async with pool.acquire() as conn:
+            rolled = await telemetry.fetch_rolled_up_buckets(conn, *args)
         assert sum(r["readings"] for r in raw) > 0
         same(raw, rolled)
 
