@@ -1,5 +1,5 @@
-"""Keeps the per-minute rollup up to date in each process (one pass at a time across processes), so that bucket
-queries of an hour or wider read minutes instead of readings."""
+"""Keeps the rollups up to date in each process (one pass at a time across processes), so that bucket queries of
+an hour or wider read minutes instead of readings, and daily activity and distances read quarter hours."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ from app.periodic import Periodic
 
 
 class Rollups(Periodic):
-    def __init__(self, pool: Pool, interval_s: float, settle: timedelta) -> None:
+    def __init__(self, pool: Pool, interval_s: float, settle: timedelta, status_gap_s: int) -> None:
         super().__init__("rollups", interval_s)
         self._pool = pool
         self._settle = settle
+        self._status_gap_s = status_gap_s
 
     async def tick(self) -> None:
         await self.pass_once()
 
     async def pass_once(self) -> datetime | None:
         """One pass now: the new watermark (None: another process was running one)."""
-        return await rollups.roll_up_stored(self._pool, self._settle)
+        return await rollups.roll_up_stored(self._pool, self._settle, self._status_gap_s)

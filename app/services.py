@@ -138,7 +138,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             retainer.start()
             stack.push_async_callback(retainer.close)
         database = settings.database
-        rollup = Rollups(pool, database.rollup_interval_ms / 1000, timedelta(seconds=database.rollup_settle_s))
+        rollup = Rollups(
+            pool,
+            database.rollup_interval_ms / 1000,
+            timedelta(seconds=database.rollup_settle_s),
+            settings.query.max_status_gap_s,
+        )
         rollup.start()
         stack.push_async_callback(rollup.close)
         storage = await describe_storage(pool, settings)

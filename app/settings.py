@@ -60,9 +60,9 @@ class DatabaseSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=
     # start-up and hourly: "off", or a duration such as 90d. It must be longer than max_past_s, or readings the
     # API still accepts would be dropped as they arrive.
     retention: str = "off"
-    # The per-minute rollup behind buckets of an hour or wider: a pass this often, over readings stored at least
-    # rollup_settle_s ago (longer than any flush transaction lasts: FLEET_FLUSH_TIMEOUT_MS). Readings stored since
-    # are read from the table itself, so answers never lag.
+    # The rollups behind buckets of an hour or wider, daily activity and distances: a pass this often, over
+    # readings stored at least rollup_settle_s ago (longer than any flush transaction lasts: FLEET_FLUSH_TIMEOUT_MS).
+    # Readings stored since are read from the table itself, so answers never lag.
     rollup_interval_ms: Positive = 10_000
     rollup_settle_s: Positive = 30
 

@@ -11,7 +11,7 @@ import random
 import time
 import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -19,7 +19,7 @@ import asyncpg
 from rich.console import Console
 
 from app.auth import admin
-from app.db import rollups, sql, telemetry
+from app.db import fleet, rollups, sql, telemetry
 from app.db.migrations import apply_migrations, create_database_if_missing
 from app.settings import load_settings
 from benchmarks import report
@@ -34,8 +34,8 @@ COPY_ROWS_PER_TRANSACTION = 50_000
 
 # Benchmark-only statements.
 RESET_ALL = (
-    "TRUNCATE telemetry, telemetry_1m, robots, robot_latest, credentials RESTART IDENTITY; "
-    "UPDATE rollup_state SET rolled_up_to = '-infinity'"
+    "TRUNCATE telemetry, telemetry_1m, telemetry_15m, robots, robot_latest, credentials RESTART IDENTITY; "
+    "UPDATE rollup_state SET rolled_up_to = '-infinity', status_gap_s = NULL"
 )
 ANALYZE = "VACUUM ANALYZE telemetry, telemetry_1m, robots, robot_latest"
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
@@ -89,9 +89,13 @@ async def load_dataset(database_url: str, plan: Plan, console: Console) -> tuple
         await conn.execute(ANALYZE)  # before the rollup pass, as a running service's statistics would be
         started = time.monotonic()
         async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
-            await rollups.roll_up_stored(pool, timedelta(0))
+            await rollups.roll_up_stored(pool, timedelta(0), load_settings().query.max_status_gap_s)
         minutes = await conn.fetchval("SELECT count(*) FROM telemetry_1m")
-        console.print(f"  rolled up into {minutes:,} robot-minutes in {time.monotonic() - started:.1f} s")
+        periods = await conn.fetchval("SELECT count(*) FROM telemetry_15m")
+        console.print(
+            f"  rolled up into {minutes:,} robot-minutes and {periods:,} robot-quarter-hours in "
+            f"{time.monotonic() - started:.1f} s"
+        )
         await conn.execute(ANALYZE)
         return int(await conn.fetchval(COUNT_TELEMETRY)), end
     finally:
@@ -177,19 +181,73 @@ async def buckets_raw_and_rolled_up(
     finally:
         await conn.close()
 
-    def percentile(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
     return {
         "query": "a robot's 30 days in 1-hour buckets (SQL, same connection)",
         "reps": reps,
-        "raw_p50_ms": percentile(timings["raw"], 0.5),
-        "raw_p99_ms": percentile(timings["raw"], 0.99),
-        "rollup_p50_ms": percentile(timings["rollup"], 0.5),
-        "rollup_p99_ms": percentile(timings["rollup"], 0.99),
+        "raw_p50_ms": _percentile(timings["raw"], 0.5),
+        "raw_p99_ms": _percentile(timings["raw"], 0.99),
+        "rollup_p50_ms": _percentile(timings["rollup"], 0.5),
+        "rollup_p99_ms": _percentile(timings["rollup"], 0.99),
         "same_counts": equal,
     }
+
+
+async def fleet_raw_and_rolled_up(database_url: str, day: date, reps: int) -> list[dict[str, Any]]:
+    """The whole fleet's activity and distance over one day, from the readings alone and as the service answers
+    (the quarter-hour rollup plus the readings it lacks), alternating on one connection; the answers compared."""
+    since = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+    until, now, gap_s = since + timedelta(days=1), datetime.now(UTC), load_settings().query.max_status_gap_s
+    results = []
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
+
+        async def raw_activity() -> dict[str, dict[str, float]]:
+            return _per_status(await pool.fetch(sql.SELECT_STATUS_SECONDS, since, until, gap_s, now))
+
+        async def raw_distances() -> list[tuple[str, int, float]]:
+            return [(r[0], r[1], r[2]) for r in await pool.fetch(sql.SELECT_DISTANCES, since, until)]
+
+        pairs: list[tuple[str, Any, Any]] = [
+            ("daily activity, whole fleet, one UTC day", raw_activity,
+             lambda: fleet.fetch_status_seconds(pool, since, until, gap_s, now)),
+            ("distance, whole fleet, one UTC day", raw_distances, lambda: fleet.fetch_distances(pool, since, until)),
+        ]  # fmt: skip
+        for name, raw, rolled in pairs:
+            timings: dict[str, list[float]] = {"raw": [], "rollup": []}
+            answers: dict[str, Any] = {}
+            for _ in range(reps):
+                for way, fetch in (("raw", raw), ("rollup", rolled)):
+                    started = time.perf_counter()
+                    answers[way] = await fetch()
+                    timings[way].append((time.perf_counter() - started) * 1000)
+            results.append(
+                {"query": name, "reps": reps, "same_answers": _close(answers["raw"], answers["rollup"])}
+                | {f"{way}_p50_ms": _percentile(t, 0.5) for way, t in timings.items()}
+                | {f"{way}_max_ms": _percentile(t, 1) for way, t in timings.items()}
+            )
+    return results
+
+
+def _per_status(rows: list[asyncpg.Record]) -> dict[str, dict[str, float]]:
+    seconds: dict[str, dict[str, float]] = {}
+    for row in rows:
+        seconds.setdefault(row["robot_id"], {})[row["status"]] = float(row["seconds"])
+    return seconds
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal, floats to 1e-9 of themselves (sums taken in another order)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-9 * max(1.0, abs(a))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
 def influx_last(rows_total: int, plan: Plan, end: datetime, console: Console) -> dict[str, Any] | str:
@@ -250,6 +308,13 @@ def run(plan: Plan, console: Console) -> dict[str, Any]:
         f"  {rollup['query']}: raw p50 {rollup['raw_p50_ms']} ms / p99 {rollup['raw_p99_ms']} ms, rollup p50 "
         f"{rollup['rollup_p50_ms']} ms / p99 {rollup['rollup_p99_ms']} ms, same counts {rollup['same_counts']}"
     )
+    busiest_day = (end - timedelta(seconds=plan.per_robot * STEP_S) / 2).date()
+    fleet_rollup = asyncio.run(fleet_raw_and_rolled_up(database_url, busiest_day, plan.heavy_reps))
+    for pair in fleet_rollup:
+        console.print(
+            f"  {pair['query']}: raw p50 {pair['raw_p50_ms']} ms, rollup p50 {pair['rollup_p50_ms']} ms / max "
+            f"{pair['rollup_max_ms']} ms, same answers {pair['same_answers']}"
+        )
     console.print("InfluxDB peer")
     influx = influx_last(rows, plan, end, console)
     latest = results[0]
@@ -261,6 +326,7 @@ def run(plan: Plan, console: Console) -> dict[str, Any]:
         "load_s": round(load_s, 1),
         "queries": results,
         "buckets_raw_vs_rollup": rollup,
+        "fleet_raw_vs_rollup": fleet_rollup,
         "influxdb_last": influx if isinstance(influx, dict) else None,
         "influxdb_skipped": influx if isinstance(influx, str) else None,
         "influxdb_last_over_api_latest_p50": (

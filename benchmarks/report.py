@@ -229,6 +229,18 @@ def queries_markdown(summary: dict[str, Any]) -> str:
             f"p99 {rollup['raw_p99_ms']} ms; from the rollup p50 {rollup['rollup_p50_ms']} ms, p99 "
             f"{rollup['rollup_p99_ms']} ms (target 50 ms); the same readings per bucket: {rollup['same_counts']}.",
         ]
+    if pairs := summary.get("fleet_raw_vs_rollup"):
+        lines += [
+            "",
+            "| whole-fleet question (SQL, same connection) | calls | from the readings p50 ms | from the rollup p50 ms "
+            "| rollup max ms | same answers |",
+            "|---|---:|---:|---:|---:|---|",
+            *(
+                f"| {p['query']} | {p['reps']} | {p['raw_p50_ms']} | {p['rollup_p50_ms']} | {p['rollup_max_ms']} "
+                f"| {p['same_answers']} |"
+                for p in pairs
+            ),
+        ]
     influx = summary["influxdb_last"]
     if influx:
         lines += [

@@ -1,32 +1,73 @@
-"""The per-minute rollup (telemetry_1m): one pass of its upkeep, under a lock so one process of many runs it."""
+"""The rollups (telemetry_1m per minute, telemetry_15m per quarter hour): one pass of their upkeep, under a lock so
+one process of many runs it, and the snapshot in which a query reads them together with the readings."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from app.db import sql
-from app.db.pool import Pool
+from app.db.pool import Connection, Pool
 
 # A pass is background work, not a request: the first one, over every stored reading, can take longer than a
 # query may (FLEET_QUERY_TIMEOUT_MS).
 PASS_TIMEOUT_S = 3600.0
+NEVER = datetime.min  # how asyncpg reads and writes -infinity: the watermark before the first pass
+MINUTE = timedelta(minutes=1)
+PERIOD = timedelta(minutes=15)  # telemetry_15m's, as sql.PERIOD
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-async def roll_up_stored(pool: Pool, settle: timedelta) -> datetime | None:
+@dataclass(frozen=True)
+class RollupState:
+    rolled_up_to: datetime | None  # every reading stored before it is rolled up, no later one; None: none yet
+    status_gap_s: int | None  # the status gap telemetry_15m holds; None: not rolled up yet
+
+
+async def roll_up_stored(pool: Pool, settle: timedelta, status_gap_s: int) -> datetime | None:
     """Roll up every reading stored since the last pass and at least ``settle`` ago; the new watermark, or None
-    when another process is running a pass."""
+    when another process is running a pass. Quarter hours rolled up with another status gap are all redone."""
     async with pool.acquire() as conn, conn.transaction():
         if not await conn.fetchval(sql.TRY_ROLLUP_LOCK):
             return None
         state = await conn.fetchrow(sql.START_ROLLUP_PASS, settle)
         assert state is not None
         low: datetime = state["rolled_up_to"]
-        high: datetime = state["settled"]
+        high: datetime = state["settled"] if state["first"] else max(low, state["settled"])
         if state["first"]:
             await conn.execute(sql.ROLL_UP_ALL, high, timeout=PASS_TIMEOUT_S)
-        elif high <= low:
-            return low
-        else:
+        elif high > low:
             await conn.execute(sql.ROLL_UP_STORED, low, high, timeout=PASS_TIMEOUT_S)
+        if state["status_gap_s"] != status_gap_s:
+            await conn.execute(sql.DELETE_PERIODS)
+            await conn.execute(sql.ROLL_UP_ALL_PERIODS, NEVER, high, status_gap_s, timeout=PASS_TIMEOUT_S)
+            await conn.execute(sql.SET_STATUS_GAP, status_gap_s)
+        elif high > low:
+            await conn.execute(sql.ROLL_UP_STORED_PERIODS, low, high, status_gap_s, timeout=PASS_TIMEOUT_S)
         await conn.execute(sql.SET_ROLLED_UP_TO, high)
         return high
+
+
+@asynccontextmanager
+async def snapshot(conn: Connection) -> AsyncIterator[RollupState]:
+    """A read-only repeatable-read transaction on ``conn`` in which rollups and readings agree: no reading is
+    counted twice or missed. Queries get the watermark as a parameter, not a subquery, so the planner sees how
+    recent it is and reads what was stored since through the stored_at index."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute(sql.FORCE_CUSTOM_PLAN)
+        row = await conn.fetchrow(sql.SELECT_ROLLUP_STATE)
+        assert row is not None
+        # Before the first pass, readings from before stored_at existed (stored_at NULL) are in neither part.
+        watermark = None if row["rolled_up_to"] == NEVER else row["rolled_up_to"]
+        yield RollupState(watermark, row["status_gap_s"])
+
+
+def floor_to(t: datetime, width: timedelta) -> datetime:
+    return t - (t - _EPOCH) % width
+
+
+def ceil_to(t: datetime, width: timedelta) -> datetime:
+    floor = floor_to(t, width)
+    return floor if floor == t else floor + width

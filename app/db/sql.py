@@ -3,7 +3,7 @@
 Column lists come from the reading's one declaration (``app.ingest.reading.COLUMNS``), never restated.
 """
 
-from app.ingest.reading import COLUMN_NAMES, COLUMNS
+from app.ingest.reading import COLUMN_NAMES, COLUMNS, STATUSES
 
 _READING_COLUMNS = ", ".join(COLUMN_NAMES)
 _READING_COLUMNS_AS_TEXT = ", ".join(f"{name}::text" if name == "status" else name for name in COLUMN_NAMES)
@@ -210,7 +210,8 @@ TRY_ROLLUP_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('fleet-rollups'))"
 # The watermark, whether no pass ran yet, and how far this pass may go: what was stored at least $1 ago, so that
 # no flush transaction that started before it can still commit rows behind the watermark.
 START_ROLLUP_PASS = """
-SELECT rolled_up_to, rolled_up_to = '-infinity' AS first, transaction_timestamp() - $1::interval AS settled
+SELECT rolled_up_to, status_gap_s, rolled_up_to = '-infinity' AS first,
+       transaction_timestamp() - $1::interval AS settled
 FROM rollup_state FOR UPDATE
 """
 SET_ROLLED_UP_TO = "UPDATE rollup_state SET rolled_up_to = $1"
@@ -246,7 +247,6 @@ ON CONFLICT (robot_key, minute) DO UPDATE SET {_SET_ROLLUP}
 # (read first, in the same repeatable-read snapshot: no reading is counted twice or missed). The watermark is a
 # parameter, not a subquery, so the planner sees how recent it is and reads those rows through the stored_at BRIN
 # index instead of every reading of the range.
-SELECT_ROLLUP_WATERMARK = "SELECT rolled_up_to FROM rollup_state"
 FORCE_CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"  # a generic plan cannot know $8 is recent
 SELECT_BUCKETS_ROLLED_UP = """
 WITH parts AS (
@@ -279,6 +279,115 @@ WITH parts AS (
 )"""
 _BUCKET_SERIES = SELECT_BUCKETS[SELECT_BUCKETS.index(", series AS (") :]
 SELECT_BUCKETS_ROLLED_UP += _BUCKET_SERIES
+
+# --- quarter-hour periods (telemetry_15m): daily activity and path length --------------------------------------
+
+PERIOD = "interval '15 minutes'"
+_STATUS_SECONDS = tuple(f"{s}_s" for s in STATUSES)
+_PERIOD_COLUMNS = ", ".join(
+    (
+        "robot_key, period, first_at, last_at, last_status",
+        *STATUSES,
+        *_STATUS_SECONDS,
+        "located, first_latitude, first_longitude, last_latitude, last_longitude, metres",
+    )
+)
+_SET_PERIOD = ", ".join(f"{c} = excluded.{c}" for c in _PERIOD_COLUMNS.split(", ")[2:])
+# Per period of a robot: its first and last reading, the last one's status, readings and seconds per status.
+_STATUS_AGGREGATES = ", ".join(
+    (
+        "period, min(time), max(time), last(status, time)",
+        *(f"count(*) FILTER (WHERE status = '{s}')" for s in STATUSES),
+        *(f"coalesce(sum(held_s) FILTER (WHERE status = '{s}'), 0)" for s in STATUSES),
+    )
+)
+# Per period of a robot: its readings with a location, the first and last location, the path between them.
+_PATH_AGGREGATES = """
+    count(latitude),
+    first(latitude, time) FILTER (WHERE latitude IS NOT NULL),
+    first(longitude, time) FILTER (WHERE latitude IS NOT NULL),
+    last(latitude, time) FILTER (WHERE latitude IS NOT NULL),
+    last(longitude, time) FILTER (WHERE latitude IS NOT NULL),
+    coalesce(sum(step_m), 0)
+"""
+# Readings (robot_key, time, status, latitude, longitude, period) -> the same, plus held_s, the seconds the
+# reading's status lasts until the next reading of its period (NULL for the last), at most {caps}.
+_HELD_IN_PERIOD = """
+SELECT *, CASE WHEN next_at IS NOT NULL THEN greatest(0, extract(epoch FROM least(next_at, {caps}) - time))::float8
+          END AS held_s
+FROM (
+    SELECT *, lead(time) OVER (PARTITION BY robot_key, period ORDER BY time) AS next_at
+    FROM {readings} r
+) n
+"""
+# ... -> the same, plus step_m, the metres from the previous reading with a location in the period.
+_STEP_IN_PERIOD = """
+SELECT *, haversine_m(lag(latitude) OVER p, lag(longitude) OVER p, latitude, longitude) AS step_m
+FROM {readings} r
+WINDOW p AS (PARTITION BY robot_key, period, latitude IS NULL ORDER BY time)
+"""
+# A pass, as ROLL_UP_STORED: every (robot, period) with readings stored in [$1, $2) is rolled up again from all of
+# its readings stored before $2 (or before stored_at existed); $3 is the status gap in seconds.
+_STORED_PERIOD_READINGS = f"""(
+    SELECT t.robot_key, t.time, t.status, t.latitude, t.longitude, d.period
+    FROM (SELECT DISTINCT robot_key, time_bucket({PERIOD}, time) AS period
+          FROM telemetry WHERE stored_at >= $1 AND stored_at < $2) d
+    JOIN telemetry t ON t.robot_key = d.robot_key AND t.time >= d.period AND t.time < d.period + {PERIOD}
+    WHERE t.stored_at < $2 OR t.stored_at IS NULL
+)"""
+# Every period again, from the readings stored in [$1, $2) or before stored_at existed: with $1 = -infinity, the
+# first pass, or one with another status gap than the last.
+_ALL_PERIOD_READINGS = f"""(
+    SELECT robot_key, time, status, latitude, longitude, time_bucket({PERIOD}, time) AS period
+    FROM telemetry
+    WHERE stored_at IS NULL OR (stored_at >= $1 AND stored_at < $2)
+)"""
+
+
+def _roll_up_periods(readings: str) -> str:
+    held = _HELD_IN_PERIOD.format(caps="time + $3 * interval '1 second'", readings=readings)
+    return f"""
+INSERT INTO telemetry_15m AS p ({_PERIOD_COLUMNS})
+SELECT robot_key, {_STATUS_AGGREGATES}, {_PATH_AGGREGATES}
+FROM ({_STEP_IN_PERIOD.format(readings=f"({held})")}) s
+GROUP BY robot_key, period
+ON CONFLICT (robot_key, period) DO UPDATE SET {_SET_PERIOD}
+"""
+
+
+ROLL_UP_STORED_PERIODS = _roll_up_periods(_STORED_PERIOD_READINGS)
+ROLL_UP_ALL_PERIODS = _roll_up_periods(_ALL_PERIOD_READINGS)
+DELETE_PERIODS = "DELETE FROM telemetry_15m"
+SET_STATUS_GAP = "UPDATE rollup_state SET status_gap_s = $1"
+SELECT_ROLLUP_STATE = "SELECT rolled_up_to, status_gap_s FROM rollup_state"
+
+# What a period query takes from telemetry itself, read in the same snapshot as the watermark $5: the readings of
+# the range's partial periods at either end ([$1, $3) and [$4, $2)), and of whole periods in [$3, $4) that hold
+# readings stored at or after the watermark (their rows are missing or out of date); the other periods' rows.
+# The ends are read robot by robot: the index leads with robot_key, and a range of minutes is a small part of the
+# chunk a scan by time alone would read through.
+_PERIODS_OF_RANGE = f"""
+dirty AS (
+    SELECT DISTINCT robot_key, time_bucket({PERIOD}, time) AS period
+    FROM telemetry
+    WHERE time >= $3 AND time < $4 AND stored_at >= $5
+), readings AS (
+    SELECT t.robot_key, t.time, t.status, t.latitude, t.longitude, time_bucket({PERIOD}, t.time) AS period
+    FROM robots r
+    JOIN telemetry t ON t.robot_key = r.robot_key AND t.time >= $1 AND t.time < $3
+    UNION ALL
+    SELECT t.robot_key, t.time, t.status, t.latitude, t.longitude, time_bucket({PERIOD}, t.time) AS period
+    FROM robots r
+    JOIN telemetry t ON t.robot_key = r.robot_key AND t.time >= $4 AND t.time < $2
+    UNION ALL
+    SELECT t.robot_key, t.time, t.status, t.latitude, t.longitude, d.period
+    FROM dirty d
+    JOIN telemetry t ON t.robot_key = d.robot_key AND t.time >= d.period AND t.time < d.period + {PERIOD}
+), stored AS (
+    SELECT * FROM telemetry_15m p
+    WHERE period >= $3 AND period < $4
+      AND NOT EXISTS (SELECT 1 FROM dirty d WHERE d.robot_key = p.robot_key AND d.period = p.period)
+)"""
 
 # --- fleet questions ---------------------------------------------------------------------------------------------
 
@@ -318,6 +427,68 @@ JOIN robots r USING (robot_key)
 WHERE a.status IS NOT NULL
 GROUP BY r.robot_id, a.status
 ORDER BY r.robot_id, a.status
+"""
+
+# SELECT_STATUS_SECONDS from the periods: [$1, $2) the range, [$3, $4) its whole periods before now, $5 the
+# watermark, $6 the status gap, $7 now. A stored period's seconds are summed already; its last reading's status
+# lasts until the next period's first reading, capped as in SELECT_STATUS_SECONDS.
+_CAPS = "{at} + $6 * interval '1 second', $2, $7"
+_STATUS_TOTALS = ", ".join(
+    f"sum({s}) AS {s}, sum({s}_s) + coalesce(sum(last_held_s) FILTER (WHERE last_status = '{s}'), 0) AS {s}_s"
+    for s in STATUSES
+)
+SELECT_STATUS_SECONDS_ROLLED_UP = f"""
+WITH {_PERIODS_OF_RANGE}, periods AS (
+    SELECT robot_key, period, first_at, last_at, last_status, {", ".join((*STATUSES, *_STATUS_SECONDS))}
+    FROM stored
+    UNION ALL
+    SELECT robot_key, {_STATUS_AGGREGATES}
+    FROM ({_HELD_IN_PERIOD.format(caps=_CAPS.format(at="time"), readings="readings")}) h
+    GROUP BY robot_key, period
+), joined AS (
+    SELECT *, greatest(0, extract(epoch FROM
+               least(coalesce(lead(first_at) OVER w, $2), {_CAPS.format(at="last_at")}) - last_at)) AS last_held_s
+    FROM periods
+    WINDOW w AS (PARTITION BY robot_key ORDER BY period)
+), totals AS (
+    SELECT robot_key, {_STATUS_TOTALS}
+    FROM joined
+    GROUP BY robot_key
+)
+SELECT r.robot_id, a.status, a.seconds
+FROM totals t
+JOIN robots r USING (robot_key)
+CROSS JOIN LATERAL (VALUES {", ".join(f"('{s}', t.{s}, t.{s}_s)" for s in STATUSES)}) AS a (status, readings, seconds)
+WHERE a.readings > 0
+ORDER BY r.robot_id, a.status
+"""
+
+# SELECT_DISTANCES from the periods: [$1, $2) the range, [$3, $4) its whole periods, $5 the watermark. A stored
+# period's path is summed already; the step from its last location to the next period's first is added here.
+SELECT_DISTANCES_ROLLED_UP = f"""
+WITH {_PERIODS_OF_RANGE}, periods AS (
+    SELECT robot_key, period, located, first_latitude, first_longitude, last_latitude, last_longitude, metres
+    FROM stored
+    WHERE located > 0
+    UNION ALL
+    SELECT robot_key, period, {_PATH_AGGREGATES}
+    FROM ({_STEP_IN_PERIOD.format(readings="(SELECT * FROM readings WHERE latitude IS NOT NULL)")}) s
+    GROUP BY robot_key, period
+), joined AS (
+    SELECT robot_key, located, metres,
+           haversine_m(lag(last_latitude) OVER w, lag(last_longitude) OVER w, first_latitude, first_longitude)
+               AS between_m
+    FROM periods
+    WINDOW w AS (PARTITION BY robot_key ORDER BY period)
+)
+SELECT r.robot_id, d.readings, d.metres
+FROM (
+    SELECT robot_key, sum(located)::bigint AS readings, sum(metres) + coalesce(sum(between_m), 0) AS metres
+    FROM joined
+    GROUP BY robot_key
+) d
+JOIN robots r USING (robot_key)
+ORDER BY r.robot_id
 """
 
 # --- export ------------------------------------------------------------------------------------------------------

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from tempfile import SpooledTemporaryFile
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from app.cursors import Position, decode_cursor, encode_cursor
-from app.db import sql
+from app.db import rollups, sql
 from app.db.pool import Connection, Pool
+from app.db.rollups import MINUTE, ceil_to, floor_to
 from app.ingest.batch import first_occurrences
 from app.ingest.fanout import StreamedReading
 from app.ingest.reading import STATUSES, Location, Record, Status, reading_args, stored_reading
@@ -19,7 +20,6 @@ from app.schemas import Bucket, BucketSeries, HistoryPage
 from app.timeranges import MAX_TIME, MIN_TIME, check_bucket_count, parse_bucket, parse_zone
 
 ROLLUP_MIN_WIDTH = timedelta(hours=1)  # buckets this wide or wider are summed from telemetry_1m
-MINUTE = timedelta(minutes=1)
 SPOOL_MEMORY_BYTES = 8 * 1024 * 1024  # an export larger than this is spooled to a temporary file
 SPOOL_CHUNK_BYTES = 64 * 1024
 
@@ -68,8 +68,7 @@ async def fetch_buckets(
     width = parse_bucket(bucket)
     zone = parse_zone(tz)
     check_bucket_count(since, until, width, max_buckets)
-    first, last = _ceil_minute(since), _floor_minute(until)
-    if _rolls_up(width, zone, since, until) and first < last:
+    if _rolls_up(width, zone, since, until) and ceil_to(since, MINUTE) < floor_to(until, MINUTE):
         async with pool.acquire() as conn:
             rows = await fetch_rolled_up_buckets(conn, robot_key, width, tz, since, until)
     else:
@@ -105,16 +104,14 @@ async def fetch_buckets(
 async def fetch_rolled_up_buckets(
     conn: Connection, robot_key: int, width: timedelta, tz: str, since: datetime, until: datetime
 ) -> list[asyncpg.Record]:
-    """SELECT_BUCKETS' rows summed from telemetry_1m: the watermark and the buckets read in one repeatable-read
-    snapshot, the watermark as a parameter (so the planner reads what was stored since through its index)."""
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        await conn.execute(sql.FORCE_CUSTOM_PLAN)
-        watermark = await conn.fetchval(sql.SELECT_ROLLUP_WATERMARK)
-        rows: list[asyncpg.Record] = await conn.fetch(
+    """SELECT_BUCKETS' rows summed from telemetry_1m (from the readings before the first pass)."""
+    async with rollups.snapshot(conn) as state:
+        if state.rolled_up_to is None:
+            return await conn.fetch(sql.SELECT_BUCKETS, robot_key, width, tz, since, until)
+        return await conn.fetch(
             sql.SELECT_BUCKETS_ROLLED_UP,
-            robot_key, width, tz, since, until, _ceil_minute(since), _floor_minute(until), watermark,
+            robot_key, width, tz, since, until, ceil_to(since, MINUTE), floor_to(until, MINUTE), state.rolled_up_to,
         )  # fmt: skip
-        return rows
 
 
 def _rolls_up(width: timedelta, zone: ZoneInfo, since: datetime, until: datetime) -> bool:
@@ -130,15 +127,6 @@ def _rolls_up(width: timedelta, zone: ZoneInfo, since: datetime, until: datetime
 
 def _offset(t: datetime, zone: ZoneInfo) -> timedelta:
     return t.astimezone(zone).utcoffset() or timedelta(0)
-
-
-def _floor_minute(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(second=0, microsecond=0)
-
-
-def _ceil_minute(t: datetime) -> datetime:
-    floor = _floor_minute(t)
-    return floor if floor == t else floor + MINUTE
 
 
 async def spool_csv(

@@ -1,4 +1,5 @@
-"""The per-minute rollup gives the buckets the readings give: random readings, late ones, passes in between."""
+"""The rollups give the answers the readings give: buckets from minutes, daily activity and distances from quarter
+hours. Random readings, late ones, passes in between."""
 
 from __future__ import annotations
 
@@ -10,13 +11,22 @@ import asyncpg
 import httpx
 import pytest
 
-from app.db import rollups, sql, telemetry
+from app.db import fleet, rollups, sql, telemetry
+from app.settings import Settings, replace_settings
 from tests.support.builders import reading
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 STATUSES = ["idle", "moving", "working", "charging", "error", None]
 ROBOTS = ["R-a", "R-b"]
 ZONES = ["UTC", "Europe/Paris", "Asia/Kolkata", "America/St_Johns"]  # +5:30 and -3:30: minutes, not hours
+GAP_S = 300  # the status gap the passes here roll up with
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The server's own passes only at its start: the tests run theirs, and one with another gap must not be undone
+    by the server's in between."""
+    return replace_settings(settings, rollup_interval_ms=3_600_000)
 
 
 def random_reading(rng: random.Random, robot_id: str, at: datetime) -> dict[str, Any]:
@@ -64,6 +74,29 @@ async def compare(pool: asyncpg.Pool, rng: random.Random, keys: dict[str, int]) 
             rolled = await telemetry.fetch_rolled_up_buckets(conn, *args)
         assert sum(r["readings"] for r in raw) > 0
         same(raw, rolled)
+    await compare_fleet_questions(pool, rng)
+
+
+async def compare_fleet_questions(pool: asyncpg.Pool, rng: random.Random) -> None:
+    """Daily activity and distances, from fleet's choice (the quarter hours once rolled up) and from the readings
+    alone: ranges that start and end inside periods, run past now, or are local days."""
+    now = datetime.now(UTC)
+    for _ in range(10):
+        since = NOW - timedelta(days=3, minutes=rng.choice([0, 15, 61]), seconds=rng.choice([0, 7, 899]))
+        until = rng.choice([NOW - timedelta(hours=30, seconds=rng.uniform(0, 900)), NOW + timedelta(minutes=40)])
+        raw_distances = await pool.fetch(sql.SELECT_DISTANCES, since, until)
+        distances = await fleet.fetch_distances(pool, since, until)
+        assert [(r, n) for r, n, _ in distances] == [(r["robot_id"], r["readings"]) for r in raw_distances]
+        for (_, _, metres), raw in zip(distances, raw_distances, strict=True):
+            assert metres == pytest.approx(raw["metres"], rel=1e-9)
+        assert sum(n for _, n, _ in distances) > 0
+        assert all(type(n) is int and type(m) is float for _, n, m in distances)  # as the API encodes them
+        raw_seconds = await pool.fetch(sql.SELECT_STATUS_SECONDS, since, until, GAP_S, now)
+        seconds = await fleet.fetch_status_seconds(pool, since, until, GAP_S, now)
+        assert {r["robot_id"] for r in raw_seconds} == set(seconds)
+        for row in raw_seconds:
+            assert seconds[row["robot_id"]][row["status"]] == pytest.approx(float(row["seconds"]), rel=1e-9, abs=1e-6)
+        assert sum(len(per_status) for per_status in seconds.values()) == len(raw_seconds)
 
 
 async def test_rolled_up_buckets_equal_the_readings(
@@ -74,26 +107,40 @@ async def test_rolled_up_buckets_equal_the_readings(
     keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch("SELECT robot_id, robot_key FROM robots")}
     await compare(pool, rng, keys)  # nothing rolled up yet: all from the readings
     # A pass leaves out what was stored less than settle ago (a flush that began earlier may still commit).
-    assert await rollups.roll_up_stored(pool, timedelta(hours=1)) is not None
+    assert await rollups.roll_up_stored(pool, timedelta(hours=1), GAP_S) is not None
     assert await conn.fetchval("SELECT count(*) FROM telemetry_1m") == 0
-    first = await rollups.roll_up_stored(pool, timedelta(0))  # everything stored until now
+    assert await conn.fetchval("SELECT count(*) FROM telemetry_15m") == 0
+    first = await rollups.roll_up_stored(pool, timedelta(0), GAP_S)  # everything stored until now
     assert first is not None
     assert await conn.fetchval("SELECT sum(readings) FROM telemetry_1m") == 1500
-    assert await rollups.roll_up_stored(pool, timedelta(0)) is not None  # again: a pass can run twice
+    assert await rollups.roll_up_stored(pool, timedelta(0), GAP_S) is not None  # again: a pass can run twice
     assert await conn.fetchval("SELECT sum(readings) FROM telemetry_1m") == 1500
     await compare(pool, rng, keys)
     # Late readings into minutes already rolled up, fresh ones, and a replay; compared before and after a pass.
     await post_batches(client, rng, NOW - timedelta(days=3), 72, 600)
     await post_batches(client, rng, NOW - timedelta(hours=2), 2, 300)
     await compare(pool, rng, keys)
-    second = await rollups.roll_up_stored(pool, timedelta(0))
+    second = await rollups.roll_up_stored(pool, timedelta(0), GAP_S)
     assert second is not None and second > first
     await compare(pool, rng, keys)
     assert await conn.fetchval("SELECT sum(readings) FROM telemetry_1m") == 2400
+    period_readings = "SELECT sum(idle + moving + working + charging + error) FROM telemetry_15m"
+    assert await conn.fetchval(period_readings) == 2400 - await conn.fetchval(
+        "SELECT count(*) FROM telemetry WHERE status IS NULL"
+    )
     # A pass with nothing new changes nothing.
-    before = await conn.fetch("SELECT * FROM telemetry_1m ORDER BY robot_key, minute")
-    await rollups.roll_up_stored(pool, timedelta(0))
-    assert await conn.fetch("SELECT * FROM telemetry_1m ORDER BY robot_key, minute") == before
+    minutes = await conn.fetch("SELECT * FROM telemetry_1m ORDER BY robot_key, minute")
+    periods = await conn.fetch("SELECT * FROM telemetry_15m ORDER BY robot_key, period")
+    await rollups.roll_up_stored(pool, timedelta(0), GAP_S)
+    assert await conn.fetch("SELECT * FROM telemetry_1m ORDER BY robot_key, minute") == minutes
+    assert await conn.fetch("SELECT * FROM telemetry_15m ORDER BY robot_key, period") == periods
+    # Another status gap: the quarter hours are rolled up again with it, and answer for it alone.
+    await rollups.roll_up_stored(pool, timedelta(0), 60)
+    assert await conn.fetchval("SELECT status_gap_s FROM rollup_state") == 60
+    changed = await conn.fetch("SELECT * FROM telemetry_15m ORDER BY robot_key, period")
+    assert [p["idle_s"] for p in changed] != [p["idle_s"] for p in periods]
+    await rollups.roll_up_stored(pool, timedelta(0), GAP_S)
+    assert await conn.fetch("SELECT * FROM telemetry_15m ORDER BY robot_key, period") == periods
 
 
 async def test_the_api_answers_hour_buckets_from_the_rollup(
@@ -101,7 +148,7 @@ async def test_the_api_answers_hour_buckets_from_the_rollup(
 ) -> None:
     rng = random.Random(5)
     await post_batches(client, rng, NOW - timedelta(hours=30), 24, 400)
-    await rollups.roll_up_stored(pool, timedelta(0))
+    await rollups.roll_up_stored(pool, timedelta(0), GAP_S)
     since, until = (NOW - timedelta(days=2)).replace(minute=0, second=0), NOW.replace(second=0)
     params = {"bucket": "1h", "since": since.isoformat(), "until": until.isoformat(), "tz": "Asia/Kolkata"}
     answer = (await client.get("/telemetry/R-a", params=params)).json()
@@ -123,3 +170,25 @@ async def test_the_api_answers_hour_buckets_from_the_rollup(
     # Narrower than an hour, or minutes that are not whole: from the readings.
     narrow = (await client.get("/telemetry/R-a", params=params | {"bucket": "30m"})).json()
     assert min(b["battery_level_min"] for b in narrow["buckets"] if b["readings"]) >= 0
+
+
+async def test_the_api_answers_daily_activity_and_distances_from_the_quarter_hours(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, conn: asyncpg.Connection, settings: Settings
+) -> None:
+    rng = random.Random(8)
+    day = (NOW - timedelta(days=2)).date()
+    await post_batches(client, rng, NOW - timedelta(days=3), 72, 900)
+    await rollups.roll_up_stored(pool, timedelta(0), settings.query.max_status_gap_s)
+    params = {"day": day.isoformat(), "tz": "Asia/Kolkata"}
+    before = (await client.get("/fleet/daily-activity", params=params)).json()["robots"]
+    assert before and all(sum(robot["hours"].values()) > 0 for robot in before)
+    since, until = NOW - timedelta(days=2, seconds=7), NOW - timedelta(days=1)
+    span = {"since": since.isoformat(), "until": until.isoformat()}
+    metres = {d["robot_id"]: d["metres"] for d in (await client.get("/fleet/distance", params=span)).json()["robots"]}
+    # The answers did come from telemetry_15m: a period altered there shows in them.
+    await conn.execute("UPDATE telemetry_15m SET idle = idle + 1, idle_s = idle_s + 7200, metres = metres + 5000")
+    after = (await client.get("/fleet/daily-activity", params=params)).json()["robots"]
+    hours = {robot["robot_id"]: robot["hours"].get("idle", 0) for robot in before}
+    assert all(robot["hours"]["idle"] > hours[robot["robot_id"]] + 2 for robot in after)
+    altered = (await client.get("/fleet/distance", params=span)).json()["robots"]
+    assert all(d["metres"] > metres[d["robot_id"]] + 5000 for d in altered)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app.db.telemetry import _ceil_minute, _floor_minute, _rolls_up
+from app.db.rollups import MINUTE, PERIOD, ceil_to, floor_to
+from app.db.telemetry import _rolls_up
 
 T = datetime(2026, 11, 28, 10, 0, 30, tzinfo=UTC)
 
@@ -21,9 +22,17 @@ def test_only_whole_minute_buckets_of_an_hour_or_more_in_whole_minute_zones() ->
     assert not _rolls_up(timedelta(hours=1), ZoneInfo("Europe/Amsterdam"), *old)
 
 
-def test_the_whole_minutes_inside_a_range() -> None:
-    assert _ceil_minute(T) == T.replace(second=0) + timedelta(minutes=1)
-    assert _floor_minute(T) == T.replace(second=0)
+def test_the_whole_minutes_and_quarter_hours_inside_a_range() -> None:
+    assert ceil_to(T, MINUTE) == T.replace(second=0) + timedelta(minutes=1)
+    assert floor_to(T, MINUTE) == T.replace(second=0)
     aligned = T.replace(second=0)
-    assert _ceil_minute(aligned) == aligned == _floor_minute(aligned)
-    assert _floor_minute(T.astimezone(ZoneInfo("Asia/Kolkata"))) == T.replace(second=0)
+    assert ceil_to(aligned, MINUTE) == aligned == floor_to(aligned, MINUTE)
+    assert floor_to(T.astimezone(ZoneInfo("Asia/Kolkata")), MINUTE) == T.replace(second=0)
+    late = T + timedelta(minutes=20)
+    assert (floor_to(late, PERIOD), ceil_to(late, PERIOD)) == (
+        T.replace(minute=15, second=0),
+        T.replace(minute=30, second=0),
+    )
+    # A local midnight of a zone a whole number of quarter hours from UTC (Nepal: +05:45) is a period's start.
+    midnight = datetime(2026, 11, 28, tzinfo=ZoneInfo("Asia/Kathmandu"))
+    assert floor_to(midnight, PERIOD) == midnight == ceil_to(midnight, PERIOD)
