@@ -326,15 +326,46 @@ SELECT *, haversine_m(lag(latitude) OVER p, lag(longitude) OVER p, latitude, lon
 FROM {readings} r
 WINDOW p AS (PARTITION BY robot_key, period, latitude IS NULL ORDER BY time)
 """
-# A pass, as ROLL_UP_STORED: every (robot, period) with readings stored in [$1, $2) is rolled up again from all of
-# its readings stored before $2 (or before stored_at existed); $3 is the status gap in seconds.
-_STORED_PERIOD_READINGS = f"""(
+# A pass ($1, $2: the stored_at range it covers; $3: the status gap in seconds) keeps each row equal to its period's
+# readings stored before $2, in two statements, so that a reading is not read again every pass until its quarter
+# hour ends (at one reading a second, 45 times):
+# 1. ROLL_UP_LATE_PERIODS: a period with a new reading at or before its row's last reading (a late one) is rolled
+#    up again from all of its readings stored before $2 (or before stored_at existed).
+# 2. APPEND_FRESH_PERIODS: the new readings of each period, rolled up alone, then appended to the period's row when
+#    they all follow its last reading (so after 1, every period but the late ones), or stored as the row of a
+#    period that had none (none of its readings was stored before $1). Appending adds the step from the row's last
+#    reading to the first new one: its status held until then (at most $3 s), and the path between.
+_LATE_PERIOD_READINGS = f"""(
     SELECT t.robot_key, t.time, t.status, t.latitude, t.longitude, d.period
-    FROM (SELECT DISTINCT robot_key, time_bucket({PERIOD}, time) AS period
-          FROM telemetry WHERE stored_at >= $1 AND stored_at < $2) d
+    FROM (SELECT DISTINCT f.robot_key, p.period
+          FROM telemetry f
+          JOIN telemetry_15m p ON p.robot_key = f.robot_key AND p.period = time_bucket({PERIOD}, f.time)
+          WHERE f.stored_at >= $1 AND f.stored_at < $2 AND f.time <= p.last_at) d
     JOIN telemetry t ON t.robot_key = d.robot_key AND t.time >= d.period AND t.time < d.period + {PERIOD}
     WHERE t.stored_at < $2 OR t.stored_at IS NULL
 )"""
+_FRESH_PERIOD_READINGS = f"""(
+    SELECT robot_key, time, status, latitude, longitude, time_bucket({PERIOD}, time) AS period
+    FROM telemetry
+    WHERE stored_at >= $1 AND stored_at < $2
+)"""
+_AXES = ("latitude", "longitude")
+_JOINED_HELD_S = "least(extract(epoch FROM excluded.first_at - p.last_at)::float8, $3)"
+_APPEND_PERIOD = ", ".join(
+    (
+        "last_at = excluded.last_at, last_status = excluded.last_status",
+        *(f"{s} = p.{s} + excluded.{s}" for s in STATUSES),
+        *(
+            f"{s}_s = p.{s}_s + excluded.{s}_s + CASE WHEN p.last_status = '{s}' THEN {_JOINED_HELD_S} ELSE 0 END"
+            for s in STATUSES
+        ),
+        "located = p.located + excluded.located",
+        *(f"first_{c} = CASE WHEN p.located > 0 THEN p.first_{c} ELSE excluded.first_{c} END" for c in _AXES),
+        *(f"last_{c} = CASE WHEN excluded.located > 0 THEN excluded.last_{c} ELSE p.last_{c} END" for c in _AXES),
+        "metres = p.metres + excluded.metres + coalesce(haversine_m(p.last_latitude, p.last_longitude, "
+        "excluded.first_latitude, excluded.first_longitude), 0)",
+    )
+)  # fmt: skip
 # Every period again, from the readings stored in [$1, $2) or before stored_at existed: with $1 = -infinity, the
 # first pass, or one with another status gap than the last.
 _ALL_PERIOD_READINGS = f"""(
@@ -344,18 +375,21 @@ _ALL_PERIOD_READINGS = f"""(
 )"""
 
 
-def _roll_up_periods(readings: str) -> str:
+def _roll_up_periods(readings: str, on_conflict: str = f"DO UPDATE SET {_SET_PERIOD}") -> str:
     held = _HELD_IN_PERIOD.format(caps="time + $3 * interval '1 second'", readings=readings)
     return f"""
 INSERT INTO telemetry_15m AS p ({_PERIOD_COLUMNS})
 SELECT robot_key, {_STATUS_AGGREGATES}, {_PATH_AGGREGATES}
 FROM ({_STEP_IN_PERIOD.format(readings=f"({held})")}) s
 GROUP BY robot_key, period
-ON CONFLICT (robot_key, period) DO UPDATE SET {_SET_PERIOD}
+ON CONFLICT (robot_key, period) {on_conflict}
 """
 
 
-ROLL_UP_STORED_PERIODS = _roll_up_periods(_STORED_PERIOD_READINGS)
+ROLL_UP_LATE_PERIODS = _roll_up_periods(_LATE_PERIOD_READINGS)
+APPEND_FRESH_PERIODS = _roll_up_periods(
+    _FRESH_PERIOD_READINGS, f"DO UPDATE SET {_APPEND_PERIOD} WHERE excluded.first_at > p.last_at"
+)
 ROLL_UP_ALL_PERIODS = _roll_up_periods(_ALL_PERIOD_READINGS)
 DELETE_PERIODS = "DELETE FROM telemetry_15m"
 SET_STATUS_GAP = "UPDATE rollup_state SET status_gap_s = $1"
@@ -572,6 +606,7 @@ TRY_RETENTION_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('fleet-retention
 DROP_OLD_CHUNKS = """
 SELECT (SELECT count(*) FROM drop_chunks('telemetry', older_than => $1::timestamptz))
      + (SELECT count(*) FROM drop_chunks('telemetry_1m', older_than => $1::timestamptz))
+     + (SELECT count(*) FROM drop_chunks('telemetry_15m', older_than => $1::timestamptz))
 """
 
 # --- alerts --------------------------------------------------------------------------------------------------

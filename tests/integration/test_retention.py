@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from app.db import rollups
 from app.retention import Retention
 from app.settings import Settings, replace_settings
 from tests.support.servers import serve_in_process
@@ -28,15 +29,26 @@ async def stored_ages(conn: asyncpg.Connection) -> list[int]:
     return [round((NOW - row["time"]) / timedelta(days=1)) for row in rows]
 
 
+async def rolled_up_ages(conn: asyncpg.Connection) -> list[list[int]]:
+    return [
+        [round((NOW - row[0]) / timedelta(days=1)) for row in await conn.fetch(query)]
+        for query in ("SELECT minute FROM telemetry_1m ORDER BY 1", "SELECT period FROM telemetry_15m ORDER BY 1")
+    ]
+
+
 async def test_chunks_past_the_period_are_dropped_and_nothing_newer(
     conn: asyncpg.Connection, database_url: str
 ) -> None:
     await load(conn, 120, 100, 95, 89, 30, 1)
     async with asyncpg.create_pool(database_url, min_size=1, max_size=2) as pool:
+        await rollups.roll_up_stored(pool, timedelta(0), 300)
+        assert await rolled_up_ages(conn) == [[120, 100, 95, 89, 30, 1]] * 2
         retention = Retention(pool, timedelta(days=90))
-        assert await retention.apply_once() == 3  # the 120-, 100- and 95-day-old chunks
+        # The 120-, 100- and 95-day-old chunks of the readings and of both rollups.
+        assert await retention.apply_once() == 3 * 3
         assert await retention.apply_once() == 0  # idempotent
     assert await stored_ages(conn) == [89, 30, 1]
+    assert await rolled_up_ages(conn) == [[89, 30, 1]] * 2
 
 
 async def test_the_service_applies_retention_at_start_up(settings: Settings, conn: asyncpg.Connection) -> None:
