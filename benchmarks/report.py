@@ -241,6 +241,13 @@ def queries_markdown(summary: dict[str, Any]) -> str:
                 for p in pairs
             ),
         ]
+    if upkeep := summary.get("rollup_pass"):
+        lines += [
+            "",
+            f"A rollup pass once running (the data's last 10 s, {upkeep['readings']:,} readings, stored after their "
+            f"quarter hours were rolled up): {upkeep['append_ms']} ms; rolling each robot's current quarter hour up "
+            f"again instead: {upkeep['periods_again_ms']} ms.",
+        ]
     influx = summary["influxdb_last"]
     if influx:
         lines += [
