@@ -138,14 +138,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             retainer.start()
             stack.push_async_callback(retainer.close)
         database = settings.database
-        rollup = Rollups(
-            pool,
-            database.rollup_interval_ms / 1000,
-            timedelta(seconds=database.rollup_settle_s),
-            settings.query.max_status_gap_s,
-        )
-        rollup.start()
-        stack.push_async_callback(rollup.close)
+        if database.rollups:
+            rollup = Rollups(
+                pool,
+                database.rollup_interval_ms / 1000,
+                timedelta(seconds=database.rollup_settle_s),
+                settings.query.max_status_gap_s,
+            )
+            rollup.start()
+            stack.push_async_callback(rollup.close)
         storage = await describe_storage(pool, settings)
         log.info(
             "storage: TimescaleDB %s edition; retention %s; compression %s",

@@ -62,7 +62,10 @@ class DatabaseSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=
     retention: str = "off"
     # The rollups behind buckets of an hour or wider, daily activity and distances: a pass this often, over
     # readings stored at least rollup_settle_s ago (longer than any flush transaction lasts: FLEET_FLUSH_TIMEOUT_MS).
-    # Readings stored since are read from the table itself, so answers never lag.
+    # Readings stored since are read from the table itself, so answers never lag. Off: no passes (a pass costs
+    # PostgreSQL about as much per reading as storing it, which only a fleet ingesting near the machine's limit
+    # notices); answers stay right, read more and more from the readings as the watermark falls behind.
+    rollups: bool = True
     rollup_interval_ms: Positive = 10_000
     rollup_settle_s: Positive = 30
 

@@ -38,8 +38,10 @@ SINGLE_CONNECTIONS = 64
 LOADGEN_PROCESSES = 2
 
 # Benchmark-only statements: they reset state between phases and never run in the service.
-# The rollup starts from now: each phase then pays for rolling up its own rows, as a running service does.
-RESET_TELEMETRY = "TRUNCATE telemetry, telemetry_1m; UPDATE rollup_state SET rolled_up_to = now()"
+# The rollups start from now, with the service's status gap: each phase then pays for rolling up its own rows, as a
+# running service does.
+RESET_TELEMETRY = "TRUNCATE telemetry, telemetry_1m, telemetry_15m"
+RESET_ROLLUPS = "UPDATE rollup_state SET rolled_up_to = now(), status_gap_s = $1"
 RESET_LATEST = "TRUNCATE robot_latest"
 RESET_CREDENTIALS = "TRUNCATE credentials"
 RESET_ALERTS = "TRUNCATE alert_rules, alerts, webhook_deliveries"
@@ -160,6 +162,7 @@ class Bench:
         conn = await asyncpg.connect(self.database_url)
         try:
             await conn.execute(RESET_TELEMETRY)
+            await conn.execute(RESET_ROLLUPS, load_settings().query.max_status_gap_s)
             await conn.execute(RESET_CREDENTIALS)
             robot_ids = sorted({row[0] for row in self.rows})
             await conn.execute(sql.REGISTER_ROBOTS, robot_ids)
@@ -171,6 +174,7 @@ class Bench:
         conn = await asyncpg.connect(self.database_url)
         try:
             await conn.execute(RESET_TELEMETRY)
+            await conn.execute(RESET_ROLLUPS, load_settings().query.max_status_gap_s)
             await conn.execute(RESET_LATEST)
             await conn.execute("CHECKPOINT")  # so one phase's dirty pages are not flushed during the next
         finally:

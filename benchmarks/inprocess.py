@@ -18,7 +18,7 @@ from app.ingest.latest import LatestState
 from app.settings import load_settings, replace_settings
 from benchmarks.dataset import generate_rows, json_bodies
 
-RESET = "TRUNCATE telemetry, telemetry_1m, robot_latest"  # benchmark-only statement
+RESET = "TRUNCATE telemetry, telemetry_1m, telemetry_15m, robot_latest"  # benchmark-only statement
 IN_FLIGHT = 32
 
 

@@ -45,8 +45,10 @@ async def roll_up_stored(pool: Pool, settle: timedelta, status_gap_s: int) -> da
             await conn.execute(sql.ROLL_UP_ALL_PERIODS, NEVER, high, status_gap_s, timeout=PASS_TIMEOUT_S)
             await conn.execute(sql.SET_STATUS_GAP, status_gap_s)
         elif high > low:
-            await conn.execute(sql.ROLL_UP_LATE_PERIODS, low, high, status_gap_s, timeout=PASS_TIMEOUT_S)
-            await conn.execute(sql.APPEND_FRESH_PERIODS, low, high, status_gap_s, timeout=PASS_TIMEOUT_S)
+            late = await conn.fetch(sql.APPEND_FRESH_PERIODS, low, high, status_gap_s, timeout=PASS_TIMEOUT_S)
+            if late:
+                keys, periods = [row["robot_key"] for row in late], [row["period"] for row in late]
+                await conn.execute(sql.ROLL_UP_LATE_PERIODS, keys, periods, status_gap_s, high, timeout=PASS_TIMEOUT_S)
         await conn.execute(sql.SET_ROLLED_UP_TO, high)
         return high
 

@@ -215,22 +215,34 @@ SELECT rolled_up_to, status_gap_s, rolled_up_to = '-infinity' AS first,
 FROM rollup_state FOR UPDATE
 """
 SET_ROLLED_UP_TO = "UPDATE rollup_state SET rolled_up_to = $1"
-# A pass: every (robot, minute) that received readings stored in [$1, $2) is aggregated again from all of its
-# readings stored before $2 (or before stored_at existed), and replaces what was there. So telemetry_1m holds
-# exactly the readings stored before $2, whatever order they came in, and a pass repeated changes nothing.
-ROLL_UP_STORED = f"""
-WITH dirty AS (
-    SELECT DISTINCT robot_key, time_bucket('1 minute', time) AS minute
-    FROM telemetry
-    WHERE stored_at >= $1 AND stored_at < $2
+# A pass: the readings stored in [$1, $2), aggregated per (robot, minute) and added to the minute's row (or stored
+# as a new row). Every aggregate here is a sum, a count, an extreme or the latest location, so adding them does not
+# depend on the order the readings came in: telemetry_1m holds exactly the readings stored before $2 (the pass
+# moves the watermark to $2 in the same transaction), late ones included, and no reading is read twice.
+_ADD_ROLLUP = ", ".join(
+    (
+        *(f"{c} = r.{c} + excluded.{c}" for c in ("readings", "battery_sum", "voltage_count", *STATUSES)),
+        "battery_min = least(r.battery_min, excluded.battery_min)",
+        "battery_max = greatest(r.battery_max, excluded.battery_max)",
+        # NULL when the minute has no voltage; least() and greatest() skip NULLs
+        "voltage_sum = CASE WHEN excluded.voltage_count = 0 THEN r.voltage_sum WHEN r.voltage_count = 0 "
+        "THEN excluded.voltage_sum ELSE r.voltage_sum + excluded.voltage_sum END",
+        "voltage_min = least(r.voltage_min, excluded.voltage_min)",
+        "voltage_max = greatest(r.voltage_max, excluded.voltage_max)",
+        *(
+            f"{c} = CASE WHEN r.located_at IS NULL OR excluded.located_at > r.located_at "
+            f"THEN excluded.{c} ELSE r.{c} END"
+            for c in ("located_at", "latitude", "longitude")  # SET's expressions all read the row as it was
+        ),
+    )
 )
+ROLL_UP_STORED = f"""
 INSERT INTO telemetry_1m AS r ({_ROLLUP_COLUMNS})
-SELECT t.robot_key, d.minute, {_MINUTE_AGGREGATES}
-FROM dirty d
-JOIN telemetry t ON t.robot_key = d.robot_key AND t.time >= d.minute AND t.time < d.minute + interval '1 minute'
-WHERE t.stored_at < $2 OR t.stored_at IS NULL
-GROUP BY t.robot_key, d.minute
-ON CONFLICT (robot_key, minute) DO UPDATE SET {_SET_ROLLUP}
+SELECT t.robot_key, time_bucket('1 minute', t.time) AS minute, {_MINUTE_AGGREGATES}
+FROM telemetry t
+WHERE t.stored_at >= $1 AND t.stored_at < $2
+GROUP BY t.robot_key, minute
+ON CONFLICT (robot_key, minute) DO UPDATE SET {_ADD_ROLLUP}
 """
 # The first pass: everything stored before $1, in one scan.
 ROLL_UP_ALL = f"""
@@ -326,23 +338,20 @@ SELECT *, haversine_m(lag(latitude) OVER p, lag(longitude) OVER p, latitude, lon
 FROM {readings} r
 WINDOW p AS (PARTITION BY robot_key, period, latitude IS NULL ORDER BY time)
 """
-# A pass ($1, $2: the stored_at range it covers; $3: the status gap in seconds) keeps each row equal to its period's
-# readings stored before $2, in two statements, so that a reading is not read again every pass until its quarter
-# hour ends (at one reading a second, 45 times):
-# 1. ROLL_UP_LATE_PERIODS: a period with a new reading at or before its row's last reading (a late one) is rolled
-#    up again from all of its readings stored before $2 (or before stored_at existed).
-# 2. APPEND_FRESH_PERIODS: the new readings of each period, rolled up alone, then appended to the period's row when
-#    they all follow its last reading (so after 1, every period but the late ones), or stored as the row of a
-#    period that had none (none of its readings was stored before $1). Appending adds the step from the row's last
-#    reading to the first new one: its status held until then (at most $3 s), and the path between.
+# A pass keeps each row equal to its period's readings stored before the new watermark, reading each new reading
+# once (rolling up a period again at every pass until it ends would read a reading 45 times at one a second):
+# 1. APPEND_FRESH_PERIODS ($1, $2: the stored_at range of the pass; $3: the status gap in seconds): the new
+#    readings of each period, rolled up alone, are appended to the period's row when they all follow its last
+#    reading, or become the row of a period that had none (none of its readings was stored before $1). Appending
+#    adds the step from the row's last reading to the first new one: its status held until then (at most $3 s),
+#    and the path between. It returns the periods it left alone: those with a reading at or before the row's last.
+# 2. ROLL_UP_LATE_PERIODS ($1, $2: those periods' robot keys and starts; $3: the gap; $4: the watermark): each is
+#    rolled up again from all of its readings stored before $4 (or before stored_at existed).
 _LATE_PERIOD_READINGS = f"""(
     SELECT t.robot_key, t.time, t.status, t.latitude, t.longitude, d.period
-    FROM (SELECT DISTINCT f.robot_key, p.period
-          FROM telemetry f
-          JOIN telemetry_15m p ON p.robot_key = f.robot_key AND p.period = time_bucket({PERIOD}, f.time)
-          WHERE f.stored_at >= $1 AND f.stored_at < $2 AND f.time <= p.last_at) d
+    FROM unnest($1::integer[], $2::timestamptz[]) AS d (robot_key, period)
     JOIN telemetry t ON t.robot_key = d.robot_key AND t.time >= d.period AND t.time < d.period + {PERIOD}
-    WHERE t.stored_at < $2 OR t.stored_at IS NULL
+    WHERE t.stored_at < $4 OR t.stored_at IS NULL
 )"""
 _FRESH_PERIOD_READINGS = f"""(
     SELECT robot_key, time, status, latitude, longitude, time_bucket({PERIOD}, time) AS period
@@ -387,9 +396,22 @@ ON CONFLICT (robot_key, period) {on_conflict}
 
 
 ROLL_UP_LATE_PERIODS = _roll_up_periods(_LATE_PERIOD_READINGS)
-APPEND_FRESH_PERIODS = _roll_up_periods(
-    _FRESH_PERIOD_READINGS, f"DO UPDATE SET {_APPEND_PERIOD} WHERE excluded.first_at > p.last_at"
+_FRESH_HELD = _HELD_IN_PERIOD.format(caps="time + $3 * interval '1 second'", readings=_FRESH_PERIOD_READINGS)
+APPEND_FRESH_PERIODS = f"""
+WITH fresh AS MATERIALIZED (
+    SELECT robot_key, {_STATUS_AGGREGATES}, {_PATH_AGGREGATES}
+    FROM ({_STEP_IN_PERIOD.format(readings=f"({_FRESH_HELD})")}) s
+    GROUP BY robot_key, period
+), appended AS (
+    INSERT INTO telemetry_15m AS p ({_PERIOD_COLUMNS})
+    SELECT * FROM fresh
+    ON CONFLICT (robot_key, period) DO UPDATE SET {_APPEND_PERIOD} WHERE excluded.first_at > p.last_at
+    RETURNING robot_key, period
 )
+SELECT f.robot_key, f.period
+FROM fresh f
+WHERE NOT EXISTS (SELECT 1 FROM appended a WHERE a.robot_key = f.robot_key AND a.period = f.period)
+"""
 ROLL_UP_ALL_PERIODS = _roll_up_periods(_ALL_PERIOD_READINGS)
 DELETE_PERIODS = "DELETE FROM telemetry_15m"
 SET_STATUS_GAP = "UPDATE rollup_state SET status_gap_s = $1"
