@@ -47,6 +47,9 @@ RESET_CREDENTIALS = "TRUNCATE credentials"
 RESET_ALERTS = "TRUNCATE alert_rules, alerts, webhook_deliveries"
 BUMP_RULES_EPOCH = "UPDATE alert_rules_epoch SET epoch = epoch + 1"  # the service reloads its rules on a move
 ALERTS_METHOD = "API batch, alerts"  # its own method: never picked as the batch path's best configuration
+ROLLUPS_METHOD = "API batch, rollups"  # likewise
+# Passes every second over what was stored a second ago: the upkeep a long-running service pays, inside a phase.
+ROLLUPS_EVERY_SECOND = {"FLEET_ROLLUPS": "true", "FLEET_ROLLUP_INTERVAL_MS": "1000", "FLEET_ROLLUP_SETTLE_S": "1"}
 RULES_LOADED_S = 2.5  # more than one FLEET_ALERT_TICK_MS (1 s): every process has the rules
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
 CPU_COUNT = os.cpu_count() or 1
@@ -137,6 +140,7 @@ class Bench:
         self.keys: dict[str, int] = {}
         self.admin_key = ""
         self.alert_pairs = 0
+        self.rollup_pairs = 0
         self.gateway_key = ""  # an ingest-scope key: batches mix robots, as from an edge gateway
         self.robot_tokens: dict[str, str] = {}  # single readings go out with their own robot's token
 
@@ -290,6 +294,23 @@ class Bench:
             self.api_run(port, pid, bodies, len(self.rows), connections, ALERTS_METHOD, config, gateway)
         asyncio.run(self.set_alert_rules(port, []))
 
+    def rollup_phases(self, workers: int, bodies: list[bytes]) -> None:
+        """Batch ingest with the rollups kept every second and with them off, side by side (the order alternating
+        between repetitions). Passes then keep up with the phase: at the default 30 s settle, a phase shorter than
+        30 s would never run one over its own rows, and so would not show what sustained ingest pays."""
+        connections = max(self.plan.batch_connections)
+        size = len(self.rows) // len(bodies)
+        gateway: list[str | None] = [self.gateway_key] * len(bodies)
+        pair = ["every 1 s", "off"]
+        if self.rollup_pairs % 2:
+            pair.reverse()
+        self.rollup_pairs += 1
+        for mode in pair:
+            env = ONE_GATEWAY | (ROLLUPS_EVERY_SECOND if mode != "off" else {"FLEET_ROLLUPS": "false"})
+            with api_server(self.database_url, workers, env) as (port, pid):
+                config = f"{size}/POST, {connections} conn, {workers} worker(s), rollups {mode}"
+                self.api_run(port, pid, bodies, len(self.rows), connections, ROLLUPS_METHOD, config, gateway)
+
     def api_phases(self) -> None:
         plan = self.plan
         bodies = {size: json_bodies(self.rows, size) for size in plan.batch_sizes}
@@ -304,6 +325,7 @@ class Bench:
                         self.api_run(port, pid, bodies[size], len(self.rows), connections, "API batch", config, gateway)
                 if workers == max(plan.workers):
                     self.alert_phases(port, pid, workers, bodies[max(plan.batch_sizes)])
+        self.rollup_phases(max(plan.workers), bodies[max(plan.batch_sizes)])
         best = _best(self.results, "API batch")
         assert best is not None
         best_workers = best.config.split(", ")[-1]
@@ -480,6 +502,7 @@ def summarise(
             "api_single p99 <= 20 ms": (single.p99_ms or 1e9) <= 20,
         },
         "alert_rules": _alert_rules_cost(results),
+        "rollups": _rollups_cost(results),
         "spread": _spread(results),
         "runs": [m.to_json() for m in results],
     }
@@ -500,6 +523,22 @@ def _alert_rules_cost(results: list[Measurement]) -> dict[str, Any] | None:
         "with_rules_config": with_rules.config,
         "ratio": round(ratio, 3),
         "within_10_pct": ratio >= 0.9,
+    }
+
+
+def _rollups_cost(results: list[Measurement]) -> dict[str, Any] | None:
+    """Batch ingest with the rollups kept every second against none, by the median runs of the pair."""
+    medians = [m for (method, _), m in _median_runs(results).items() if method == ROLLUPS_METHOD]
+    off = next((m for m in medians if m.config.endswith(" rollups off")), None)
+    on = next((m for m in medians if not m.config.endswith(" rollups off")), None)
+    if off is None or on is None:
+        return None
+    postgres_us = (on.cpu_s.get("postgres", 0.0) - off.cpu_s.get("postgres", 0.0)) / on.rows * 1e6
+    return {
+        "on_rows_per_s": round(on.rows_per_s),
+        "off_rows_per_s": round(off.rows_per_s),
+        "ratio": round(on.rows_per_s / off.rows_per_s, 3),
+        "postgres_us_per_row": round(postgres_us, 2),
     }
 
 

@@ -84,6 +84,13 @@ def ingest_markdown(summary: dict[str, Any]) -> str:
             f"{r['spread_pct']} % |"
             for r in spread
         ]
+    if rollups := summary.get("rollups"):
+        lines += [
+            "",
+            f"Rollups: batch ingest with passes every second at {rollups['on_rows_per_s']:,} rows/s against "
+            f"{rollups['off_rows_per_s']:,} with `FLEET_ROLLUPS=false`, side by side: {rollups['ratio']:.3f}; "
+            f"PostgreSQL's CPU {rollups['postgres_us_per_row']} µs more per row.",
+        ]
     if alert := summary.get("alert_rules"):
         lines += [
             "",
