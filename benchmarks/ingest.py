@@ -509,13 +509,20 @@ def summarise(
     return summary
 
 
+def _pair(results: list[Measurement], method: str, baseline_suffix: str) -> tuple[Measurement, Measurement] | None:
+    """The median runs of a side-by-side pair: the one whose configuration ends with ``baseline_suffix``, then the
+    other."""
+    medians = [m for (name, _), m in _median_runs(results).items() if name == method]
+    baseline = next((m for m in medians if m.config.endswith(baseline_suffix)), None)
+    other = next((m for m in medians if not m.config.endswith(baseline_suffix)), None)
+    return None if baseline is None or other is None else (baseline, other)
+
+
 def _alert_rules_cost(results: list[Measurement]) -> dict[str, Any] | None:
     """Batch ingest with 100 alert rules against none, by the median runs of the side-by-side pair."""
-    medians = [m for (method, _), m in _median_runs(results).items() if method == ALERTS_METHOD]
-    without = next((m for m in medians if m.config.endswith(" 0 alert rules")), None)
-    with_rules = next((m for m in medians if not m.config.endswith(" 0 alert rules")), None)
-    if without is None or with_rules is None:
+    if (pair := _pair(results, ALERTS_METHOD, " 0 alert rules")) is None:
         return None
+    without, with_rules = pair
     ratio = with_rules.rows_per_s / without.rows_per_s
     return {
         "without_rows_per_s": round(without.rows_per_s),
@@ -528,11 +535,9 @@ def _alert_rules_cost(results: list[Measurement]) -> dict[str, Any] | None:
 
 def _rollups_cost(results: list[Measurement]) -> dict[str, Any] | None:
     """Batch ingest with the rollups kept every second against none, by the median runs of the pair."""
-    medians = [m for (method, _), m in _median_runs(results).items() if method == ROLLUPS_METHOD]
-    off = next((m for m in medians if m.config.endswith(" rollups off")), None)
-    on = next((m for m in medians if not m.config.endswith(" rollups off")), None)
-    if off is None or on is None:
+    if (pair := _pair(results, ROLLUPS_METHOD, " rollups off")) is None:
         return None
+    off, on = pair
     postgres_us = (on.cpu_s.get("postgres", 0.0) - off.cpu_s.get("postgres", 0.0)) / on.rows * 1e6
     return {
         "on_rows_per_s": round(on.rows_per_s),
