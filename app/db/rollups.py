@@ -28,7 +28,8 @@ class RollupState:
 
 async def roll_up_stored(pool: Pool, settle: timedelta, status_gap_s: int) -> datetime | None:
     """Roll up every reading stored since the last pass and at least ``settle`` ago; the new watermark, or None
-    when another process is running a pass. Quarter hours rolled up with another status gap are all redone."""
+    when another process is running a pass. The first pass (also after a reset to -infinity) and one with another
+    status gap than the quarter hours hold roll them all up again."""
     async with pool.acquire() as conn, conn.transaction():
         if not await conn.fetchval(sql.TRY_ROLLUP_LOCK):
             return None
@@ -40,7 +41,7 @@ async def roll_up_stored(pool: Pool, settle: timedelta, status_gap_s: int) -> da
             await conn.execute(sql.ROLL_UP_ALL, high, timeout=PASS_TIMEOUT_S)
         elif high > low:
             await conn.execute(sql.ROLL_UP_STORED, low, high, timeout=PASS_TIMEOUT_S)
-        if state["status_gap_s"] != status_gap_s:
+        if state["first"] or state["status_gap_s"] != status_gap_s:  # first: a reset may have left rows behind
             await conn.execute(sql.DELETE_PERIODS)
             await conn.execute(sql.ROLL_UP_ALL_PERIODS, NEVER, high, status_gap_s, timeout=PASS_TIMEOUT_S)
             await conn.execute(sql.SET_STATUS_GAP, status_gap_s)

@@ -147,6 +147,13 @@ async def test_rolled_up_buckets_equal_the_readings(
     assert len(rebuilt) == len(periods)
     for again, before in zip(rebuilt, periods, strict=True):
         assert dict(again) == {k: pytest.approx(v, rel=1e-12) if type(v) is float else v for k, v in before.items()}
+    # The watermark alone reset: both rollups are rolled up again from every reading, nothing counted twice.
+    await conn.execute("UPDATE rollup_state SET rolled_up_to = '-infinity'")
+    await rollups.roll_up_stored(pool, timedelta(0), GAP_S)
+    assert await conn.fetchval("SELECT sum(readings) FROM telemetry_1m") == 2400
+    assert await conn.fetchval(period_readings) == sum(p["idle"] + p["moving"] + p["working"] for p in periods) + sum(
+        p["charging"] + p["error"] for p in periods
+    )
 
 
 async def test_the_api_answers_hour_buckets_from_the_rollup(
