@@ -208,7 +208,7 @@ async def fleet_raw_and_rolled_up(database_url: str, day: date, reps: int) -> li
     async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
 
         async def raw_activity() -> dict[str, dict[str, float]]:
-            return _per_status(await pool.fetch(sql.SELECT_STATUS_SECONDS, since, until, gap_s, now))
+            return fleet.seconds_by_robot(await pool.fetch(sql.SELECT_STATUS_SECONDS, since, until, gap_s, now))
 
         async def raw_distances() -> list[tuple[str, int, float]]:
             return [(r[0], r[1], r[2]) for r in await pool.fetch(sql.SELECT_DISTANCES, since, until)]
@@ -232,13 +232,6 @@ async def fleet_raw_and_rolled_up(database_url: str, day: date, reps: int) -> li
                 | {f"{way}_max_ms": _percentile(t, 1) for way, t in timings.items()}
             )
     return results
-
-
-def _per_status(rows: list[asyncpg.Record]) -> dict[str, dict[str, float]]:
-    seconds: dict[str, dict[str, float]] = {}
-    for row in rows:
-        seconds.setdefault(row["robot_id"], {})[row["status"]] = float(row["seconds"])
-    return seconds
 
 
 def _close(a: Any, b: Any) -> bool:

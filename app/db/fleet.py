@@ -4,7 +4,10 @@ quarter-hour rollup (telemetry_15m) for whole periods, and the readings for the 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
+
+import asyncpg
 
 from app.db import rollups, sql
 from app.db.pool import Pool
@@ -36,6 +39,11 @@ async def fetch_status_seconds(
             rows = await conn.fetch(
                 sql.SELECT_STATUS_SECONDS_ROLLED_UP, since, until, first, last, state.rolled_up_to, max_gap_s, now
             )
+    return seconds_by_robot(rows)
+
+
+def seconds_by_robot(rows: Iterable[asyncpg.Record]) -> dict[str, dict[str, float]]:
+    """Rows of (robot_id, status, seconds), either statement's, as seconds per status per robot."""
     seconds: dict[str, dict[str, float]] = defaultdict(dict)
     for row in rows:
         seconds[row["robot_id"]][row["status"]] = float(row["seconds"])
