@@ -3,23 +3,20 @@ an hour or wider read minutes instead of readings, and daily activity and distan
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from app.db import rollups
 from app.db.pool import Pool
 from app.periodic import Periodic
 
 
 class Rollups(Periodic):
-    def __init__(self, pool: Pool, interval_s: float, settle: timedelta, status_gap_s: int) -> None:
+    def __init__(self, pool: Pool, interval_s: float, status_gap_s: int) -> None:
         super().__init__("rollups", interval_s)
         self._pool = pool
-        self._settle = settle
         self._status_gap_s = status_gap_s
 
     async def tick(self) -> None:
         await self.pass_once()
 
-    async def pass_once(self) -> datetime | None:
-        """One pass now: the new watermark (None: another process was running one)."""
-        return await rollups.roll_up_stored(self._pool, self._settle, self._status_gap_s)
+    async def pass_once(self) -> int | None:
+        """One pass now: the new watermark, a commit position (None: another process was running one)."""
+        return await rollups.roll_up_stored(self._pool, self._status_gap_s)

@@ -8,7 +8,6 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
 
 import msgspec
@@ -19,7 +18,7 @@ from app.alerts.events import relay_alert_notice
 from app.alerts.webhooks import WebhookSender
 from app.auth.authenticator import Authenticator
 from app.auth.principals import Principal
-from app.db import retention, robots
+from app.db import retention
 from app.db.migrations import apply_migrations
 from app.db.notices import CommitNotices
 from app.db.pool import Pool, create_pool
@@ -101,7 +100,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(ingest_pool.close)
         control_pool = await create_pool(settings.database, CONTROL_POOL_SIZE)
         stack.push_async_callback(control_pool.close)
-        await robots.reconcile_latest(ingest_pool)  # latest state that a crash left unwritten
         latest = LatestState(ingest_pool, pool, settings.ingest.latest_interval_ms)
         latest.start()
         stack.push_async_callback(latest.close)  # writes the latest state the final flushes moved
@@ -122,8 +120,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         )
         notices.start()
         stack.push_async_callback(notices.close)
-        engine = AlertEngine(pool, latest, settings.alerts, settings.query.stale_after_s)
-        ingestor.add_listener(engine.on_commit)
+        # The alert rounds also write the latest state that a process left unwritten (a crash, a failed write).
+        engine = AlertEngine(pool, settings.alerts, settings.query.stale_after_s)
         engine.start()
         stack.push_async_callback(engine.close)
         sender = WebhookSender(pool, settings.alerts)
@@ -139,12 +137,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             stack.push_async_callback(retainer.close)
         database = settings.database
         if database.rollups:
-            rollup = Rollups(
-                pool,
-                database.rollup_interval_ms / 1000,
-                timedelta(seconds=database.rollup_settle_s),
-                settings.query.max_status_gap_s,
-            )
+            rollup = Rollups(pool, database.rollup_interval_ms / 1000, settings.query.max_status_gap_s)
             rollup.start()
             stack.push_async_callback(rollup.close)
         storage = await describe_storage(pool, settings)

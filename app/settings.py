@@ -60,14 +60,13 @@ class DatabaseSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=
     # start-up and hourly: "off", or a duration such as 90d. It must be longer than max_past_s, or readings the
     # API still accepts would be dropped as they arrive.
     retention: str = "off"
-    # The rollups behind buckets of an hour or wider, daily activity and distances: a pass this often, over
-    # readings stored at least rollup_settle_s ago (longer than any flush transaction lasts: FLEET_FLUSH_TIMEOUT_MS).
-    # Readings stored since are read from the table itself, so answers never lag. Off: no passes (a pass costs
-    # PostgreSQL about as much per reading as storing it, which only a fleet ingesting near the machine's limit
-    # notices); answers stay right, read more and more from the readings as the watermark falls behind.
+    # The rollups behind buckets of an hour or wider, daily activity and distances: a pass this often, over the readings
+    # whose transactions have ended (by commit position, app.db.sql.COMMITTED_BELOW). Readings stored since are read
+    # from the table itself, so answers never lag. Off: no passes (a pass costs PostgreSQL about as much per reading as
+    # storing it, which only a fleet ingesting near the machine's limit notices); answers stay right, read more and more
+    # from the readings as the watermark falls behind.
     rollups: bool = True
     rollup_interval_ms: Positive = 10_000
-    rollup_settle_s: Positive = 30
 
     @property
     def retention_period(self) -> timedelta | None:
@@ -162,10 +161,11 @@ class StreamSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 
 class AlertSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    # Committed readings are evaluated in rounds, at most one per alert_interval_ms: each round sees every robot's
-    # newest reading once, however many arrived, so the cost follows the fleet's size, not the ingest rate.
+    # Committed readings are evaluated in rounds, one per alert_interval_ms in each process, one process at a time:
+    # each round sees every robot's newest reading once, however many arrived, so the cost follows the fleet's
+    # size, not the ingest rate. Rule changes take effect at the next round.
     alert_interval_ms: Positive = 500
-    # Offline and stationary rules, rule changes, and other processes' alerts are looked at this often.
+    # Offline and stationary rules, which hold by the passing of time, are evaluated over the fleet this often.
     alert_tick_ms: Positive = 1000
     # Webhooks: each attempt may take webhook_timeout_s; a failed one is retried after webhook_retry_base_s,
     # doubling up to webhook_retry_max_s, until webhook_max_attempts (20: about 13 hours of retries by default).

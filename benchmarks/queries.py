@@ -19,7 +19,7 @@ import asyncpg
 from rich.console import Console
 
 from app.auth import admin
-from app.db import fleet, rollups, sql, telemetry
+from app.db import alerts, fleet, robots, rollups, sql, telemetry
 from app.db.migrations import apply_migrations, create_database_if_missing
 from app.settings import load_settings
 from benchmarks import report
@@ -35,7 +35,7 @@ COPY_ROWS_PER_TRANSACTION = 50_000
 # Benchmark-only statements.
 RESET_ALL = (
     "TRUNCATE telemetry, telemetry_1m, telemetry_15m, robots, robot_latest, credentials RESTART IDENTITY; "
-    "UPDATE rollup_state SET rolled_up_to = '-infinity', status_gap_s = NULL"
+    "UPDATE rollup_state SET rolled_up_xid = NULL, status_gap_s = NULL"
 )
 ANALYZE = "VACUUM ANALYZE telemetry, telemetry_1m, robots, robot_latest"
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
@@ -92,11 +92,15 @@ async def load_dataset(database_url: str, plan: Plan, console: Console) -> tuple
                     console.print(f"  loaded {loaded:,} rows ({loaded / (time.monotonic() - started):,.0f} rows/s)")
         if buffer:
             await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=buffer, columns=sql.TELEMETRY_COLUMNS)
-        await conn.execute(sql.RECONCILE_LATEST)  # registry latest state, as the API's start-up does
+        async with conn.transaction():  # the latest state, as the API's alert round follows the readings
+            positions = await alerts.start_round(conn)
+            assert positions is not None
+            await robots.follow_latest(conn, *positions)
+            await alerts.finish_round(conn, positions[1])
         await conn.execute(ANALYZE)  # before the rollup pass, as a running service's statistics would be
         started = time.monotonic()
         async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
-            await rollups.roll_up_stored(pool, timedelta(0), load_settings().query.max_status_gap_s)
+            await rollups.roll_up_stored(pool, load_settings().query.max_status_gap_s)
         minutes = await conn.fetchval("SELECT count(*) FROM telemetry_1m")
         periods = await conn.fetchval("SELECT count(*) FROM telemetry_15m")
         console.print(
@@ -263,11 +267,11 @@ async def steady_pass_ms(database_url: str, end: datetime) -> dict[str, float]:
             recent = [tuple(row) for row in await conn.fetch(TAKE_RECENT, recent_since)]
             await conn.execute(FORGET_ROLLED_UP, recent_since)  # the rest of their periods: as if stored now
             started = time.perf_counter()
-            await rollups.roll_up_stored(pool, timedelta(0), gap_s)
+            await rollups.roll_up_stored(pool, gap_s)
             again_ms = (time.perf_counter() - started) * 1000
             await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=recent, columns=sql.TELEMETRY_COLUMNS)
             started = time.perf_counter()
-            await rollups.roll_up_stored(pool, timedelta(0), gap_s)
+            await rollups.roll_up_stored(pool, gap_s)
             append_ms = (time.perf_counter() - started) * 1000
     finally:
         await conn.close()

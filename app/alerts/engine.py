@@ -1,37 +1,35 @@
-"""The alert engine of one process: committed readings evaluated in rounds, time-driven rules on a timer.
+"""The alert rounds: one process at a time follows the committed readings by commit position, moves each robot's
+latest state up to its newest, and evaluates every rule against that state, in one transaction.
 
-Ingest never waits for it. The commit listener only notes each robot's newest committed reading (one dict entry
-per robot, so memory is bounded by the fleet, not the ingest rate) and wakes the round loop. A round runs at most
-every ``alert_interval_ms``; if rounds fall behind, readings in between are folded into the robot's newest, so a
-condition that held only for readings superseded before the next round is not seen. Rounds cost per robot.
-Several processes may evaluate at once: the database lets only one alert per (rule, robot) be open.
+Everything a decision rests on is read from the database: the robots' newest readings ("newer wins", as the latest
+state keeps them), the open alerts, the stationary anchors and the position the last round reached. So a decision
+depends neither on which process stored a reading, nor on the order within a request, nor on a process
+surviving: a reading whose process was killed just after its 200 is evaluated by the next round of any process.
+Several processes take turns (an advisory lock), so none works from a partial view and nothing flaps. Rounds cost
+per robot, not per reading: readings superseded before a round are folded into the robot's newest.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from app import metrics
 from app.alerts.evaluation import CompiledRule, RuleSet, compile_rule, haversine_m
 from app.alerts.rules import rule_from
-from app.db import alerts
-from app.db.pool import Pool
-from app.ingest.latest import LatestState
-from app.ingest.reading import Row, RowCandidate, candidate, is_newer
+from app.db import alerts, robots
+from app.db.pool import Connection, Pool
+from app.ingest.reading import Row
 from app.periodic import Periodic
 from app.settings import AlertSettings
 
 log = logging.getLogger(__name__)
 
-_LATITUDE: Final = 2
-_LONGITUDE: Final = 3
 NO_LONGER_APPLIES = "the rule no longer applies to this robot (disabled, changed or overridden)"
+_ROW_WIDTH = 17  # robot_id and the reading's 16 columns: app.ingest.reading.Row
 
 
 class Transition(NamedTuple):
@@ -52,164 +50,166 @@ class Anchor(NamedTuple):
 
 
 class AlertEngine(Periodic):
-    """The timer (``tick``) reloads rules when they change, syncs the open alerts every process sees, and
-    evaluates offline and stationary rules; ``on_commit`` feeds the round loop for the reading-driven kinds."""
+    """A round every ``alert_interval_ms`` in each process; a process finding another's round under way skips.
+    Offline and stationary rules, which hold by the passing of time, are evaluated at most every
+    ``alert_tick_ms``."""
 
-    def __init__(self, pool: Pool, latest: LatestState, settings: AlertSettings, stale_after_s: int) -> None:
-        super().__init__("alert-timer", settings.alert_tick_ms / 1000)
+    def __init__(self, pool: Pool, settings: AlertSettings, stale_after_s: int) -> None:
+        super().__init__("alert-rounds", settings.alert_interval_ms / 1000)
         self._pool = pool
-        self._latest = latest
-        self._interval_s = settings.alert_interval_ms / 1000
+        self._timer_interval_s = settings.alert_tick_ms / 1000
         self._stale_after_s = stale_after_s
+        self._last_timer_round = float("-inf")  # monotonic
         self.rules = RuleSet([])
         self._epoch: int | None = None
-        self._tags: dict[str, tuple[str, ...]] = {}
-        self._open: set[tuple[int, str]] = set()
-        self._pending: dict[str, RowCandidate] = {}  # robot -> newest committed reading not yet evaluated
-        self._oldest_pending: float | None = None  # monotonic time of the first commit noted since the last round
-        self._evaluated: dict[str, RowCandidate] = {}  # robot -> the reading its last evaluation saw
-        self._anchors: dict[tuple[str, float], Anchor] = {}
-        self._wake = asyncio.Event()
-        self._rounds: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        super().start()
-        self._rounds = asyncio.create_task(self._run_rounds(), name="alert-rounds")
-
-    async def close(self) -> None:
-        await super().close()
-        self._wake.set()
-        if self._rounds is not None:
-            await self._rounds
-
-    # --- reading-driven rules ----------------------------------------------------------------------------
-
-    def on_commit(self, rows: Sequence[Row], stored_at: datetime) -> None:
-        """The ingest commit listener: O(rows) dictionary work, nothing awaited."""
-        rules = self.rules
-        if not rules.reading_driven and not rules.stationary_radii:
-            return
-        pending = self._pending
-        for robot_id, row in {row[0]: row for row in rows}.items():
-            challenger = candidate(row, stored_at)
-            if is_newer(challenger, pending.get(robot_id)):
-                pending[robot_id] = challenger
-        if self._oldest_pending is None:
-            self._oldest_pending = time.monotonic()
-        self._wake.set()
-
-    async def _run_rounds(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._stopping.is_set():
-                return
-            pending, self._pending = self._pending, {}
-            noted_at, self._oldest_pending = self._oldest_pending, None
-            try:
-                with metrics.ALERT_ROUND_SECONDS.time():
-                    await self.evaluate_readings(pending)
-            except Exception:
-                log.exception("alert round failed; its readings are evaluated again with the robots' next ones")
-            if noted_at is not None:
-                metrics.ALERT_LAG_SECONDS.set(time.monotonic() - noted_at)
-            with contextlib.suppress(TimeoutError):  # at most one round per interval: later commits fold in
-                async with asyncio.timeout(self._interval_s):
-                    await self._stopping.wait()
-
-    async def evaluate_readings(self, pending: dict[str, RowCandidate]) -> None:
-        rules, evaluated = self.rules, self._evaluated
-        transitions: list[Transition] = []
-        for robot_id, newest in pending.items():
-            if not is_newer(newest, evaluated.get(robot_id)):
-                continue  # a late reading (backfill): the robot's state has not changed
-            evaluated[robot_id] = newest
-            row = newest[2]
-            if rules.stationary_radii:
-                self._move_anchors(robot_id, row, newest[1], rules.stationary_radii)
-            for rule in rules.applicable(robot_id, self._tags.get(robot_id, ())):
-                if rule.check is not None:
-                    holds, reason = rule.check(row)
-                    self._decide(transitions, rule, robot_id, holds, reason)
-        await self._apply(transitions)
-
-    def _move_anchors(self, robot_id: str, row: Row, received_at: datetime, radii: Sequence[float]) -> None:
-        latitude, longitude = row[_LATITUDE], row[_LONGITUDE]
-        if latitude is None or longitude is None:
-            return
-        for within_m in radii:
-            anchor = self._anchors.get((robot_id, within_m))
-            if anchor is None or haversine_m(anchor.latitude, anchor.longitude, latitude, longitude) > within_m:
-                self._anchors[robot_id, within_m] = Anchor(latitude, longitude, received_at)
-
-    # --- the timer ---------------------------------------------------------------------------------------
 
     async def tick(self) -> None:
-        epoch = await alerts.fetch_rules_epoch(self._pool)
+        await self.run_round()
+
+    async def run_round(self) -> bool:
+        """One round now: whether this process ran it (False: another process's round was under way)."""
+        started = time.monotonic()
+        async with self._pool.acquire() as conn, conn.transaction():
+            positions = await alerts.start_round(conn)
+            if positions is None:
+                return False
+            low, high = positions
+            followed = await robots.follow_latest(conn, low, high)
+            await self._load_rules(conn)
+            round_ = _Round(self.rules, await alerts.fetch_open_alerts(conn))
+            if round_.rules.rules or round_.open:
+                anchors = await self._load_anchors(conn)
+                if followed:
+                    await self._evaluate_readings(conn, round_, [key for key, _ in followed], anchors)
+                if started - self._last_timer_round >= self._timer_interval_s:
+                    self._last_timer_round = started
+                    await self._evaluate_timers(conn, round_, anchors)
+                await _apply(conn, round_.transitions)
+            await alerts.finish_round(conn, high)
+        metrics.ALERT_ROUND_SECONDS.observe(time.monotonic() - started)
+        if followed:
+            oldest = min(stored_at for _, stored_at in followed)
+            metrics.ALERT_LAG_SECONDS.set((datetime.now(UTC) - oldest).total_seconds())
+        return True
+
+    async def _load_rules(self, conn: Connection) -> None:
+        epoch = await alerts.fetch_rules_epoch(conn)
         if epoch != self._epoch:
-            records = await alerts.fetch_rules(self._pool)
+            records = await alerts.fetch_rules(conn)
             rules = [rule_from(record) for record in records]
             self.rules = RuleSet([compile_rule(rule) for rule in rules if rule.enabled])
             self._epoch = epoch
-        self._open = await alerts.fetch_open_alerts(self._pool)
-        if not self.rules.rules and not self._open:
-            return  # nothing to watch and nothing to resolve: no fleet-wide read every tick
-        await self._latest.sync()  # this process's newest readings, so that "offline" sees them
-        snapshot = await alerts.fetch_snapshot(self._pool)
-        self._tags = {record["robot_id"]: tuple(record["tags"]) for record in snapshot}
+
+    async def _load_anchors(self, conn: Connection) -> dict[tuple[str, float], Anchor]:
+        if not self.rules.stationary_radii:
+            return {}
+        return {
+            (r["robot_id"], r["within_m"]): Anchor(r["latitude"], r["longitude"], r["since"])
+            for r in await alerts.fetch_anchors(conn)
+        }
+
+    # --- reading-driven rules ----------------------------------------------------------------------------
+
+    async def _evaluate_readings(
+        self, conn: Connection, round_: _Round, robot_keys: Sequence[int], anchors: dict[tuple[str, float], Anchor]
+    ) -> None:
+        """Each robot with readings in this round is judged by its latest state: its newest reading."""
+        rules = round_.rules
+        moved: list[tuple[str, float, float, float, datetime]] = []
+        for record in await alerts.fetch_latest_rows(conn, robot_keys):
+            values = tuple(record)
+            row: Row = values[:_ROW_WIDTH]
+            robot_id, tags, received_at = row[0], values[_ROW_WIDTH], values[_ROW_WIDTH + 1]
+            if rules.stationary_radii:
+                moved += _move_anchors(anchors, robot_id, row, received_at, rules.stationary_radii)
+            for rule in rules.applicable(robot_id, tags):
+                if rule.check is not None:
+                    round_.decide(rule, robot_id, *rule.check(row))
+        await alerts.upsert_anchors(conn, moved)
+
+    # --- the timer ---------------------------------------------------------------------------------------
+
+    async def _evaluate_timers(
+        self, conn: Connection, round_: _Round, anchors: dict[tuple[str, float], Anchor]
+    ) -> None:
+        """Offline and stationary rules for every robot, and alerts whose rule no longer applies."""
         open_by_robot: dict[str, set[int]] = {}
-        for rule_id, robot_id in self._open:
+        for rule_id, robot_id in round_.open:
             open_by_robot.setdefault(robot_id, set()).add(rule_id)
         now = datetime.now(UTC)
-        transitions: list[Transition] = []
-        for record in snapshot:
+        for record in await alerts.fetch_snapshot(conn):
             robot_id = record["robot_id"]
-            applicable = self.rules.applicable(robot_id, self._tags[robot_id])
+            applicable = round_.rules.applicable(robot_id, tuple(record["tags"]))
             for rule in applicable:
                 if rule.kind == "offline":
                     silent_s = (now - record["received_at"]).total_seconds()
                     holds = silent_s > rule.after_s
                     reason = f"no reading received for {silent_s:.0f} s" if holds else "a reading was received"
-                    self._decide(transitions, rule, robot_id, holds, reason)
+                    round_.decide(rule, robot_id, holds, reason)
                 elif rule.kind == "stationary":
-                    self._decide(transitions, rule, robot_id, *self._stationary(rule, record, now))
+                    round_.decide(rule, robot_id, *self._stationary(rule, record, anchors, now))
             for rule_id in open_by_robot.get(robot_id, set()) - {rule.rule_id for rule in applicable}:
-                transitions.append(Transition("resolve", rule_id, "", "", robot_id, NO_LONGER_APPLIES))
-        await self._apply(transitions)
+                round_.transitions.append(Transition("resolve", rule_id, "", "", robot_id, NO_LONGER_APPLIES))
 
-    def _stationary(self, rule: CompiledRule, record: Any, now: datetime) -> tuple[bool, str]:
+    def _stationary(
+        self, rule: CompiledRule, record: Any, anchors: dict[tuple[str, float], Anchor], now: datetime
+    ) -> tuple[bool, str]:
         status, received_at = record["status"], record["received_at"]
         if status != "moving":
             return False, f"status is {status}"
         if (now - received_at).total_seconds() > self._stale_after_s:
             return False, "offline: its status is not current"
-        anchor = self._anchors.get((record["robot_id"], rule.within_m))
+        anchor = anchors.get((record["robot_id"], rule.within_m))
         still_s = 0.0 if anchor is None else (now - anchor.since).total_seconds()
         if still_s >= rule.after_s:
             return True, f"status is moving, but it stayed within {rule.within_m:g} m for {still_s:.0f} s"
         return False, "moving"
 
-    # --- transitions -------------------------------------------------------------------------------------
 
-    def _decide(
-        self, transitions: list[Transition], rule: CompiledRule, robot_id: str, holds: bool | None, reason: str
-    ) -> None:
-        is_open = (rule.rule_id, robot_id) in self._open
-        if holds and not is_open:
-            transitions.append(Transition("open", rule.rule_id, rule.name, rule.kind, robot_id, reason))
-        elif holds is False and is_open:
-            transitions.append(Transition("resolve", rule.rule_id, rule.name, rule.kind, robot_id, reason))
+class _Round:
+    """What one round decides: transitions from the open alerts it read."""
 
-    async def _apply(self, transitions: Sequence[Transition]) -> None:
-        """One transaction for all of a round's transitions: an alert storm costs a few statements, not a
-        transaction per alert."""
-        if not transitions:
-            return
-        openings = [(t.rule_id, t.rule_name, t.kind, t.robot_id, t.reason) for t in transitions if t.action == "open"]
-        resolutions = [(t.rule_id, t.robot_id, t.reason) for t in transitions if t.action == "resolve"]
-        opened, resolved = await alerts.apply_transitions(self._pool, openings, resolutions)
-        metrics.ALERT_TRANSITIONS.labels("alert.opened").inc(len(opened))
-        metrics.ALERT_TRANSITIONS.labels("alert.resolved").inc(len(resolved))
-        # Open now, whichever process opened it; resolved, whoever resolved it.
-        self._open.update((rule_id, robot_id) for rule_id, _, _, robot_id, _ in openings)
-        self._open.difference_update((rule_id, robot_id) for rule_id, robot_id, _ in resolutions)
+    def __init__(self, rules: RuleSet, open_alerts: set[tuple[int, str]]) -> None:
+        self.rules = rules
+        self.open = open_alerts
+        self.transitions: list[Transition] = []
+
+    def decide(self, rule: CompiledRule, robot_id: str, holds: bool | None, reason: str) -> None:
+        key = (rule.rule_id, robot_id)
+        if holds and key not in self.open:
+            self.transitions.append(Transition("open", rule.rule_id, rule.name, rule.kind, robot_id, reason))
+            self.open.add(key)
+        elif holds is False and key in self.open:
+            self.transitions.append(Transition("resolve", rule.rule_id, rule.name, rule.kind, robot_id, reason))
+            self.open.discard(key)
+
+
+def _move_anchors(
+    anchors: dict[tuple[str, float], Anchor],
+    robot_id: str,
+    row: Row,
+    received_at: datetime,
+    radii: Sequence[float],
+) -> list[tuple[str, float, float, float, datetime]]:
+    """The anchors this reading moves (it lies farther than the radius from them, or there were none)."""
+    latitude, longitude = row[2], row[3]
+    if latitude is None or longitude is None:
+        return []
+    moved = []
+    for within_m in radii:
+        anchor = anchors.get((robot_id, within_m))
+        if anchor is None or haversine_m(anchor.latitude, anchor.longitude, latitude, longitude) > within_m:
+            anchors[robot_id, within_m] = Anchor(latitude, longitude, received_at)
+            moved.append((robot_id, within_m, latitude, longitude, received_at))
+    return moved
+
+
+async def _apply(conn: Connection, transitions: Sequence[Transition]) -> None:
+    """All of a round's transitions in its transaction: an alert storm costs a few statements."""
+    if not transitions:
+        return
+    openings = [(t.rule_id, t.rule_name, t.kind, t.robot_id, t.reason) for t in transitions if t.action == "open"]
+    resolutions = [(t.rule_id, t.robot_id, t.reason) for t in transitions if t.action == "resolve"]
+    opened, resolved = await alerts.apply_transitions_in(conn, openings, resolutions)
+    metrics.ALERT_TRANSITIONS.labels("alert.opened").inc(len(opened))
+    metrics.ALERT_TRANSITIONS.labels("alert.resolved").inc(len(resolved))

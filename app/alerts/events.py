@@ -28,6 +28,8 @@ class Alert(msgspec.Struct, gc=False):
     note: str | None
     resolved_at: datetime | None
     resolution: str | None
+    # 1 when opened, one more at each transition: deliveries may arrive out of order, the highest is the newest.
+    sequence: int
 
 
 class AlertEvent(msgspec.Struct, gc=False):
@@ -63,6 +65,7 @@ def alert_from(record: Any) -> Alert:
         note=record["note"],
         resolved_at=record["resolved_at"],
         resolution=record["resolution"],
+        sequence=record["sequence"],
     )
 
 

@@ -50,7 +50,7 @@ _SITE = GeoPolygon([[[-122.31, 37.09], [-122.29, 37.09], [-122.29, 37.11], [-122
 _RULE = AlertRule(3, "stay on site", GeofenceCondition("allowed", _SITE), None, "north", True, _AT, _AT)
 _ALERT = Alert(
     41, 3, "stay on site", "geofence", "R2-D2", "acknowledged", "at 37.120000, -122.300000, outside its allowed area",
-    _AT, _AT + timedelta(minutes=2), "ops dashboard", "sending someone", None, None,
+    _AT, _AT + timedelta(minutes=2), "ops dashboard", "sending someone", None, None, 2,
 )  # fmt: skip
 _WEBHOOK = Webhook(2, "https://ops.example.com/fleet-alerts", "on-call", _AT)
 _DELIVERY = Delivery(90, 2, 41, "alert.opened", "pending", 3, _AT + timedelta(seconds=4), 503, "HTTP 503", _AT, None)

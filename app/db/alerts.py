@@ -4,6 +4,7 @@ transaction, so an alert is never opened without being announced, nor announced 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -46,16 +47,16 @@ async def fetch_rule(pool: Pool, rule_id: int) -> Record | None:
     return await pool.fetchrow(sql.SELECT_RULE, rule_id)
 
 
-async def fetch_rules(pool: Pool) -> list[Record]:
-    return await pool.fetch(sql.SELECT_RULES)
+async def fetch_rules(conn: Pool | Connection) -> list[Record]:
+    return await conn.fetch(sql.SELECT_RULES)
 
 
 async def fetch_rules_page(pool: Pool, after_id: int, limit: int) -> list[Record]:
     return await pool.fetch(sql.SELECT_RULES_PAGE, after_id, limit)
 
 
-async def fetch_rules_epoch(pool: Pool) -> int:
-    epoch: int = await pool.fetchval(sql.SELECT_RULES_EPOCH)
+async def fetch_rules_epoch(conn: Pool | Connection) -> int:
+    epoch: int = await conn.fetchval(sql.SELECT_RULES_EPOCH)
     return epoch
 
 
@@ -70,25 +71,29 @@ async def apply_transitions(
     """A round's transitions in one transaction, each announced (outbox rows, NOTIFY) in it: returns the alerts
     opened (not those open already, nor those of a rule deleted meanwhile) and resolved (not those resolved
     already). A rule deleted between the statement's check and its insert fails it once; it is run again."""
-    try:
-        return await _apply_transitions(pool, openings, resolutions)
-    except asyncpg.ForeignKeyViolationError:
-        return await _apply_transitions(pool, openings, resolutions)
+    for attempt in (1, 2):
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                return await apply_transitions_in(conn, openings, resolutions)
+        except asyncpg.ForeignKeyViolationError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
-async def _apply_transitions(
-    pool: Pool, openings: Sequence[Opening], resolutions: Sequence[Resolution]
+async def apply_transitions_in(
+    conn: Connection, openings: Sequence[Opening], resolutions: Sequence[Resolution]
 ) -> tuple[list[Record], list[Record]]:
-    async with pool.acquire() as conn, conn.transaction():
-        opened = await conn.fetch(sql.OPEN_ALERTS, *_columns(openings, 5)) if openings else []
-        resolved = await conn.fetch(sql.RESOLVE_ALERTS, *_columns(resolutions, 3)) if resolutions else []
-        events: list[tuple[EventType, Record]] = [("alert.opened", r) for r in opened]
-        events += [("alert.resolved", r) for r in resolved]
-        if events:
-            bodies = [encode_event(event_type, record) for event_type, record in events]
-            ids = [record["alert_id"] for _, record in events]
-            await conn.execute(sql.QUEUE_EVENT_DELIVERIES, ids, [event for event, _ in events], bodies)
-            await conn.execute(sql.NOTIFY_ALERTS, bodies)
+    """``apply_transitions`` in the caller's transaction (an alert round's)."""
+    opened = await conn.fetch(sql.OPEN_ALERTS, *_columns(openings, 5)) if openings else []
+    resolved = await conn.fetch(sql.RESOLVE_ALERTS, *_columns(resolutions, 3)) if resolutions else []
+    events: list[tuple[EventType, Record]] = [("alert.opened", r) for r in opened]
+    events += [("alert.resolved", r) for r in resolved]
+    if events:
+        bodies = [encode_event(event_type, record) for event_type, record in events]
+        ids = [record["alert_id"] for _, record in events]
+        await conn.execute(sql.QUEUE_EVENT_DELIVERIES, ids, [event for event, _ in events], bodies)
+        await conn.execute(sql.NOTIFY_ALERTS, bodies)
     return opened, resolved
 
 
@@ -129,13 +134,45 @@ async def fetch_alerts_page(
     return await pool.fetch(sql.SELECT_ALERTS_PAGE, before, state, robot_id, kind, visible, limit)
 
 
-async def fetch_open_alerts(pool: Pool) -> set[tuple[int, str]]:
-    return {(row["rule_id"], row["robot_id"]) for row in await pool.fetch(sql.SELECT_OPEN_ALERTS)}
+async def fetch_open_alerts(conn: Connection) -> set[tuple[int, str]]:
+    return {(row["rule_id"], row["robot_id"]) for row in await conn.fetch(sql.SELECT_OPEN_ALERTS)}
 
 
-async def fetch_snapshot(pool: Pool) -> list[Record]:
+async def fetch_snapshot(conn: Connection) -> list[Record]:
     """Every robot with a latest state: ``robot_id, tags, received_at, status``."""
-    return await pool.fetch(sql.SELECT_ALERT_SNAPSHOT)
+    return await conn.fetch(sql.SELECT_ALERT_SNAPSHOT)
+
+
+# --- rounds ----------------------------------------------------------------------------------------------------
+
+
+async def start_round(conn: Connection) -> tuple[int, int] | None:
+    """In the caller's transaction: None if another process is running a round; else the positions the round
+    follows, [from, to): from where the last round stopped to below every transaction still running."""
+    if not await conn.fetchval(sql.TRY_ROUND_LOCK):
+        return None
+    row = await conn.fetchrow(sql.START_ROUND)
+    assert row is not None
+    low: int = row["derived_xid"]
+    return low, max(low, row["settled"])
+
+
+async def finish_round(conn: Connection, high: int) -> None:
+    await conn.execute(sql.SET_DERIVED_XID, high)
+
+
+async def fetch_latest_rows(conn: Connection, robot_keys: Sequence[int]) -> list[Record]:
+    """The latest state of these robots: ``robot_id``, the reading's columns, ``tags``, ``received_at``."""
+    return await conn.fetch(sql.SELECT_LATEST_ROWS, list(robot_keys))
+
+
+async def fetch_anchors(conn: Connection) -> list[Record]:
+    return await conn.fetch(sql.SELECT_ANCHORS)
+
+
+async def upsert_anchors(conn: Connection, anchors: Sequence[tuple[str, float, float, float, datetime]]) -> None:
+    if anchors:
+        await conn.execute(sql.UPSERT_ANCHORS, *_columns(anchors, 5))
 
 
 # --- webhooks ------------------------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ async def fetch_distances(pool: Pool, since: datetime, until: datetime) -> list[
     """``(robot_id, readings, metres)`` per robot with readings in [since, until), by robot_id."""
     first, last = ceil_to(since, PERIOD), floor_to(until, PERIOD)
     async with pool.acquire() as conn, rollups.snapshot(conn) as state:
-        if state.rolled_up_to is None or state.status_gap_s is None or first >= last:
+        if state.rolled_up_xid is None or state.status_gap_s is None or first >= last:
             rows = await conn.fetch(sql.SELECT_DISTANCES, since, until)
         else:
-            rows = await conn.fetch(sql.SELECT_DISTANCES_ROLLED_UP, since, until, first, last, state.rolled_up_to)
+            rows = await conn.fetch(sql.SELECT_DISTANCES_ROLLED_UP, since, until, first, last, state.rolled_up_xid)
     return [(row["robot_id"], row["readings"], row["metres"]) for row in rows]
 
 
@@ -33,11 +33,11 @@ async def fetch_status_seconds(
     # Whole periods that ended before now: within them, no status is cut short by now.
     first, last = ceil_to(since, PERIOD), min(floor_to(until, PERIOD), floor_to(now, PERIOD))
     async with pool.acquire() as conn, rollups.snapshot(conn) as state:
-        if state.rolled_up_to is None or state.status_gap_s != max_gap_s or first >= last:
+        if state.rolled_up_xid is None or state.status_gap_s != max_gap_s or first >= last:
             rows = await conn.fetch(sql.SELECT_STATUS_SECONDS, since, until, max_gap_s, now)
         else:
             rows = await conn.fetch(
-                sql.SELECT_STATUS_SECONDS_ROLLED_UP, since, until, first, last, state.rolled_up_to, max_gap_s, now
+                sql.SELECT_STATUS_SECONDS_ROLLED_UP, since, until, first, last, state.rolled_up_xid, max_gap_s, now
             )
     return seconds_by_robot(rows)
 

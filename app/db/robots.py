@@ -37,9 +37,12 @@ async def upsert_latest(pool: Pool, candidates: Iterable[Candidate]) -> None:
         await pool.execute(sql.UPSERT_LATEST, *columns)
 
 
-async def reconcile_latest(pool: Pool) -> None:
-    """Move each robot's latest state up to its newest stored reading (after a crash lost unwritten state)."""
-    await pool.execute(sql.RECONCILE_LATEST)
+async def follow_latest(conn: Connection, low: int, high: int) -> list[tuple[int, datetime]]:
+    """Offer each robot's newest reading stored at positions [low, high) to its latest state (what a crashed
+    process left unwritten is written here); every robot with readings there, with that reading's stored_at."""
+    if high <= low:
+        return []
+    return [(row["robot_key"], row["stored_at"]) for row in await conn.fetch(sql.FOLLOW_LATEST, low, high)]
 
 
 async def fetch_robot_states(

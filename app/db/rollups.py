@@ -14,7 +14,7 @@ from app.db.pool import Connection, Pool
 # A pass is background work, not a request: the first one, over every stored reading, can take longer than a
 # query may (FLEET_QUERY_TIMEOUT_MS).
 PASS_TIMEOUT_S = 3600.0
-NEVER = datetime.min  # how asyncpg reads and writes -infinity: the watermark before the first pass
+FIRST_POSITION = 0  # below every stored_xid: the first pass starts here
 MINUTE = timedelta(minutes=1)
 PERIOD = timedelta(minutes=15)  # telemetry_15m's, as sql.PERIOD
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -22,28 +22,29 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class RollupState:
-    rolled_up_to: datetime | None  # every reading stored before it is rolled up, no later one; None: none yet
+    rolled_up_xid: int | None  # every reading stored below this position is rolled up, no other; None: none yet
     status_gap_s: int | None  # the status gap telemetry_15m holds; None: not rolled up yet
 
 
-async def roll_up_stored(pool: Pool, settle: timedelta, status_gap_s: int) -> datetime | None:
-    """Roll up every reading stored since the last pass and at least ``settle`` ago; the new watermark, or None
-    when another process is running a pass. The first pass (also after a reset to -infinity) and one with another
-    status gap than the quarter hours hold roll them all up again."""
+async def roll_up_stored(pool: Pool, status_gap_s: int) -> int | None:
+    """Roll up every reading stored since the last pass whose transaction has ended (sql.COMMITTED_BELOW: no
+    settle time to trust); the new watermark, or None when another process is running a pass. The first pass (also
+    after a reset to NULL) and one with another status gap than the quarter hours hold roll them all up again."""
     async with pool.acquire() as conn, conn.transaction():
         if not await conn.fetchval(sql.TRY_ROLLUP_LOCK):
             return None
-        state = await conn.fetchrow(sql.START_ROLLUP_PASS, settle)
+        state = await conn.fetchrow(sql.START_ROLLUP_PASS)
         assert state is not None
-        low: datetime = state["rolled_up_to"]
-        high: datetime = state["settled"] if state["first"] else max(low, state["settled"])
-        if state["first"]:
+        first = state["rolled_up_xid"] is None
+        low: int = FIRST_POSITION if first else state["rolled_up_xid"]
+        high: int = max(low, state["settled"])
+        if first:
             await conn.execute(sql.ROLL_UP_ALL, high, timeout=PASS_TIMEOUT_S)
         elif high > low:
             await conn.execute(sql.ROLL_UP_STORED, low, high, timeout=PASS_TIMEOUT_S)
-        if state["first"] or state["status_gap_s"] != status_gap_s:  # first: a reset may have left rows behind
+        if first or state["status_gap_s"] != status_gap_s:  # first: a reset may have left rows behind
             await conn.execute(sql.DELETE_PERIODS)
-            await conn.execute(sql.ROLL_UP_ALL_PERIODS, NEVER, high, status_gap_s, timeout=PASS_TIMEOUT_S)
+            await conn.execute(sql.ROLL_UP_ALL_PERIODS, FIRST_POSITION, high, status_gap_s, timeout=PASS_TIMEOUT_S)
             await conn.execute(sql.SET_STATUS_GAP, status_gap_s)
         elif high > low:
             late = await conn.fetch(sql.APPEND_FRESH_PERIODS, low, high, status_gap_s, timeout=PASS_TIMEOUT_S)
@@ -58,14 +59,13 @@ async def roll_up_stored(pool: Pool, settle: timedelta, status_gap_s: int) -> da
 async def snapshot(conn: Connection) -> AsyncIterator[RollupState]:
     """A read-only repeatable-read transaction on ``conn`` in which rollups and readings agree: no reading is
     counted twice or missed. Queries get the watermark as a parameter, not a subquery, so the planner sees how
-    recent it is and reads what was stored since through the stored_at index."""
+    recent it is and reads what was stored since through the stored_xid index."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute(sql.FORCE_CUSTOM_PLAN)
         row = await conn.fetchrow(sql.SELECT_ROLLUP_STATE)
         assert row is not None
-        # Before the first pass, readings from before stored_at existed (stored_at NULL) are in neither part.
-        watermark = None if row["rolled_up_to"] == NEVER else row["rolled_up_to"]
-        yield RollupState(watermark, row["status_gap_s"])
+        # Before the first pass, readings from before positions existed (stored_xid NULL) are in neither part.
+        yield RollupState(row["rolled_up_xid"], row["status_gap_s"])
 
 
 def floor_to(t: datetime, width: timedelta) -> datetime:

@@ -26,6 +26,14 @@ CREATE_DATABASE_PREFIX = "CREATE DATABASE "  # + a quoted identifier: DDL takes 
 SELECT_APPLIED_MIGRATIONS = "SELECT version FROM schema_migrations"
 INSERT_MIGRATION = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
 
+# --- commit positions ------------------------------------------------------------------------------------------
+
+# Every reading's stored_xid is the id of the transaction that stored it (migrations/012). Below the xmin of the
+# current snapshot every transaction has ended: "stored_xid < COMMITTED_BELOW" is a set of readings that no commit
+# can join any more, which is what lets the rollups, the latest state and the alert rounds follow the readings
+# exactly once each, from the database alone, whatever process stored them and whether or not it survived.
+COMMITTED_BELOW = "txid_snapshot_xmin(txid_current_snapshot())"
+
 # --- health --------------------------------------------------------------------------------------------------
 
 PING = "SELECT 1"
@@ -34,15 +42,17 @@ PING = "SELECT 1"
 
 TELEMETRY_TABLE = "telemetry"
 STAGING_TABLE = "telemetry_staging"
-TELEMETRY_COLUMNS = ("robot_key", *COLUMN_NAMES)  # stored_at is left to its default, the transaction's start
+# stored_at and stored_xid are left to their defaults: the transaction's start and its id.
+TELEMETRY_COLUMNS = ("robot_key", *COLUMN_NAMES)
 
-# A flush's stored_at (its transaction's start), and a notice to every other API process, delivered at COMMIT:
-# "<instance> <stored_at in µs since the epoch>", so a process streaming to subscribers can read that flush's
-# rows (COMMIT_CHANNEL; see SELECT_FLUSH_ROWS). One round trip for both.
+# A flush's stored_at (its transaction's start) and stored_xid, and a notice to every other API process, delivered
+# at COMMIT: "<instance> <stored_at in µs since the epoch> <stored_xid>", so a process streaming to subscribers can
+# read that flush's rows (COMMIT_CHANNEL; see SELECT_FLUSH_ROWS). One round trip for all.
 COMMIT_CHANNEL = "fleet_commits"
 SELECT_TRANSACTION_TIME = f"""
-SELECT transaction_timestamp(),
-       pg_notify('{COMMIT_CHANNEL}', $1::text || ' ' || (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint)
+SELECT transaction_timestamp(), txid_current(),
+       pg_notify('{COMMIT_CHANNEL}', $1::text || ' ' || (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint
+                 || ' ' || txid_current())
 """
 
 REGISTER_ROBOTS = """
@@ -53,9 +63,11 @@ ON CONFLICT (robot_id) DO NOTHING
 
 SELECT_ROBOT_KEYS = "SELECT robot_id, robot_key FROM robots WHERE robot_id = ANY($1::text[])"
 
-# Only the slow path (a batch that hit the unique index) uses the staging table.
+# Only the slow path (a batch that hit the unique index) uses the staging table. INCLUDING DEFAULTS: its rows get
+# their stored_at and stored_xid as COPY into telemetry gives them; without it a replay stored a whole flush with
+# neither, and those readings were left out of every rollup and of other processes' streams.
 CREATE_STAGING_TABLE = """
-CREATE TEMP TABLE IF NOT EXISTS telemetry_staging (LIKE telemetry) ON COMMIT DELETE ROWS
+CREATE TEMP TABLE IF NOT EXISTS telemetry_staging (LIKE telemetry INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
 """
 
 INSERT_STAGED_SKIP_DUPLICATES = """
@@ -78,20 +90,25 @@ SET {_SET_LATEST}
 WHERE {_NEWER_WINS}
 """
 
-# Start-up repair of latest state: one index probe per robot for its newest stored reading, under the same rule.
-# When it arrived stands in as when it was stored (at most a flush later); for rows stored before stored_at was
-# kept, their own time (never later than now).
-RECONCILE_LATEST = f"""
-INSERT INTO robot_latest AS l (robot_key, {_READING_COLUMNS}, received_at)
-SELECT r.robot_key, n.*
-FROM robots AS r
-CROSS JOIN LATERAL (
-    SELECT {_READING_COLUMNS}, coalesce(t.stored_at, least(t.time, now()))
-    FROM telemetry t WHERE t.robot_key = r.robot_key ORDER BY t.time DESC LIMIT 1
-) AS n
-ON CONFLICT (robot_key) DO UPDATE
-SET {_SET_LATEST}
-WHERE {_NEWER_WINS}
+# The database's follow-up of the latest state, in each alert round (app.alerts.engine): each robot's newest
+# reading stored at positions [$1, $2), under the same rule, with stored_at as when the server had it (as the
+# ingest path notes it), offered to robot_latest. Whatever a process did not write (it crashed, or the write
+# failed) is written here, by any process. Returns every robot with readings in the range, and its newest's
+# stored_at (for the evaluation lag).
+FOLLOW_LATEST = f"""
+WITH newest AS (
+    SELECT DISTINCT ON (robot_key) robot_key, {_READING_COLUMNS}, stored_at
+    FROM telemetry
+    WHERE stored_xid >= $1 AND stored_xid < $2
+    ORDER BY robot_key, least(time, stored_at) DESC, time DESC
+), moved AS (
+    INSERT INTO robot_latest AS l (robot_key, {_READING_COLUMNS}, received_at)
+    SELECT * FROM newest
+    ON CONFLICT (robot_key) DO UPDATE
+    SET {_SET_LATEST}
+    WHERE {_NEWER_WINS}
+)
+SELECT robot_key, stored_at FROM newest
 """
 
 # --- history -------------------------------------------------------------------------------------------------
@@ -207,18 +224,16 @@ _ROLLUP_COLUMNS = (
 )
 _SET_ROLLUP = ", ".join(f"{c} = excluded.{c}" for c in _ROLLUP_COLUMNS.split(", ")[2:])
 TRY_ROLLUP_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('fleet-rollups'))"
-# The watermark, whether no pass ran yet, and how far this pass may go: what was stored at least $1 ago, so that
-# no flush transaction that started before it can still commit rows behind the watermark.
-START_ROLLUP_PASS = """
-SELECT rolled_up_to, status_gap_s, rolled_up_to = '-infinity' AS first,
-       transaction_timestamp() - $1::interval AS settled
+# The watermark (NULL: no pass ran yet), and how far this pass may go: every reading whose transaction has ended.
+START_ROLLUP_PASS = f"""
+SELECT rolled_up_xid, status_gap_s, {COMMITTED_BELOW} AS settled
 FROM rollup_state FOR UPDATE
 """
-SET_ROLLED_UP_TO = "UPDATE rollup_state SET rolled_up_to = $1"
-# A pass: the readings stored in [$1, $2), aggregated per (robot, minute) and added to the minute's row (or stored
-# as a new row). Every aggregate here is a sum, a count, an extreme or the latest location, so adding them does not
-# depend on the order the readings came in: telemetry_1m holds exactly the readings stored before $2 (the pass
-# moves the watermark to $2 in the same transaction), late ones included, and no reading is read twice.
+SET_ROLLED_UP_TO = "UPDATE rollup_state SET rolled_up_xid = $1"
+# A pass: the readings stored at positions [$1, $2), aggregated per (robot, minute) and added to the minute's row (or
+# stored as a new row). Every aggregate here is a sum, a count, an extreme or the latest location, so adding them does
+# not depend on the order the readings came in: telemetry_1m holds exactly the readings stored before $2 (the pass moves
+# the watermark to $2 in the same transaction), late ones included, and no reading is read twice.
 _ADD_ROLLUP = ", ".join(
     (
         *(f"{c} = r.{c} + excluded.{c}" for c in ("readings", "battery_sum", "voltage_count", *STATUSES)),
@@ -240,7 +255,7 @@ ROLL_UP_STORED = f"""
 INSERT INTO telemetry_1m AS r ({_ROLLUP_COLUMNS})
 SELECT t.robot_key, time_bucket('1 minute', t.time) AS minute, {_MINUTE_AGGREGATES}
 FROM telemetry t
-WHERE t.stored_at >= $1 AND t.stored_at < $2
+WHERE t.stored_xid >= $1 AND t.stored_xid < $2
 GROUP BY t.robot_key, minute
 ON CONFLICT (robot_key, minute) DO UPDATE SET {_ADD_ROLLUP}
 """
@@ -249,7 +264,7 @@ ROLL_UP_ALL = f"""
 INSERT INTO telemetry_1m AS r ({_ROLLUP_COLUMNS})
 SELECT t.robot_key, time_bucket('1 minute', t.time) AS minute, {_MINUTE_AGGREGATES}
 FROM telemetry t
-WHERE t.stored_at < $1 OR t.stored_at IS NULL
+WHERE t.stored_xid < $1 OR t.stored_xid IS NULL
 GROUP BY t.robot_key, minute
 ON CONFLICT (robot_key, minute) DO UPDATE SET {_SET_ROLLUP}
 """
@@ -257,7 +272,7 @@ ON CONFLICT (robot_key, minute) DO UPDATE SET {_SET_ROLLUP}
 # SELECT_BUCKETS from the rollup: the minutes of [$6, $7) (whole minutes inside the range) from telemetry_1m, plus,
 # from the readings, the range's partial minutes at either end and what was stored at or after $8, the watermark
 # (read first, in the same repeatable-read snapshot: no reading is counted twice or missed). The watermark is a
-# parameter, not a subquery, so the planner sees how recent it is and reads those rows through the stored_at BRIN
+# parameter, not a subquery, so the planner sees how recent it is and reads those rows through the stored_xid BRIN
 # index instead of every reading of the range.
 FORCE_CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"  # a generic plan cannot know $8 is recent
 SELECT_BUCKETS_ROLLED_UP = """
@@ -275,7 +290,7 @@ WITH parts AS (
            (status = 'charging')::integer, (status = 'error')::integer
     FROM telemetry
     WHERE robot_key = $1 AND ((time >= $4 AND time < $6) OR (time >= $7 AND time < $5)
-                              OR (time >= $6 AND time < $7 AND stored_at >= $8))
+                              OR (time >= $6 AND time < $7 AND stored_xid >= $8))
 ), filled AS (
     SELECT bucket, sum(readings) AS readings,
            sum(battery_sum) / sum(readings) AS battery_avg, min(battery_min) AS battery_min,
@@ -340,23 +355,23 @@ WINDOW p AS (PARTITION BY robot_key, period, latitude IS NULL ORDER BY time)
 """
 # A pass keeps each row equal to its period's readings stored before the new watermark, reading each new reading
 # once (rolling up a period again at every pass until it ends would read a reading 45 times at one a second):
-# 1. APPEND_FRESH_PERIODS ($1, $2: the stored_at range of the pass; $3: the status gap in seconds): the new
+# 1. APPEND_FRESH_PERIODS ($1, $2: the positions the pass takes; $3: the status gap in seconds): the new
 #    readings of each period, rolled up alone, are appended to the period's row when they all follow its last
 #    reading, or become the row of a period that had none (none of its readings was stored before $1). Appending
 #    adds the step from the row's last reading to the first new one: its status held until then (at most $3 s),
 #    and the path between. It returns the periods it left alone: those with a reading at or before the row's last.
 # 2. ROLL_UP_LATE_PERIODS ($1, $2: those periods' robot keys and starts; $3: the gap; $4: the watermark): each is
-#    rolled up again from all of its readings stored before $4 (or before stored_at existed).
+#    rolled up again from all of its readings stored before position $4 (or before positions existed).
 _LATE_PERIOD_READINGS = f"""(
     SELECT t.robot_key, t.time, t.status, t.latitude, t.longitude, d.period
     FROM unnest($1::integer[], $2::timestamptz[]) AS d (robot_key, period)
     JOIN telemetry t ON t.robot_key = d.robot_key AND t.time >= d.period AND t.time < d.period + {PERIOD}
-    WHERE t.stored_at < $4 OR t.stored_at IS NULL
+    WHERE t.stored_xid < $4 OR t.stored_xid IS NULL
 )"""
 _FRESH_PERIOD_READINGS = f"""(
     SELECT robot_key, time, status, latitude, longitude, time_bucket({PERIOD}, time) AS period
     FROM telemetry
-    WHERE stored_at >= $1 AND stored_at < $2
+    WHERE stored_xid >= $1 AND stored_xid < $2
 )"""
 _AXES = ("latitude", "longitude")
 _JOINED_HELD_S = "least(extract(epoch FROM excluded.first_at - p.last_at)::float8, $3)"
@@ -375,12 +390,12 @@ _APPEND_PERIOD = ", ".join(
         "excluded.first_latitude, excluded.first_longitude), 0)",
     )
 )  # fmt: skip
-# Every period again, from the readings stored in [$1, $2) or before stored_at existed: with $1 = -infinity, the
+# Every period again, from the readings stored at positions [$1, $2) or before positions existed: with $1 = 0, the
 # first pass, or one with another status gap than the last.
 _ALL_PERIOD_READINGS = f"""(
     SELECT robot_key, time, status, latitude, longitude, time_bucket({PERIOD}, time) AS period
     FROM telemetry
-    WHERE stored_at IS NULL OR (stored_at >= $1 AND stored_at < $2)
+    WHERE stored_xid IS NULL OR (stored_xid >= $1 AND stored_xid < $2)
 )"""
 
 
@@ -415,7 +430,7 @@ WHERE NOT EXISTS (SELECT 1 FROM appended a WHERE a.robot_key = f.robot_key AND a
 ROLL_UP_ALL_PERIODS = _roll_up_periods(_ALL_PERIOD_READINGS)
 DELETE_PERIODS = "DELETE FROM telemetry_15m"
 SET_STATUS_GAP = "UPDATE rollup_state SET status_gap_s = $1"
-SELECT_ROLLUP_STATE = "SELECT rolled_up_to, status_gap_s FROM rollup_state"
+SELECT_ROLLUP_STATE = "SELECT rolled_up_xid, status_gap_s FROM rollup_state"
 
 # What a period query takes from telemetry itself, read in the same snapshot as the watermark $5: the readings of
 # the range's partial periods at either end ([$1, $3) and [$4, $2)), and of whole periods in [$3, $4) that hold
@@ -426,7 +441,7 @@ _PERIODS_OF_RANGE = f"""
 dirty AS (
     SELECT DISTINCT robot_key, time_bucket({PERIOD}, time) AS period
     FROM telemetry
-    WHERE time >= $3 AND time < $4 AND stored_at >= $5
+    WHERE time >= $3 AND time < $4 AND stored_xid >= $5
 ), readings AS (
     SELECT t.robot_key, t.time, t.status, t.latitude, t.longitude, time_bucket({PERIOD}, t.time) AS period
     FROM robots r
@@ -660,15 +675,15 @@ NOTIFY_ALERT = f"SELECT pg_notify('{ALERT_CHANNEL}', $1)"
 
 ALERT_COLUMNS = (
     "alert_id, rule_id, rule_name, kind, robot_id, reason, opened_at, acknowledged_at, acknowledged_by, note, "
-    "resolved_at, resolution"
+    "resolved_at, resolution, sequence"
 )
 RESOLVE_RULE_ALERTS = f"""
-UPDATE alerts SET resolved_at = now(), resolution = $2
+UPDATE alerts SET resolved_at = now(), resolution = $2, sequence = sequence + 1
 WHERE rule_id = $1 AND resolved_at IS NULL
 RETURNING {ALERT_COLUMNS}
 """
 ACKNOWLEDGE_ALERT = f"""
-UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2, note = $3
+UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2, note = $3, sequence = sequence + 1
 WHERE alert_id = $1 AND resolved_at IS NULL AND acknowledged_at IS NULL
 RETURNING {ALERT_COLUMNS}
 """
@@ -694,6 +709,26 @@ SELECT_OPEN_ALERTS = "SELECT rule_id, robot_id FROM alerts WHERE resolved_at IS 
 SELECT_ALERT_SNAPSHOT = """
 SELECT r.robot_id, r.tags, l.received_at, l.status::text AS status
 FROM robots r JOIN robot_latest l USING (robot_key)
+"""
+
+# An alert round (app.alerts.engine): one process at a time, the others skip it. It follows the readings from the
+# position the last round reached to every reading whose transaction has ended, and moves the position in the
+# same transaction: a round that fails or dies leaves it where it was, for the next round of any process.
+TRY_ROUND_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('fleet-alert-round'))"
+START_ROUND = f"SELECT derived_xid, {COMMITTED_BELOW} AS settled FROM derived_state FOR UPDATE"
+SET_DERIVED_XID = "UPDATE derived_state SET derived_xid = $1"
+# The latest state of the robots in $1, as rows the reading checks take (app.ingest.reading.Row), with tags.
+SELECT_LATEST_ROWS = f"""
+SELECT r.robot_id, {", ".join(f"l.{c}" for c in _READING_COLUMNS_AS_TEXT.split(", "))}, r.tags, l.received_at
+FROM robot_latest l JOIN robots r USING (robot_key)
+WHERE l.robot_key = ANY($1::integer[])
+"""
+SELECT_ANCHORS = "SELECT robot_id, within_m, latitude, longitude, since FROM alert_anchors"
+UPSERT_ANCHORS = """
+INSERT INTO alert_anchors (robot_id, within_m, latitude, longitude, since)
+SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::timestamptz[])
+ON CONFLICT (robot_id, within_m) DO UPDATE
+SET latitude = excluded.latitude, longitude = excluded.longitude, since = excluded.since
 """
 
 # --- webhooks ------------------------------------------------------------------------------------------------
@@ -754,7 +789,7 @@ ON CONFLICT (rule_id, robot_id) WHERE resolved_at IS NULL DO NOTHING
 RETURNING {ALERT_COLUMNS}
 """
 RESOLVE_ALERTS = f"""
-UPDATE alerts a SET resolved_at = now(), resolution = u.resolution
+UPDATE alerts a SET resolved_at = now(), resolution = u.resolution, sequence = a.sequence + 1
 FROM unnest($1::int[], $2::text[], $3::text[]) AS u(rule_id, robot_id, resolution)
 WHERE a.rule_id = u.rule_id AND a.robot_id = u.robot_id AND a.resolved_at IS NULL
 RETURNING {", ".join(f"a.{column}" for column in ALERT_COLUMNS.split(", "))}

@@ -106,11 +106,11 @@ async def fetch_rolled_up_buckets(
 ) -> list[asyncpg.Record]:
     """SELECT_BUCKETS' rows summed from telemetry_1m (from the readings before the first pass)."""
     async with rollups.snapshot(conn) as state:
-        if state.rolled_up_to is None:
+        if state.rolled_up_xid is None:
             return await conn.fetch(sql.SELECT_BUCKETS, robot_key, width, tz, since, until)
         return await conn.fetch(
             sql.SELECT_BUCKETS_ROLLED_UP,
-            robot_key, width, tz, since, until, ceil_to(since, MINUTE), floor_to(until, MINUTE), state.rolled_up_to,
+            robot_key, width, tz, since, until, ceil_to(since, MINUTE), floor_to(until, MINUTE), state.rolled_up_xid,
         )  # fmt: skip
 
 

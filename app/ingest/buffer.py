@@ -20,7 +20,7 @@ from app.ingest.batch import count_accepted, newest_per_robot, prepare_batch
 from app.ingest.commits import CommitListener, CommitOrder
 from app.ingest.decoding import Window, parse_rows
 from app.ingest.latest import LatestState
-from app.ingest.reading import Row
+from app.ingest.reading import Row, candidate
 from app.ingest.writers import WriterCheck
 from app.schemas import IngestResult
 from app.settings import IngestSettings
@@ -35,12 +35,11 @@ log = logging.getLogger(__name__)
 
 
 class _Pending:
-    __slots__ = ("enqueued_at", "future", "received_at", "rows", "writer")
+    __slots__ = ("enqueued_at", "future", "rows", "writer")
 
-    def __init__(self, rows: Sequence[Row], enqueued_at: float, writer: int, received_at: datetime) -> None:
+    def __init__(self, rows: Sequence[Row], enqueued_at: float, writer: int) -> None:
         self.rows = rows
         self.enqueued_at = enqueued_at  # loop time, for deadlines
-        self.received_at = received_at  # wall-clock arrival: latest state and liveness go by it
         self.writer = writer  # the credential that sent it (0 with authentication off)
         self.future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
 
@@ -104,13 +103,13 @@ class Ingestor:
             return IngestResult(accepted=0, duplicates=0)
         if writer is not ANONYMOUS:
             await self._writers.check(writer, rows)
-        return await self.submit(rows, writer.credential_id, received_at)
+        return await self.submit(rows, writer.credential_id)
 
     def forget_provisioning(self) -> None:
         """Credentials or robots changed: look provisioning up again."""
         self._writers.forget()
 
-    async def submit(self, rows: Sequence[Row], writer: int = 0, received_at: datetime | None = None) -> IngestResult:
+    async def submit(self, rows: Sequence[Row], writer: int = 0) -> IngestResult:
         """Queue ``rows`` and wait until they are committed (or the flush fails)."""
         if self._closing:
             raise self._unavailable("the service is shutting down")
@@ -122,7 +121,7 @@ class Ingestor:
         mine = self._queued_by_writer.get(writer, 0)
         if writer and mine + count > self._settings.max_queued_rows_per_credential:
             raise self._unavailable(f"this credential has {mine} readings waiting already")
-        pending = _Pending(rows, asyncio.get_running_loop().time(), writer, received_at or datetime.now(UTC))
+        pending = _Pending(rows, asyncio.get_running_loop().time(), writer)
         self._queue.append(pending)
         self._queued_rows += count
         self._queued_by_writer[writer] = mine + count
@@ -271,16 +270,17 @@ class Ingestor:
         ``stored_at`` (the transaction's start: what orders the live stream)."""
         async with self._pool.acquire() as conn, conn.transaction():
             keys = await self._resolve_robot_keys(conn, {row[0] for pending in batch for row in pending.rows})
-            prepared = prepare_batch([p.rows for p in batch], [p.received_at for p in batch], keys)
+            prepared = prepare_batch([p.rows for p in batch], keys)
             new_flags = await telemetry.insert_records(conn, prepared.records)
             stored_at = await telemetry.fetch_transaction_time(conn, self.instance)
         newest, rows = prepared.newest, prepared.rows
         if new_flags is not None:
             # Only what was stored may become a latest state or be streamed: a replay can carry other values.
-            stored = zip(prepared.records, prepared.owners, new_flags, strict=True)
-            newest = newest_per_robot((r, batch[owner].received_at) for r, owner, is_new in stored if is_new)
+            newest = newest_per_robot(r for r, is_new in zip(prepared.records, new_flags, strict=True) if is_new)
             rows = [row for row, is_new in zip(rows, new_flags, strict=True) if is_new]
-        self._latest.note(newest)  # only now: the transaction is committed
+        # Only now: the transaction is committed. Ranked by stored_at, as app.derived ranks every committed reading,
+        # so this fast path and the database's follow-up agree on which reading is newest.
+        self._latest.note({key: candidate(record, stored_at) for key, record in newest.items()})
         self._robot_keys.update(keys)
         return count_accepted(prepared.owners, new_flags, len(batch)), rows, stored_at
 

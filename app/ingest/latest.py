@@ -4,8 +4,9 @@
 Writing it once per interval instead of once per flush keeps its cost per robot, not per reading: with small
 flushes the per-flush UPDATE had doubled PostgreSQL's CPU per stored reading. Readers go through
 ``fetch_states``, which writes what is pending first, so a process always reads its own acknowledged writes;
-across processes the state lags by at most one interval. A crash can lose only unwritten latest state, which
-``reconcile_latest`` recomputes from the readings at start-up.
+across processes the state lags by at most one interval. A crash or a failed write loses only unwritten latest
+state, and the alert rounds (app.alerts.engine) write it from the committed readings, by commit position, within a
+round of any process. Both rank readings by the same rule, with stored_at as when the server had them.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class LatestState:
             await asyncio.gather(self._writer, return_exceptions=True)
         try:
             await self.sync()
-        except Exception as exc:  # the next start-up's reconcile_latest recomputes it from the stored readings
+        except Exception as exc:  # the alert rounds write it from the committed readings
             log.warning("latest state not written at shutdown: %r", exc)
 
     async def _write_periodically(self) -> None:

@@ -41,8 +41,8 @@ class CommitRelay:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def on_notice(self, payload: str) -> None:
-        """A commit notice: "<instance> <stored_at µs>"."""
-        instance, stored_us = payload.split(" ")
+        """A commit notice: "<instance> <stored_at µs> <stored_xid>"."""
+        instance, stored_us, _ = payload.split(" ")
         if instance == self._instance or not self._broadcaster.wants_readings:
             return
         try:

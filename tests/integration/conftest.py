@@ -23,8 +23,8 @@ DROP_TEST_DATABASE = f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)'
 CREATE_TEST_DATABASE = f'CREATE DATABASE "{TEST_DATABASE}"'
 TRUNCATE_ALL = (
     "TRUNCATE telemetry, telemetry_1m, telemetry_15m, robots, robot_latest, credentials, alert_rules, alerts, "
-    "webhooks, webhook_deliveries RESTART IDENTITY; "
-    "UPDATE rollup_state SET rolled_up_to = '-infinity', status_gap_s = NULL"
+    "webhooks, webhook_deliveries, alert_anchors RESTART IDENTITY; "
+    "UPDATE rollup_state SET rolled_up_xid = NULL, status_gap_s = NULL"
 )
 
 

@@ -172,10 +172,11 @@ async def test_acknowledge_then_conflicts(api: httpx.AsyncClient) -> None:
     await create_rule(api, {"kind": "status", "statuses": ["error", "charging"]})
     await post(api, "a1", status="charging")
     (alert,) = await eventually(lambda: open_alerts(api, "a1"))
+    assert alert["sequence"] == 1
     response = await api.post(f"/alerts/{alert['alert_id']}/acknowledge", json={"note": "on my way"})
     assert response.status_code == 200, response.text
     acknowledged = response.json()
-    assert (acknowledged["state"], acknowledged["note"]) == ("acknowledged", "on my way")
+    assert (acknowledged["state"], acknowledged["note"], acknowledged["sequence"]) == ("acknowledged", "on my way", 2)
     assert acknowledged["acknowledged_by"] and acknowledged["acknowledged_at"]
     assert (await api.get("/alerts", params={"state": "acknowledged"})).json()["alerts"][0]["alert_id"] == alert[
         "alert_id"
@@ -184,6 +185,7 @@ async def test_acknowledge_then_conflicts(api: httpx.AsyncClient) -> None:
     await post(api, "a1", status="idle")
     (done,) = await eventually(lambda: resolved_alerts(api, "a1"))
     assert done["acknowledged_by"] == acknowledged["acknowledged_by"]  # the history keeps every step
+    assert done["sequence"] == 3  # webhook receivers order an alert's events by it
     assert_problem(await api.post(f"/alerts/{alert['alert_id']}/acknowledge"), ErrorKind.CONFLICT)
     assert_problem(await api.post("/alerts/999999/acknowledge"), ErrorKind.UNKNOWN_ALERT)
     assert_problem(await api.get("/alerts/999999"), ErrorKind.UNKNOWN_ALERT)
@@ -336,3 +338,85 @@ async def test_options_lists_every_method_of_every_path(api: httpx.AsyncClient, 
         assert set(response.headers["allow"].split(", ")) == methods, route.path
         checked += 1
     assert checked >= 3
+
+
+async def followed(conn: asyncpg.Connection) -> None:
+    """Until an alert round has followed every stored reading (the derived position is past them all)."""
+    done = "SELECT derived_xid > coalesce((SELECT max(stored_xid) FROM telemetry), 0) FROM derived_state"
+    await eventually(lambda: conn.fetchval(done), within_s=10)
+
+
+async def test_a_robot_is_judged_by_its_newest_reading_whatever_the_body_order(
+    api: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    await create_rule(api, {"kind": "battery", "below": 20, "margin": 5})
+    now = datetime.now(UTC)
+    for i in range(10):
+        newest, older = now - timedelta(seconds=1), now - timedelta(seconds=2)
+        fine = [reading(f"fine-{i}", newest, battery_level=80), reading(f"fine-{i}", older, battery_level=5)]
+        low = [reading(f"low-{i}", newest, battery_level=5), reading(f"low-{i}", older, battery_level=80)]
+        for body in (fine, low):  # newest first, as a robot flushing its buffer backwards sends them
+            assert (await api.post("/telemetry", json=body)).status_code == 200
+    await followed(conn)
+    opened = {r["robot_id"] for r in await conn.fetch("SELECT robot_id FROM alerts WHERE resolved_at IS NULL")}
+    assert opened == {f"low-{i}" for i in range(10)}
+
+
+async def test_two_processes_judge_a_robot_by_the_newest_reading_either_stored(
+    alert_settings: Settings, conn: asyncpg.Connection
+) -> None:
+    async with serve_in_process(alert_settings) as one, serve_in_process(alert_settings) as two:
+        await create_rule(one, {"kind": "battery", "below": 20, "margin": 5})
+        now = datetime.now(UTC)
+        newest, older = now - timedelta(seconds=1), now - timedelta(seconds=2)
+        for i in range(10):  # the newer reading through one process, the older through the other, at once
+            await asyncio.gather(
+                post(one, f"race-{i}", timestamp=newest.isoformat(), battery_level=80),
+                post(two, f"race-{i}", timestamp=older.isoformat(), battery_level=5),
+                post(two, f"low-{i}", timestamp=newest.isoformat(), battery_level=5),
+                post(one, f"low-{i}", timestamp=older.isoformat(), battery_level=80),
+            )
+        await followed(conn)
+        opened = {r["robot_id"] for r in await conn.fetch("SELECT robot_id FROM alerts WHERE resolved_at IS NULL")}
+        assert opened == {f"low-{i}" for i in range(10)}
+        for api in (one, two):  # and both serve the newest as the latest state
+            states = (await api.get("/robots")).json()["robots"]
+            assert {s["robot_id"]: s["battery_level"] for s in states} == {
+                **{f"race-{i}": 80 for i in range(10)},
+                **{f"low-{i}": 5 for i in range(10)},
+            }
+
+
+async def test_a_reading_whose_process_died_after_its_commit_is_followed(
+    api: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    """Committed by a process that was killed before it wrote the latest state or evaluated it (here: stored by
+    another connection, which no process hears of): a round of any process takes it up."""
+    await create_rule(api, {"kind": "battery", "below": 20})
+    key = await conn.fetchval("INSERT INTO robots (robot_id) VALUES ('orphan') RETURNING robot_key")
+    await conn.execute(
+        "INSERT INTO telemetry (robot_key, time, latitude, longitude, battery_level) VALUES ($1, now(), 1, 2, 5)", key
+    )
+    await eventually(lambda: open_alerts(api, "orphan"))
+    state = (await api.get("/robots/orphan")).json()
+    assert state["battery_level"] == 5
+
+
+async def test_a_stuck_robot_under_two_processes_opens_one_alert(
+    alert_settings: Settings, conn: asyncpg.Connection
+) -> None:
+    """Each process evaluated only what it stored, with anchors of its own: one stuck robot opened and resolved
+    an alert about twice a second. Now the anchors are the database's and one round runs at a time."""
+    here = {"latitude": 37.1, "longitude": -122.3}
+    async with serve_in_process(alert_settings) as one, serve_in_process(alert_settings) as two:
+        await create_rule(one, {"kind": "stationary", "after": "1s", "within_m": 5})
+        for i in range(40):
+            await post((one, two)[i % 2], "stuck", status="moving", location=here)
+            await asyncio.sleep(0.05)
+        await eventually(lambda: open_alerts(one, "stuck"))
+        for i in range(20):  # still stuck, still alternating: nothing more happens
+            await post((one, two)[i % 2], "stuck", status="moving", location=here)
+            await asyncio.sleep(0.05)
+        await followed(conn)
+    assert await conn.fetchval("SELECT count(*) FROM alerts WHERE robot_id = 'stuck'") == 1
+    assert await conn.fetchval("SELECT count(*) FROM alerts WHERE resolved_at IS NOT NULL") == 0

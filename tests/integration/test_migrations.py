@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -51,10 +52,11 @@ async def test_all_migrations_give_the_expected_schema(scratch_url: str) -> None
             r["indexname"]: r["indexdef"]
             for r in await conn.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'telemetry'")
         }
-        # Two indexes: the unique (robot_key, time) that deduplicates and serves the per-robot queries, and a
-        # BRIN on stored_at for stream resumes (cheap to maintain on COPY).
-        assert sorted(indexes) == ["telemetry_robot_time", "telemetry_stored_at"]
+        # Three indexes: the unique (robot_key, time) that deduplicates and serves the per-robot queries, and
+        # BRINs on stored_at for stream resumes and on stored_xid for following commits (cheap on COPY).
+        assert sorted(indexes) == ["telemetry_robot_time", "telemetry_stored_at", "telemetry_stored_xid"]
         assert "USING brin (stored_at)" in indexes["telemetry_stored_at"]
+        assert "USING brin (stored_xid)" in indexes["telemetry_stored_xid"]
         assert "UNIQUE" in indexes["telemetry_robot_time"]
         assert '(robot_key, "time" DESC)' in indexes["telemetry_robot_time"]
         # The migrations give telemetry and robot_latest exactly the columns the reading declares, in its order.
@@ -68,8 +70,11 @@ async def test_all_migrations_give_the_expected_schema(scratch_url: str) -> None
                 )
             ]
             expected = [("robot_key", "integer")] + [(c.name, INFORMATION_SCHEMA_TYPES[c.sql_type]) for c in COLUMNS]
-            # and when the server received it (robot_latest) or stored it (telemetry)
-            expected.append(("received_at" if table == "robot_latest" else "stored_at", "timestamp with time zone"))
+            # and when the server had it (robot_latest), or when and by which transaction it was stored (telemetry)
+            if table == "robot_latest":
+                expected.append(("received_at", "timestamp with time zone"))
+            else:
+                expected += [("stored_at", "timestamp with time zone"), ("stored_xid", "bigint")]
             assert columns == expected, table
         collation = await conn.fetchval(
             "SELECT collation_name FROM information_schema.columns"
@@ -114,5 +119,39 @@ async def test_battery_values_stored_as_real_come_back_as_sent(scratch_url: str,
         for table in ("telemetry", "robot_latest"):
             stored = await conn.fetchrow(f"SELECT battery_level, battery_voltage FROM {table}")
             assert stored is not None and tuple(stored) == (70.09, 24.61), table
+    finally:
+        await conn.close()
+
+
+async def test_a_database_made_before_commit_positions_is_upgraded(scratch_url: str, tmp_path: Path) -> None:
+    """What the code before migration 012 left: a replay's rows with no stored_at, rollups that missed them, and a
+    latest state a crash left behind. The upgrade rebuilds the rollups at the next pass and repairs the state."""
+    for version, _, path in list_migrations():
+        if version <= 11:
+            (tmp_path / path.name).write_text(path.read_text())
+    await apply_migrations(scratch_url, tmp_path)
+    conn = await asyncpg.connect(scratch_url)
+    try:
+        await conn.execute("INSERT INTO robots (robot_id) VALUES ('old')")
+        insert = (
+            "INSERT INTO telemetry (robot_key, time, latitude, longitude, battery_level, stored_at)"
+            " SELECT 1, '2026-11-01T00:00:00Z'::timestamptz + s * interval '1 s', 1, 2, 50, $1"
+            " FROM generate_series(0, 9) s"
+        )
+        await conn.execute(insert, None)  # stored beside a replay: no stored_at
+        await conn.execute("UPDATE rollup_state SET rolled_up_to = now(), status_gap_s = 300")
+        await conn.execute(
+            "INSERT INTO robot_latest SELECT robot_key, time, latitude, longitude, battery_level, battery_voltage,"
+            " status, seq, heading, speed, altitude, accuracy, pose_frame, pose_x, pose_y, pose_yaw, fields, time"
+            " FROM telemetry ORDER BY time LIMIT 1"
+        )
+        await apply_migrations(scratch_url)
+        assert await conn.fetchval("SELECT rolled_up_xid FROM rollup_state") is None  # rolled up again next pass
+        latest = await conn.fetchval("SELECT time FROM robot_latest")
+        assert latest == await conn.fetchval("SELECT max(time) FROM telemetry")
+        position = await conn.fetchval("SELECT derived_xid FROM derived_state")
+        await conn.execute(insert.replace("0, 9", "10, 10"), None)
+        added = await conn.fetchval("SELECT stored_xid FROM telemetry WHERE time = $1", latest + timedelta(seconds=1))
+        assert added > position
     finally:
         await conn.close()

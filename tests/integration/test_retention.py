@@ -41,7 +41,7 @@ async def test_chunks_past_the_period_are_dropped_and_nothing_newer(
 ) -> None:
     await load(conn, 120, 100, 95, 89, 30, 1)
     async with asyncpg.create_pool(database_url, min_size=1, max_size=2) as pool:
-        await rollups.roll_up_stored(pool, timedelta(0), 300)
+        await rollups.roll_up_stored(pool, 300)
         assert await rolled_up_ages(conn) == [[120, 100, 95, 89, 30, 1]] * 2
         retention = Retention(pool, timedelta(days=90))
         # The 120-, 100- and 95-day-old chunks of the readings and of both rollups.

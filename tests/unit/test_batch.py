@@ -17,7 +17,7 @@ def at(seconds: int) -> datetime:
 
 
 def test_rows_get_their_robot_key_in_place_of_the_id() -> None:
-    prepared = prepare_batch([[make_row("a", at(0)), make_row("b", at(0))]], [at(60)], KEYS)
+    prepared = prepare_batch([[make_row("a", at(0)), make_row("b", at(0))]], KEYS)
     assert [record[0] for record in prepared.records] == [1, 2]
     assert [record[1:] for record in prepared.records] == [row[1:] for row in prepared.rows]
 
@@ -25,22 +25,31 @@ def test_rows_get_their_robot_key_in_place_of_the_id() -> None:
 def test_in_batch_repeats_are_kept_for_the_table_and_the_first_occurrence_wins() -> None:
     first = make_row("a", at(0), battery_level=10)
     again = make_row("a", at(0), battery_level=99)  # same (robot, time), other values: a replay
-    prepared = prepare_batch([[first], [again, make_row("a", at(1))]], [at(60), at(60)], KEYS)
+    prepared = prepare_batch([[first], [again, make_row("a", at(1))]], KEYS)
     assert prepared.rows == [first, again, make_row("a", at(1))]
     assert prepared.owners == [0, 1, 1]
     assert first_occurrences(prepared.records) == [True, False, True]
     # What the table then stores: the first occurrence, so the first request added one row and the second one.
     assert count_accepted(prepared.owners, first_occurrences(prepared.records), 2) == [1, 1]
     # Its newest is the first occurrence too: an equal one never replaces it.
-    assert prepared.newest[1][2] == prepared.records[2]
+    assert prepared.newest[1] == prepared.records[2]
 
 
 def test_newest_per_robot_is_the_latest_time_whatever_the_order() -> None:
     rows: list[Row] = [make_row("a", at(5)), make_row("a", at(9)), make_row("a", at(1)), make_row("b", at(2))]
-    prepared = prepare_batch([rows[:2], rows[2:]], [at(60), at(61)], KEYS)
-    assert {key: record[TIME] for key, (_, _, record) in prepared.newest.items()} == {1: at(9), 2: at(2)}
-    received = [at(60) if owner == 0 else at(61) for owner in prepared.owners]
-    assert newest_per_robot(zip(prepared.records, received, strict=True)) == prepared.newest
+    prepared = prepare_batch([rows[:2], rows[2:]], KEYS)
+    assert {key: record[TIME] for key, record in prepared.newest.items()} == {1: at(9), 2: at(2)}
+    assert newest_per_robot(prepared.records) == prepared.newest
+
+
+def test_within_a_flush_the_latest_timestamp_is_the_newest_by_the_rule() -> None:
+    # A flush's rows share one stored_at; "newer wins" then agrees with the latest timestamp, future-stamped too.
+    stored_at = at(100)
+    for times in ([5, 9, 1], [99, 150, 120], [101, 100]):
+        records = [record_at(t) for t in times]
+        best = max(records, key=lambda r: r[TIME])
+        assert newest_per_robot(records)[1] == best
+        assert all(not is_newer(candidate(r, stored_at), candidate(best, stored_at)) for r in records)
 
 
 def test_only_new_rows_count_after_a_conflict() -> None:
