@@ -112,11 +112,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         ingestor.add_listener(broadcaster.publish)
         # Commits of the other processes reach this one's subscribers through PostgreSQL's LISTEN/NOTIFY.
         relay = CommitRelay(ingestor.instance, pool, broadcaster)
+        ingestor.add_claim(relay.claim)
         relay.start()
         stack.push_async_callback(relay.close)
         # Alert transitions of every process reach this one's subscribers the same way, at their COMMIT.
         notices = CommitNotices(
-            settings.database.database_url, relay.on_notice, partial(relay_alert_notice, broadcaster)
+            settings.database.database_url,
+            relay.on_notice,
+            partial(relay_alert_notice, broadcaster),
+            on_listening=relay.on_listening,
         )
         notices.start()
         stack.push_async_callback(notices.close)

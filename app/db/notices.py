@@ -21,8 +21,16 @@ class CommitNotices:
     """Calls ``on_commit(payload)`` for every commit notice and ``on_alert(payload)`` for every alert transition
     any API process announces (this one's included)."""
 
-    def __init__(self, database_url: str, on_commit: Callable[[str], None], on_alert: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        on_commit: Callable[[str], None],
+        on_alert: Callable[[str], None],
+        *,
+        on_listening: Callable[[], None] | None = None,
+    ) -> None:
         self._database_url = database_url
+        self._on_listening = on_listening  # called each time a LISTEN is in place, the first and after a loss
         self._handlers = {sql.COMMIT_CHANNEL: on_commit, sql.ALERT_CHANNEL: on_alert}
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -61,6 +69,8 @@ class CommitNotices:
         try:
             for channel in self._handlers:
                 await conn.add_listener(channel, self._deliver)
+            if self._on_listening is not None:
+                self._on_listening()
             self.listening.set()
             waits = {asyncio.create_task(self._stopping.wait()), asyncio.create_task(lost.wait())}
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)

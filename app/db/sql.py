@@ -46,14 +46,18 @@ STAGING_TABLE = "telemetry_staging"
 TELEMETRY_COLUMNS = ("robot_key", *COLUMN_NAMES)
 
 # A flush's stored_at (its transaction's start) and stored_xid, and a notice to every other API process, delivered
-# at COMMIT: "<instance> <stored_at in µs since the epoch> <stored_xid>", so a process streaming to subscribers can
-# read that flush's rows (COMMIT_CHANNEL; see SELECT_FLUSH_ROWS). One round trip for all.
+# at COMMIT: "f <instance> <stored_xid>", so a process streaming to subscribers can read that flush's rows
+# (COMMIT_CHANNEL; see SELECT_FLUSH_ROWS and app.ingest.relay). One round trip for all.
 COMMIT_CHANNEL = "fleet_commits"
 SELECT_TRANSACTION_TIME = f"""
-SELECT transaction_timestamp(), txid_current(),
-       pg_notify('{COMMIT_CHANNEL}', $1::text || ' ' || (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint
-                 || ' ' || txid_current())
+SELECT transaction_timestamp(), txid_current(), pg_notify('{COMMIT_CHANNEL}', 'f ' || $1::text || ' ' || txid_current())
 """
+# A relay checkpoint on the same channel: "c <instance> <position>", every transaction below the position ended
+# before the notice was sent, so their notices arrive before it (notices arrive in commit order).
+SEND_CHECKPOINT = f"SELECT pg_notify('{COMMIT_CHANNEL}', $1::text || ' ' || {COMMITTED_BELOW})"
+SELECT_COMMITTED_BELOW = f"SELECT {COMMITTED_BELOW}"
+# The flushes stored at or after a position, by their positions (the relay's catch-up after a LISTEN was lost).
+SELECT_FLUSHES_SINCE = "SELECT DISTINCT stored_xid FROM telemetry WHERE stored_xid >= $1 ORDER BY 1"
 
 REGISTER_ROBOTS = """
 INSERT INTO robots (robot_id)
@@ -137,12 +141,12 @@ ORDER BY t.stored_at, r.robot_id, t.time
 LIMIT $5
 """
 
-# One committed flush's rows, by its stored_at ($1), in the stream's order, for another process's subscribers.
-# (Not by transaction id: COPY runs in a savepoint, so the rows' xmin is a subtransaction's.)
+# One committed flush's rows, by its position ($1), in the stream's order, for another process's subscribers.
+# (Not by xmin: COPY runs in a savepoint, so the rows' xmin is a subtransaction's; stored_xid is the top one's.)
 SELECT_FLUSH_ROWS = f"""
 SELECT r.robot_id, t.stored_at, {", ".join("t." + c for c in _READING_COLUMNS_AS_TEXT.split(", "))}
 FROM telemetry t JOIN robots r USING (robot_key)
-WHERE t.stored_at = $1
+WHERE t.stored_xid = $1
 ORDER BY r.robot_id, t.time
 """
 

@@ -164,16 +164,32 @@ async def read_spool(spool: SpooledTemporaryFile[bytes]) -> AsyncIterator[bytes]
         spool.close()
 
 
-async def fetch_transaction_time(conn: Connection, instance: str) -> datetime:
-    """The caller's transaction's start (the ``stored_at`` PostgreSQL gives every row it writes), and a notice
-    to the other API processes, sent at COMMIT, naming the flush (``instance``: who sends it)."""
-    stored_at: datetime = await conn.fetchval(sql.SELECT_TRANSACTION_TIME, instance)
-    return stored_at
+async def fetch_transaction_time(conn: Connection, instance: str) -> tuple[datetime, int]:
+    """The caller's transaction's start and id (the ``stored_at`` and ``stored_xid`` PostgreSQL gives every row it
+    writes), and a notice to the other API processes, sent at COMMIT, naming the flush (``instance``: who sends
+    it)."""
+    row = await conn.fetchrow(sql.SELECT_TRANSACTION_TIME, instance)
+    assert row is not None
+    return row[0], row[1]
 
 
-async def fetch_flush(pool: Pool, stored_at: datetime) -> list[tuple[Position, StreamedReading]]:
-    """One committed flush's rows (named by a commit notice's stored_at), in stream order."""
-    return _streamed(await pool.fetch(sql.SELECT_FLUSH_ROWS, stored_at))
+async def fetch_flush(pool: Pool, position: int) -> list[tuple[Position, StreamedReading]]:
+    """One committed flush's rows (named by a commit notice's position), in stream order."""
+    return _streamed(await pool.fetch(sql.SELECT_FLUSH_ROWS, position))
+
+
+async def fetch_committed_below(pool: Pool) -> int:
+    """A position below which every transaction has ended."""
+    position: int = await pool.fetchval(sql.SELECT_COMMITTED_BELOW)
+    return position
+
+
+async def fetch_flushes_since(pool: Pool, position: int) -> list[int]:
+    return [row[0] for row in await pool.fetch(sql.SELECT_FLUSHES_SINCE, position)]
+
+
+async def send_checkpoint(pool: Pool, prefix: str) -> None:
+    await pool.execute(sql.SEND_CHECKPOINT, prefix)
 
 
 async def fetch_stored_since(

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import secrets
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -75,12 +75,17 @@ class Ingestor:
         self._robot_keys: dict[str, int] = {}
         self._writers = WriterCheck(pool)
         self._commits = CommitOrder()
+        self._claims: list[Callable[[int], None]] = []
         # Names this ingestor in the commit notices other processes get (app.ingest.relay).
         self.instance = secrets.token_hex(8)
 
     def start(self) -> None:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="ingest-dispatcher")
         self._expiry = asyncio.create_task(self._expire_queued(), name="ingest-deadlines")
+
+    def add_claim(self, claim: Callable[[int], None]) -> None:
+        """Call ``claim`` with each flush's commit position inside its transaction, before COMMIT."""
+        self._claims.append(claim)
 
     def add_listener(self, listener: CommitListener) -> None:
         """Call ``listener`` with each flush's newly stored rows after its commit, flushes in order."""
@@ -272,7 +277,9 @@ class Ingestor:
             keys = await self._resolve_robot_keys(conn, {row[0] for pending in batch for row in pending.rows})
             prepared = prepare_batch([p.rows for p in batch], keys)
             new_flags = await telemetry.insert_records(conn, prepared.records)
-            stored_at = await telemetry.fetch_transaction_time(conn, self.instance)
+            stored_at, position = await telemetry.fetch_transaction_time(conn, self.instance)
+            for claim in self._claims:  # before COMMIT: no catch-up read can find these rows unclaimed
+                claim(position)
         newest, rows = prepared.newest, prepared.rows
         if new_flags is not None:
             # Only what was stored may become a latest state or be streamed: a replay can carry other values.

@@ -76,3 +76,50 @@ async def test_two_instances_serve_every_write_and_stream_each_others(
             for robot in range(4):
                 page = (await client.get(f"/telemetry/r{robot}", params={"limit": "100"})).json()
                 assert sorted(r["seq"] for r in page["readings"]) == list(range(robot, 40, 4))
+
+
+LISTENERS = "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND datname = current_database()"
+
+
+async def both_listening(conn: asyncpg.Connection) -> None:
+    for _ in range(200):  # reconnecting takes a second
+        if len(await conn.fetch(LISTENERS)) == 2:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the instances did not listen again")
+
+
+async def test_a_subscriber_misses_nothing_while_its_instance_is_not_listening(
+    settings: Settings, conn: asyncpg.Connection
+) -> None:
+    """The LISTEN connections drop (as at a database restart) and B commits before A listens again: those notices
+    are lost, and A reads what was committed meanwhile once it listens again. Each reading arrives once."""
+    async with (
+        live_api(settings) as url_a,
+        live_api(settings) as url_b,
+        httpx.AsyncClient(base_url=url_a, timeout=10) as a,
+        httpx.AsyncClient(base_url=url_b, timeout=10) as b,
+        a.stream("GET", "/telemetry/stream") as stream,
+    ):
+        readings: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+        reader = asyncio.create_task(collect(sse_events(stream), readings))
+        await both_listening(conn)
+        await b.post("/telemetry/", json=reading("first", NOW))
+        assert (await asyncio.wait_for(readings.get(), 5))["robot_id"] == "first"
+        sent = []
+        for round_ in range(3):
+            await conn.execute(f"SELECT pg_terminate_backend(pid) FROM ({LISTENERS}) l")
+            for i in range(10):  # reconnecting waits a second: these commits are noticed by no one
+                body = [reading(f"m{round_}", NOW + timedelta(seconds=i), seq=i)]
+                assert (await b.post("/telemetry/", json=body)).json() == {"accepted": 1, "duplicates": 0}
+                sent.append((f"m{round_}", i))
+            assert await conn.fetch(LISTENERS) == []  # so none of them was heard
+            await both_listening(conn)
+        seen: list[tuple[object, object]] = []
+        while len(seen) < len(sent):
+            data = await asyncio.wait_for(readings.get(), 10)
+            seen.append((data["robot_id"], data["seq"]))
+        await b.post("/telemetry/", json=reading("last", NOW))  # after everything: nothing more came before it
+        assert (await asyncio.wait_for(readings.get(), 10))["robot_id"] == "last"
+        reader.cancel()
+        assert sorted(seen) == sorted(sent)
