@@ -64,12 +64,12 @@ class Problem(msgspec.Struct, omit_defaults=True, gc=False):
 
 
 class RobotState(StoredReading, gc=False):
-    """A robot's newest reading ("newer wins": ranked by min(timestamp, received time)), with what the server
+    """A robot's newest reading ("newer wins": ranked by min(timestamp, stored time)), with what the server
     knows of the robot. ``timestamp`` is the reading's own time; liveness goes by the server's clock."""
 
     robot_id: str
     first_seen: Annotated[datetime, Meta(description="When the server first knew the robot; never after last_seen.")]
-    last_seen: Annotated[datetime, Meta(description="When the server received the newest reading (server clock).")]
+    last_seen: Annotated[datetime, Meta(description="When the server stored the newest reading (server clock).")]
     online: Annotated[bool, Meta(description="Whether last_seen is within stale_after of the server's now.")]
     tags: Annotated[list[str], Meta(description="The robot's fleet tags.")]
 
@@ -106,7 +106,7 @@ NextCursor = Annotated[str | None, Meta(description="Pass as `cursor` to get the
 
 class RobotDistance(msgspec.Struct, gc=False):
     robot_id: str
-    readings: Annotated[int, Meta(description="Readings in the range.")]
+    readings: Annotated[int, Meta(description="Readings with a location in the range (the path's points).")]
     metres: Metres
 
 

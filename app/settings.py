@@ -111,7 +111,8 @@ class QuerySettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     # A robot with no reading for this long counts as offline (GET /robots and the fleet questions).
     stale_after_s: Positive = 300
     max_buckets: Positive = 10_000
-    # Daily activity: a reading's status lasts until the next one, but a silence longer than this counts as none.
+    # Daily activity: a reading's status lasts until the robot's next reading, but at most this long: the time of a
+    # longer silence past it counts as no status.
     max_status_gap_s: Positive = 300
 
 

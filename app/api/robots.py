@@ -31,7 +31,7 @@ class RobotsController(Controller):
         summary="Every robot with its latest reading, by robot_id, in pages",
         description=(
             "A late reading (older than the robot's newest) never replaces the latest state; a reading stamped "
-            "in the future is ranked by when the server received it."
+            "in the future is ranked by when the server stored it."
         ),
     )
     async def list_robots(

@@ -486,16 +486,32 @@ ORDER BY r.robot_id
 """
 
 # Seconds per status per robot over [$1, $2): each reading's status lasts until the next reading, at most
-# $3 seconds (a longer silence is not counted as time in any status), and never past $2 nor past $4 (now):
-# no robot is credited with time that has not happened yet.
-SELECT_STATUS_SECONDS = """
+# $3 seconds after the reading (a longer silence is not counted as time in any status), and never past $2 nor past
+# $4 (now): no robot is credited with time that has not happened yet. A status that runs across the range's start
+# counts from the start: the robot's last reading before it (within $3 s) is carried in (CARRIED_IN), so a status
+# held across midnight is split between the two days, as the seconds of each day add up to those of both.
+_CARRIED_IN = """
+    SELECT c.robot_key, c.time, c.status{extra}
+    FROM robots rb
+    CROSS JOIN LATERAL (
+        SELECT t.robot_key, t.time, t.status{extra}
+        FROM telemetry t
+        WHERE t.robot_key = rb.robot_key AND t.time < $1 AND t.time >= $1 - {gap} * interval '1 second'
+        ORDER BY t.time DESC
+        LIMIT 1
+    ) c"""
+SELECT_STATUS_SECONDS = f"""
 SELECT r.robot_id, a.status::text, sum(a.seconds) AS seconds
 FROM (
     SELECT robot_key, status,
            greatest(0, extract(epoch FROM
-               least(coalesce(lead(time) OVER w, $2), time + $3 * interval '1 second', $2, $4) - time)) AS seconds
-    FROM telemetry
-    WHERE time >= $1 AND time < $2
+               least(coalesce(lead(time) OVER w, $2), time + $3 * interval '1 second', $2, $4)
+               - greatest(time, $1))) AS seconds
+    FROM (
+        SELECT robot_key, time, status FROM telemetry WHERE time >= $1 AND time < $2
+        UNION ALL
+        {_CARRIED_IN.format(extra="", gap="$3")}
+    ) readings
     WINDOW w AS (PARTITION BY robot_key ORDER BY time)
 ) a
 JOIN robots r USING (robot_key)
@@ -506,7 +522,8 @@ ORDER BY r.robot_id, a.status
 
 # SELECT_STATUS_SECONDS from the periods: [$1, $2) the range, [$3, $4) its whole periods before now, $5 the
 # watermark, $6 the status gap, $7 now. A stored period's seconds are summed already; its last reading's status
-# lasts until the next period's first reading, capped as in SELECT_STATUS_SECONDS.
+# lasts until the next period's first reading, capped as in SELECT_STATUS_SECONDS. The reading carried in from
+# before the range is a period of its own, of one reading, whose status is held from $1.
 _CAPS = "{at} + $6 * interval '1 second', $2, $7"
 _STATUS_TOTALS = ", ".join(
     f"sum({s}) AS {s}, sum({s}_s) + coalesce(sum(last_held_s) FILTER (WHERE last_status = '{s}'), 0) AS {s}_s"
@@ -520,9 +537,14 @@ WITH {_PERIODS_OF_RANGE}, periods AS (
     SELECT robot_key, {_STATUS_AGGREGATES}
     FROM ({_HELD_IN_PERIOD.format(caps=_CAPS.format(at="time"), readings="readings")}) h
     GROUP BY robot_key, period
+    UNION ALL
+    SELECT robot_key, '-infinity', time, time, status, {", ".join(f"(status = '{s}')::integer" for s in STATUSES)},
+           {", ".join("0" for _ in STATUSES)}
+    FROM ({_CARRIED_IN.format(extra="", gap="$6")}) c
 ), joined AS (
     SELECT *, greatest(0, extract(epoch FROM
-               least(coalesce(lead(first_at) OVER w, $2), {_CAPS.format(at="last_at")}) - last_at)) AS last_held_s
+               least(coalesce(lead(first_at) OVER w, $2), {_CAPS.format(at="last_at")}) - greatest(last_at, $1)))
+               AS last_held_s
     FROM periods
     WINDOW w AS (PARTITION BY robot_key ORDER BY period)
 ), totals AS (

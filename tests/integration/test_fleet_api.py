@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -227,6 +227,28 @@ async def test_daily_activity_hours(client: httpx.AsyncClient, conn: asyncpg.Con
     ]
     bad = await client.get("/fleet/daily-activity", params={"day": day.isoformat(), "tz": "Mars/Olympus"})
     assert_problem(bad, ErrorKind.BAD_ZONE)
+
+
+async def test_a_status_held_across_midnight_is_split_between_the_days(client: httpx.AsyncClient) -> None:
+    day = (NOW - timedelta(days=3)).date()
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+    readings = [
+        reading("M", midnight - timedelta(seconds=90), status="working"),
+        reading("M", midnight + timedelta(seconds=30), status="idle"),  # working for 90 s before, 30 s after
+        reading("N", midnight - timedelta(seconds=400), status="charging"),  # past the 300 s cap by midnight
+        reading("N", midnight + timedelta(seconds=60), status="idle"),
+    ]
+    assert (await client.post("/telemetry/", json=readings)).status_code == 200
+
+    async def hours(on: date) -> dict[str, dict[str, float]]:
+        robots = (await client.get("/fleet/daily-activity", params={"day": on.isoformat()})).json()["robots"]
+        return {r["robot_id"]: r["hours"] for r in robots}
+
+    before, after = await hours(day), await hours(day + timedelta(days=1))
+    assert before["M"] == {"working": pytest.approx(90 / 3600)}
+    assert after["M"] == {"working": pytest.approx(30 / 3600), "idle": pytest.approx(300 / 3600)}
+    assert before["N"] == {"charging": pytest.approx(300 / 3600)}
+    assert after["N"] == {"idle": pytest.approx(300 / 3600)}  # nothing of the charging status carries over
 
 
 async def test_query_past_the_statement_timeout_is_503(settings: Settings, conn: asyncpg.Connection) -> None:
