@@ -9,7 +9,7 @@ ifeq ($(MODE),)
 MODE := $(shell docker info >/dev/null 2>&1 && echo docker || echo local)
 endif
 
-.PHONY: help deps db up down clean-db migrate run test test-abuse test-faults lint typecheck check simulate webhook-receiver bench bench-queries fuzz admin-key admin
+.PHONY: help deps db up down clean-db migrate run test test-abuse test-faults test-system lint typecheck check simulate webhook-receiver bench bench-queries fuzz admin-key admin
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ test-abuse: deps  ## only the abuse suite: each attack of the security review, a
 
 test-faults: deps  ## only the fault suite: PostgreSQL and API crashes under load, every reading accounted for
 	@$(PY) -m pytest -m faults
+
+test-system: deps  ## only the derived-state suite: two API processes under faults, every answer against the raw rows
+	@$(PY) -m pytest -m system
 
 lint: deps
 	@.venv/bin/ruff check .

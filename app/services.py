@@ -112,7 +112,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         ingestor.add_listener(broadcaster.publish)
         # Commits of the other processes reach this one's subscribers through PostgreSQL's LISTEN/NOTIFY.
         relay = CommitRelay(ingestor.instance, pool, broadcaster)
-        ingestor.add_claim(relay.claim)
+        ingestor.add_claims(relay)
         relay.start()
         stack.push_async_callback(relay.close)
         # Alert transitions of every process reach this one's subscribers the same way, at their COMMIT.

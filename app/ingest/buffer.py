@@ -6,8 +6,9 @@ import asyncio
 import logging
 import secrets
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import asyncpg
 
@@ -32,6 +33,11 @@ MAX_FLUSH_ATTEMPTS = 3
 EXPIRY_CHECK_S = 0.1  # how often queued requests are checked against their deadline
 
 log = logging.getLogger(__name__)
+
+
+class FlushClaims(Protocol):
+    def claim(self, position: int) -> None: ...
+    def release(self, position: int) -> None: ...
 
 
 class _Pending:
@@ -75,7 +81,7 @@ class Ingestor:
         self._robot_keys: dict[str, int] = {}
         self._writers = WriterCheck(pool)
         self._commits = CommitOrder()
-        self._claims: list[Callable[[int], None]] = []
+        self._claims: list[FlushClaims] = []
         # Names this ingestor in the commit notices other processes get (app.ingest.relay).
         self.instance = secrets.token_hex(8)
 
@@ -83,9 +89,10 @@ class Ingestor:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="ingest-dispatcher")
         self._expiry = asyncio.create_task(self._expire_queued(), name="ingest-deadlines")
 
-    def add_claim(self, claim: Callable[[int], None]) -> None:
-        """Call ``claim`` with each flush's commit position inside its transaction, before COMMIT."""
-        self._claims.append(claim)
+    def add_claims(self, claims: FlushClaims) -> None:
+        """Tell ``claims`` each flush's commit position inside its transaction, before COMMIT, and release it if
+        the flush then fails."""
+        self._claims.append(claims)
 
     def add_listener(self, listener: CommitListener) -> None:
         """Call ``listener`` with each flush's newly stored rows after its commit, flushes in order."""
@@ -273,13 +280,22 @@ class Ingestor:
     async def _write(self, batch: list[_Pending]) -> tuple[list[int], list[Row], datetime]:
         """Store a batch in one transaction; return the rows each request added, the rows stored, and their
         ``stored_at`` (the transaction's start: what orders the live stream)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            keys = await self._resolve_robot_keys(conn, {row[0] for pending in batch for row in pending.rows})
-            prepared = prepare_batch([p.rows for p in batch], keys)
-            new_flags = await telemetry.insert_records(conn, prepared.records)
-            stored_at, position = await telemetry.fetch_transaction_time(conn, self.instance)
-            for claim in self._claims:  # before COMMIT: no catch-up read can find these rows unclaimed
-                claim(position)
+        position = None
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                keys = await self._resolve_robot_keys(conn, {row[0] for pending in batch for row in pending.rows})
+                prepared = prepare_batch([p.rows for p in batch], keys)
+                new_flags = await telemetry.insert_records(conn, prepared.records)
+                stored_at, position = await telemetry.fetch_transaction_time(conn, self.instance)
+                for claims in self._claims:  # before COMMIT: no catch-up read can find these rows unclaimed
+                    claims.claim(position)
+        except BaseException:
+            # Answered 503, yet the COMMIT may have gone through (a cancel or a lost connection leaves it open):
+            # whoever claimed the flush must look for its rows instead of taking it as published.
+            if position is not None:
+                for claims in self._claims:
+                    claims.release(position)
+            raise
         newest, rows = prepared.newest, prepared.rows
         if new_flags is not None:
             # Only what was stored may become a latest state or be streamed: a replay can carry other values.

@@ -53,22 +53,27 @@ class CommitRelay(Periodic):
         """A flush of this process, before its COMMIT: published here by the ingestor, never read back."""
         self._published.add(position)
 
+    def release(self, position: int) -> None:
+        """A flush of this process failed, as far as it knows: if it committed all the same, read it back."""
+        self._published.discard(position)
+        self._enqueue(FLUSH, position)
+
     def on_listening(self) -> None:
         """A LISTEN is (again) in place: what was committed meanwhile is read once the queue gets to it."""
         self._enqueue(CHECKPOINT, _SWEEP)
 
     def on_notice(self, payload: str) -> None:
         """A commit notice (a flush of any process) or a checkpoint (this process's or another's)."""
-        kind, instance, position = payload.split(" ")
-        if instance != self._instance:
-            if kind != FLUSH:
-                return
+        kind, instance, number = payload.split(" ")
+        position = int(number)
+        if kind == CHECKPOINT:
+            if instance == self._instance:
+                self._enqueue(CHECKPOINT, position)
+        elif position not in self._published:  # this process's own flushes are claimed before they commit
             if self._broadcaster.wants_readings:
-                self._enqueue(FLUSH, int(position))
+                self._enqueue(FLUSH, position)
             else:  # nobody to stream it to now; a later sweep must not send it to a later subscriber
-                self._published.add(int(position))
-        elif kind == CHECKPOINT:
-            self._enqueue(CHECKPOINT, int(position))
+                self._published.add(position)
 
     async def tick(self) -> None:
         if self._low is not None:
@@ -98,9 +103,10 @@ class CommitRelay(Periodic):
     async def _publish(self, position: int) -> None:
         if position in self._published:
             return
-        self._published.add(position)
         rows = await telemetry.fetch_flush(self._pool, position)
-        self._broadcaster.publish_events([(where, encode_reading(reading)) for where, reading in rows])
+        if rows:  # none: not committed (yet); its notice, or the next sweep, brings it back here
+            self._published.add(position)
+            self._broadcaster.publish_events([(where, encode_reading(reading)) for where, reading in rows])
 
     async def _sweep(self) -> None:
         if self._low is None:  # the first LISTEN: no subscriber could have wanted anything before it

@@ -14,18 +14,13 @@ import pytest
 
 from app.db.migrations import apply_migrations
 from app.settings import Settings, replace_settings, settings_from
-from tests.support.database import DB_SCRIPT, database_url_for, recreate_database, run_db_script
+from tests.support.database import DB_SCRIPT, TRUNCATE_ALL, database_url_for, recreate_database, run_db_script
 from tests.support.servers import serve_in_process
 
 TEST_DATABASE = "fleet_test"
 # Identifiers cannot be $n parameters; these are fixed names, never input.
 DROP_TEST_DATABASE = f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)'
 CREATE_TEST_DATABASE = f'CREATE DATABASE "{TEST_DATABASE}"'
-TRUNCATE_ALL = (
-    "TRUNCATE telemetry, telemetry_1m, telemetry_15m, robots, robot_latest, credentials, alert_rules, alerts, "
-    "webhooks, webhook_deliveries, alert_anchors RESTART IDENTITY; "
-    "UPDATE rollup_state SET rolled_up_xid = NULL, status_gap_s = NULL"
-)
 
 
 @pytest.fixture(scope="session")

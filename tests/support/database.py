@@ -26,3 +26,11 @@ async def recreate_database(server_url: str, drop_sql: str, create_sql: str) -> 
         await conn.execute(create_sql)
     finally:
         await conn.close()
+
+
+# Every test starts from no robots, readings, credentials or alerts (identifiers: fixed names, never input).
+TRUNCATE_ALL = (
+    "TRUNCATE telemetry, telemetry_1m, telemetry_15m, robots, robot_latest, credentials, alert_rules, alerts, "
+    "webhooks, webhook_deliveries, alert_anchors RESTART IDENTITY; "
+    "UPDATE rollup_state SET rolled_up_xid = NULL, status_gap_s = NULL"
+)

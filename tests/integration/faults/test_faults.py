@@ -9,9 +9,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -20,9 +17,15 @@ import httpx
 import msgspec
 import pytest
 
-from benchmarks.servers import ROOT, _wait_http, free_port
 from simulator.delivery import Deliverer, Stats
-from tests.support.database import run_db_script
+from tests.support.faults import (
+    ApiProcess,
+    crash_database,
+    database_up,
+    freeze_database,
+    kill_database,
+    restart_database,
+)
 
 pytestmark = [
     pytest.mark.faults,
@@ -33,69 +36,10 @@ CLIENTS = 8
 READINGS_PER_POST = 10
 LOAD_BEFORE_S = 1.5
 LOAD_AFTER_S = 1.5
-FREEZE_S = 15  # as the review's fault run
 DELIVERY_DEADLINE_S = 60.0
 READING = {"location": {"latitude": 1.0, "longitude": 2.0}, "battery_level": 50.0}
 FAULTS: tuple[str, ...] = ("postgres restart", "postgres immediate stop", "postgres kill -9", "postgres frozen 15 s")
 FAULTS += ("api SIGTERM", "api kill -9")
-
-
-class ApiProcess:
-    """``python -m app`` on a fixed port, so that a restarted process is found where clients left it."""
-
-    def __init__(self, database_url: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "FLEET_DATABASE_URL": database_url,
-            "FLEET_PORT": str(self.port),
-            "FLEET_AUTH": "off",
-            "FLEET_MIGRATE_ON_START": "false",
-            "FLEET_FLUSH_TIMEOUT_MS": "3000",
-            "FLEET_LOG_LEVEL": "warning",
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=self.env)
-        _wait_http(self.url + "/", self.process, ok=(200, 503))
-
-    def stop(self, sig: signal.Signals) -> None:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        self.process.wait(timeout=30)
-
-
-def database_up() -> None:
-    for _ in range(20):  # after kill -9, orphaned backends may hold shared memory for a moment
-        if run_db_script("up").returncode == 0:
-            return
-        time.sleep(0.5)
-    raise AssertionError("the database did not come back")
-
-
-def restart_database() -> None:
-    assert run_db_script("down").returncode == 0
-    database_up()
-
-
-def crash_database() -> None:
-    assert run_db_script("crash").returncode == 0
-    database_up()
-
-
-def kill_database() -> None:
-    assert run_db_script("kill9").returncode == 0
-    database_up()
-
-
-def freeze_database() -> None:
-    assert run_db_script("freeze").returncode == 0
-    try:
-        time.sleep(FREEZE_S)
-    finally:
-        assert run_db_script("thaw").returncode == 0
 
 
 @pytest.fixture
