@@ -161,8 +161,8 @@ class FleetController(Controller):
         summary="Hours each robot spent in each status during one local day",
         description=(
             "A reading's status lasts until the next reading, at most FLEET_MAX_STATUS_GAP_S seconds: a longer "
-            "silence counts as no status, and nothing is counted past now. Days follow the zone's clock, so DST "
-            "days last 23 or 25 hours."
+            "silence counts as no status, and nothing is counted past now. A status held across midnight is split "
+            "between the two days. Days follow the zone's clock, so DST days last 23 or 25 hours."
         ),
     )
     async def daily_activity(
