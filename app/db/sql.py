@@ -99,12 +99,18 @@ WHERE {_NEWER_WINS}
 # ingest path notes it), offered to robot_latest. Whatever a process did not write (it crashed, or the write
 # failed) is written here, by any process. Returns every robot with readings in the range, and its newest's
 # stored_at (for the evaluation lag).
+# The ranking sorts only the key and two times; each robot's newest row is then fetched by its primary key: sorting
+# whole rows made this cost PostgreSQL about as much per reading as storing it (92 against 32 ms for 42,000).
 FOLLOW_LATEST = f"""
-WITH newest AS (
-    SELECT DISTINCT ON (robot_key) robot_key, {_READING_COLUMNS}, stored_at
+WITH ranked AS (
+    SELECT DISTINCT ON (robot_key) robot_key, time
     FROM telemetry
     WHERE stored_xid >= $1 AND stored_xid < $2
     ORDER BY robot_key, least(time, stored_at) DESC, time DESC
+), newest AS (
+    SELECT t.robot_key, {", ".join("t." + c for c in COLUMN_NAMES)}, t.stored_at
+    FROM ranked r
+    JOIN telemetry t ON t.robot_key = r.robot_key AND t.time = r.time
 ), moved AS (
     INSERT INTO robot_latest AS l (robot_key, {_READING_COLUMNS}, received_at)
     SELECT * FROM newest
