@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Final, Literal, NamedTuple, TypeVar
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
 import msgspec
 from msgspec import Meta
@@ -227,21 +227,19 @@ def to_row(reading: Reading, time: datetime, fields_json: str | None) -> Row:
     )  # fmt: skip
 
 
-# A robot's latest-state candidate: (order, received_at, record), where order = min(timestamp, received_at).
+# A robot's latest-state candidate: (order, stored_at, record), where order = min(timestamp, stored_at).
 Candidate = tuple[datetime, datetime, Record]
-RowCandidate = tuple[datetime, datetime, Row]  # the same, for a committed row (the alert engine's view)
-_R = TypeVar("_R", Record, Row)
-_C = TypeVar("_C", Candidate, RowCandidate)
 
 
-def candidate(record: _R, received_at: datetime) -> tuple[datetime, datetime, _R]:
+def candidate(record: Record, stored_at: datetime) -> Candidate:
     time = record[TIME]
-    return (time if time < received_at else received_at, received_at, record)
+    return (time if time < stored_at else stored_at, stored_at, record)
 
 
-def is_newer(challenger: _C, current: _C | None) -> bool:
-    """ "Newer wins", the one rule deciding whether a reading replaces a robot's latest state (its SQL twin is
-    UPSERT_LATEST): readings are ordered by min(timestamp, server receive time), then by timestamp.
+def is_newer(challenger: Candidate, current: Candidate | None) -> bool:
+    """ "Newer wins", the one rule deciding whether a reading replaces a robot's latest state (its SQL twins are
+    UPSERT_LATEST and FOLLOW_LATEST): readings are ordered by min(timestamp, when the server stored it), then by
+    timestamp.
 
     So a late reading (backfill, store-and-forward) never regresses the state, since its timestamp is older; and
     a reading stamped in the future by a fast clock counts only as "now" when it arrived, so the robot's next

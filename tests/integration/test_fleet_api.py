@@ -31,6 +31,15 @@ ORDER BY t.robot_key, t.time DESC
 """
 
 
+@pytest.fixture(autouse=True)
+def fresh_clock() -> None:
+    """Each test's readings are placed relative to its own start, not the module's import: a suite that runs for
+    minutes (on a loaded machine) would otherwise push them out of windows measured from the server's now."""
+    global NOW, T0
+    NOW = datetime.now(UTC).replace(microsecond=0)
+    T0 = NOW - timedelta(minutes=5)
+
+
 def at(lat: float, lon: float) -> dict[str, float]:
     return {"latitude": lat, "longitude": lon}
 
