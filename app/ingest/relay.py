@@ -34,7 +34,8 @@ class CommitRelay(Periodic):
         self._instance = instance
         self._pool = pool
         self._broadcaster = broadcaster
-        self._low: int | None = None  # every flush below it is published here; None: not listening yet
+        self._low: int | None = None  # every flush below it is published here; None: not known yet
+        self._listened = False
         self._published: set[int] = set()  # flushes at or above low published here (or being read)
         self._pending: asyncio.Queue[tuple[str, int]] = asyncio.Queue(MAX_PENDING)
         self._reader: asyncio.Task[None] | None = None
@@ -60,6 +61,7 @@ class CommitRelay(Periodic):
 
     def on_listening(self) -> None:
         """A LISTEN is (again) in place: what was committed meanwhile is read once the queue gets to it."""
+        self._listened = True
         self._enqueue(CHECKPOINT, _SWEEP)
 
     def on_notice(self, payload: str) -> None:
@@ -76,8 +78,11 @@ class CommitRelay(Periodic):
                 self._published.add(position)
 
     async def tick(self) -> None:
-        if self._low is not None:
-            await telemetry.send_checkpoint(self._pool, CHECKPOINT + " " + self._instance)
+        if self._low is None:
+            if self._listened:  # the first sweep failed: any position taken since the first LISTEN will do
+                self._low = await telemetry.fetch_committed_below(self._pool)
+            return
+        await telemetry.send_checkpoint(self._pool, CHECKPOINT + " " + self._instance)
 
     def _enqueue(self, kind: str, position: int) -> None:
         try:
