@@ -54,7 +54,9 @@ class CommitNotices:
         while not self._stopping.is_set():
             try:
                 await self._listen_once()
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:
+                # A connection lost while its LISTENs are set up raises asyncpg's InterfaceError (no PostgresError);
+                # letting it end this task left the process deaf for good (seen under load in test_instances).
                 log.warning("commit notices: cannot listen (%r); retrying", exc)
             if not self._stopping.is_set():
                 with contextlib.suppress(TimeoutError):

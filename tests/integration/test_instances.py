@@ -78,7 +78,10 @@ async def test_two_instances_serve_every_write_and_stream_each_others(
                 assert sorted(r["seq"] for r in page["readings"]) == list(range(robot, 40, 4))
 
 
-LISTENERS = "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND datname = current_database()"
+# A listener's last statement is its second LISTEN once both channels are set up (app.db.notices).
+LISTENERS = """
+SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN "fleet_alerts"' AND datname = current_database()
+"""
 
 
 async def both_listening(conn: asyncpg.Connection) -> None:
@@ -107,14 +110,16 @@ async def test_a_subscriber_misses_nothing_while_its_instance_is_not_listening(
         await b.post("/telemetry/", json=reading("first", NOW))
         assert (await asyncio.wait_for(readings.get(), 5))["robot_id"] == "first"
         sent = []
+        unheard = 0  # rounds whose commits all fell while neither instance listened
         for round_ in range(3):
             await conn.execute(f"SELECT pg_terminate_backend(pid) FROM ({LISTENERS}) l")
-            for i in range(10):  # reconnecting waits a second: these commits are noticed by no one
+            for i in range(5):  # reconnecting waits a second: these commits are noticed by no one
                 body = [reading(f"m{round_}", NOW + timedelta(seconds=i), seq=i)]
                 assert (await b.post("/telemetry/", json=body)).json() == {"accepted": 1, "duplicates": 0}
                 sent.append((f"m{round_}", i))
-            assert await conn.fetch(LISTENERS) == []  # so none of them was heard
+            unheard += await conn.fetch(LISTENERS) == []
             await both_listening(conn)
+        assert unheard  # at least one round's notices were surely lost, however slow the machine
         seen: list[tuple[object, object]] = []
         while len(seen) < len(sent):
             data = await asyncio.wait_for(readings.get(), 10)
