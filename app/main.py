@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -77,7 +77,11 @@ class FleetApp(Litestar):
             services = self.state.get(SERVICES_KEY)
             if services is not None and lean_ingest.takes(cast(HTTPScope, scope), self.cors):
                 serve = partial(lean_ingest.serve_ingest, services)
-            await serve_observed(serve, cast(HTTPScope, scope), cast(Receive, receive), send, self.access_log)
+            try:
+                await serve_observed(serve, cast(HTTPScope, scope), cast(Receive, receive), send, self.access_log)
+            finally:
+                if services is not None:
+                    services.in_flight.leave(cast(dict[str, Any], scope))
             return
         await super().__call__(scope, receive, send)
 

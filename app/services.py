@@ -16,6 +16,7 @@ from app import metrics
 from app.alerts.engine import AlertEngine
 from app.alerts.events import relay_alert_notice
 from app.alerts.webhooks import WebhookSender
+from app.api.admission import InFlight
 from app.auth.authenticator import Authenticator
 from app.auth.principals import Principal
 from app.db import retention
@@ -87,6 +88,7 @@ class Services:
     authenticator: Authenticator
     storage: Storage
     alerts: AlertEngine
+    in_flight: InFlight
 
 
 @asynccontextmanager
@@ -108,6 +110,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(authenticator.close)
         ingestor = Ingestor(ingest_pool, settings.ingest, latest)
         authenticator.on_change(ingestor.forget_provisioning)
+        limit_settings = settings.limits
+        in_flight = InFlight(limit_settings.requests_per_robot, limit_settings.requests_per_key)
+        authenticator.on_change(partial(in_flight.end_revoked, authenticator))
         broadcaster = Broadcaster(settings.stream.stream_queue_size)
         ingestor.add_listener(broadcaster.publish)
         # Commits of the other processes reach this one's subscribers through PostgreSQL's LISTEN/NOTIFY.
@@ -175,6 +180,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             authenticator=authenticator,
             storage=storage,
             alerts=engine,
+            in_flight=in_flight,
         )
 
 

@@ -44,6 +44,10 @@ class ServerSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     header_read_timeout_s: Positive = 10
     idle_timeout_s: Positive = 5
     max_connections: Positive = 2000
+    # A request's body must arrive in full within this long of its head, or the connection is closed (408 if
+    # nothing was answered yet): an unfinished body cannot hold a connection, whoever sends it. 8 MiB (the
+    # largest body) in 30 s needs 280 kB/s.
+    body_read_timeout_s: Positive = 30
 
 
 class DatabaseSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -132,6 +136,11 @@ class AuthSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True
 
 
 class LimitSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # Requests in flight at once per credential and per process, whatever the route, from its admission to the
+    # last byte of its answer: past it, 429 and the connection is closed. One credential cannot hold more than
+    # this share of max_connections (2000), so it cannot take the service from others.
+    requests_per_robot: Positive = 16
+    requests_per_key: Positive = 100
     # Requests per second per credential and per process (token bucket: the rate sustained, the burst at once).
     robot_requests_per_s: Positive = 50
     robot_burst: Positive = 100

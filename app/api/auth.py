@@ -7,7 +7,7 @@ route cannot become public by omission.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -27,16 +27,17 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     if scope is None:
         return
     services: Services = connection.app.state[SERVICES_KEY]
-    connection.state[PRINCIPAL_STATE] = await admit(services, connection.scope["headers"], scope)
+    connection.state[PRINCIPAL_STATE] = await admit(services, cast(dict[str, Any], connection.scope), scope)
 
 
-async def admit(services: Services, headers: Iterable[tuple[bytes, bytes]], scope: Scope) -> Principal:
-    """The request's principal, if its credential is valid, within its rate and holds ``scope`` (the guard's
-    check, shared with the lean ingest route)."""
-    principal = await services.authenticator.authenticate(_authorization(headers))
+async def admit(services: Services, request: dict[str, Any], scope: Scope) -> Principal:
+    """The principal of ``request`` (an ASGI scope), if its credential is valid, within its rate and its requests
+    in flight, and holds ``scope`` (the guard's check, shared with the lean ingest route)."""
+    principal = await services.authenticator.authenticate(_authorization(request["headers"]))
     if principal is not ANONYMOUS:
         limits = services.limits
         (limits.robot_rate if principal.robot_id is not None else limits.key_rate).take(principal.credential_id)
+        services.in_flight.enter(request, principal)
     if scope is Scope.INGEST and principal.robot_id is not None:
         pass  # a robot's token writes its own readings: the ingest use case checks each one
     elif scope not in principal.scopes:

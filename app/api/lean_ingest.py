@@ -10,7 +10,7 @@ requests with a query string, which its guard refuses).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 from litestar.types import HTTPScope, Receive, Send
@@ -58,7 +58,7 @@ async def serve_ingest(services: Services, scope: HTTPScope, receive: Receive, s
 
 
 async def _ingest(services: Services, scope: HTTPScope, receive: Receive) -> bytes:
-    writer = await admit(services, scope["headers"], Scope.INGEST)
+    writer = await admit(services, cast(dict[str, Any], scope), Scope.INGEST)
     if _media_type(scope["headers"]) != _JSON:  # no form or text body: pages cannot post cross-site
         raise UnsupportedMediaType("send the readings as Content-Type: application/json")
     ingestor, limit = services.ingestor, services.settings.ingest.max_body_bytes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 from app.auth.principals import ANONYMOUS, Principal, Scope
@@ -81,6 +81,12 @@ class Authenticator:
             self._cache.pop(digest, None)
             raise Unauthenticated("the token is unknown, revoked or expired", headers=CHALLENGE)
         return principal
+
+    async def fetch_ended(self, credential_ids: Collection[int]) -> set[int]:
+        """Those of ``credential_ids`` that no longer work (revoked or expired)."""
+        if not credential_ids:
+            return set()
+        return set(credential_ids) - await credentials.fetch_live_ids(self._pool, list(credential_ids))
 
     def forget(self) -> None:
         """Drop every cached answer (this process changed credentials itself)."""

@@ -35,6 +35,11 @@ async def fetch_live_credential(pool: Pool, token_hash: bytes) -> StoredCredenti
     return None if row is None else StoredCredential(*row)
 
 
+async def fetch_live_ids(pool: Pool, credential_ids: Sequence[int]) -> set[int]:
+    """Those of ``credential_ids`` that are neither revoked nor expired."""
+    return {row[0] for row in await pool.fetch(sql.SELECT_LIVE_CREDENTIAL_IDS, list(credential_ids))}
+
+
 async def fetch_epoch(pool: Pool) -> int:
     epoch: int = await pool.fetchval(sql.SELECT_CREDENTIAL_EPOCH)
     return epoch

@@ -626,6 +626,12 @@ LEFT JOIN robots r USING (robot_key)
 WHERE c.token_hash = $1 AND c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now())
 """
 
+# Of these credentials, the ones that still work: what a revocation ends is the rest.
+SELECT_LIVE_CREDENTIAL_IDS = """
+SELECT credential_id FROM credentials
+WHERE credential_id = ANY($1::int[]) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+"""
+
 SELECT_CREDENTIAL_EPOCH = "SELECT epoch FROM credential_epoch"
 BUMP_CREDENTIAL_EPOCH = "UPDATE credential_epoch SET epoch = epoch + 1"
 

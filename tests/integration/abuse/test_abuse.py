@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -201,7 +202,12 @@ async def test_subscriptions_are_capped_per_credential(api: Api) -> None:
 @pytest.fixture
 def strict_server(database_url: str, conn: asyncpg.Connection) -> Iterator[tuple[str, int]]:
     """The API with short server limits, so that the test sees them act: (host, port)."""
-    env = {"FLEET_HEADER_READ_TIMEOUT_S": "1", "FLEET_MAX_CONNECTIONS": "40", "FLEET_AUTH": "off"}
+    env = {
+        "FLEET_HEADER_READ_TIMEOUT_S": "1",
+        "FLEET_BODY_READ_TIMEOUT_S": "1",
+        "FLEET_MAX_CONNECTIONS": "40",
+        "FLEET_AUTH": "off",
+    }
     with api_server(database_url, 1, env) as (port, _):
         yield "127.0.0.1", port
 
@@ -242,14 +248,11 @@ async def test_oversized_headers_are_refused(strict_server: tuple[str, int]) -> 
 
 
 async def test_connections_past_the_cap_get_503(strict_server: tuple[str, int]) -> None:
-    held = []
-    for _ in range(45):
-        reader, writer = await asyncio.open_connection(*strict_server)
-        writer.write(b"GET /telemetry/stream HTTP/1.1\r\nHost: x\r\n\r\n")  # streams stay open
-        held.append((reader, writer))
+    """45 requests in flight (bodies still coming) on a 40-connection server: past the cap, 503 at once."""
+    held = await open_partial_bodies(*strict_server, b"POST /telemetry/ HTTP/1.1\r\nHost: x\r\n", 45)
     try:
         replies = [await read_reply(reader, 3) for reader, _ in held]
-        assert sum(reply.startswith(b"HTTP/1.1 503") for reply in replies) >= 5
+        assert sum(reply.startswith(b"HTTP/1.1 503") for reply in replies) >= 5, [reply[:12] for reply in replies]
     finally:
         for _, writer in held:
             writer.close()
@@ -300,3 +303,160 @@ async def test_a_flood_of_large_batches_is_shed_and_memory_stays_bounded(api: Ap
         assert set(statuses) <= {200, 429, 503} and statuses.get(200) and statuses.get(429), statuses
 
     await run_attack(api, attack)
+
+
+async def open_partial_bodies(host: str, port: int, head: bytes, count: int) -> list[tuple[Any, Any]]:
+    """``count`` connections, each sending ``head`` and the first byte of a body it promised 100 of."""
+    held = []
+    for _ in range(count):
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(head + b"Content-Length: 100\r\nContent-Type: application/json\r\n\r\n{")
+        held.append((reader, writer))
+    return held
+
+
+async def closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
+    """Whether the server closes this connection within ``seconds`` (whatever it answers first)."""
+    deadline = time.monotonic() + seconds
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if await asyncio.wait_for(reader.read(65536), timeout=left) == b"":
+                return True
+    except (TimeoutError, ConnectionError):
+        return False
+    return False
+
+
+@pytest.fixture
+def crowded_api(database_url: str, conn: asyncpg.Connection) -> Iterator[Api]:
+    """The API with 200 connections per process, so that one key's 150 unfinished bodies would take most."""
+
+    async def provision() -> tuple[str, str]:
+        async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
+            return await issue_key(pool, "ops", "admin", "read", "stream"), await issue_robot(pool, "polite")
+
+    admin, robot_token = asyncio.run(provision())
+    env = {"FLEET_LOG_LEVEL": "warning", "FLEET_MAX_CONNECTIONS": "200", "FLEET_AUTH_POLL_MS": "200"}
+    with api_server(database_url, 1, env) as (port, pid):
+        url = f"http://127.0.0.1:{port}"
+        httpx.post(f"{url}/telemetry/", json=reading("polite", NOW - timedelta(seconds=1)), headers=bearer(robot_token))
+        yield Api(url, pid, admin, robot_token)
+
+
+async def create_key_over_api(api: Api, *scopes: str) -> tuple[int, str]:
+    async with httpx.AsyncClient(base_url=api.url, headers=bearer(api.admin), timeout=10) as http:
+        created = await http.post("/admin/keys", json={"name": "reader", "scopes": list(scopes)})
+        assert created.status_code == 201, created.text
+        return created.json()["credential_id"], created.json()["token"]
+
+
+async def revoke_over_api(api: Api, credential_id: int) -> None:
+    async with httpx.AsyncClient(base_url=api.url, headers=bearer(api.admin), timeout=10) as http:
+        assert (await http.delete(f"/admin/credentials/{credential_id}")).status_code == 204
+
+
+async def test_one_key_cannot_hold_the_connections_and_revoking_it_ends_them(crowded_api: Api) -> None:
+    """N1: a read key starts 150 bodies it never finishes. Past its 100 requests in flight it gets 429 and the
+    connection closes; robots and GET / are still served; revoking the key closes the rest within a second."""
+    api = crowded_api
+    credential_id, token = await create_key_over_api(api, "read")
+    host, port = "127.0.0.1", int(api.url.rsplit(":", 1)[1])
+    head = f"POST /alerts/1/acknowledge HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n".encode()
+    held: list[tuple[Any, Any]] = []
+
+    async def attack(api: Api) -> None:
+        held.extend(await open_partial_bodies(host, port, head, 150))
+        refused = [await read_reply(reader, 5) for reader, _ in held[100:]]
+        assert all(reply.startswith(b"HTTP/1.1 429") for reply in refused), refused[:3]
+        assert all(b"connection: close" in reply.lower() for reply in refused)
+        async with httpx.AsyncClient(base_url=api.url, timeout=5, headers=bearer(api.admin)) as http:
+            for _ in range(20):
+                assert (await http.get("/")).status_code == 200
+                assert (await http.get("/robots")).status_code == 200
+
+    try:
+        await run_attack(api, attack)
+        started = time.monotonic()
+        await revoke_over_api(api, credential_id)
+        closed = await asyncio.gather(*(closed_within(reader, 1.5) for reader, _ in held[:100]))
+        assert all(closed), f"{closed.count(False)} of 100 still open {time.monotonic() - started:.1f} s after revoking"
+    finally:
+        for _, writer in held:
+            writer.close()
+
+
+async def test_revoking_a_key_ends_its_streams(crowded_api: Api) -> None:
+    """N4: a live stream stops within a second of its key's revocation."""
+    api = crowded_api
+    credential_id, token = await create_key_over_api(api, "stream")
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(api.url.rsplit(":", 1)[1]))
+    writer.write(f"GET /telemetry/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+    try:
+        assert (await read_reply(reader, 5)).startswith(b"HTTP/1.1 200")
+        await revoke_over_api(api, credential_id)
+        assert await closed_within(reader, 1.5)
+    finally:
+        writer.close()
+
+
+def hold_fresh_connections(host: str, port: int, count: int, duration_s: float) -> int:
+    """Keep ``count`` connections open that never send a byte, re-opening each as it is closed; how many were
+    opened. Run in a process of its own."""
+
+    async def keeper(deadline: float) -> int:
+        opened = 0
+        while time.monotonic() < deadline:
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                await asyncio.sleep(0.01)
+                continue
+            opened += 1
+            try:
+                await asyncio.wait_for(reader.read(1000), timeout=max(0.01, deadline - time.monotonic()))
+            except (TimeoutError, ConnectionError):
+                pass
+            writer.close()
+        return opened
+
+    async def main() -> int:
+        deadline = time.monotonic() + duration_s
+        return sum(await asyncio.gather(*(keeper(deadline) for _ in range(count))))
+
+    return asyncio.run(main())
+
+
+async def test_connections_that_never_send_a_request_cannot_keep_others_out(strict_server: tuple[str, int]) -> None:
+    """H6: 200 anonymous connections, re-opened as they close, against a 40-connection server: requests from
+    others are still answered (before, they got 503)."""
+    host, port = strict_server
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as executor:
+        job = asyncio.wrap_future(executor.submit(hold_fresh_connections, host, port, 200, 4.0))
+        await asyncio.sleep(1.5)  # the attack is under way
+        statuses = []
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=5) as http:
+            while not job.done():
+                statuses.append((await http.get("/")).status_code)
+                await asyncio.sleep(0.02)
+        opened = await job
+    assert opened > 240 and statuses and set(statuses) == {200}, (opened, statuses)
+
+
+async def test_a_body_that_never_finishes_is_cut_off(strict_server: tuple[str, int]) -> None:
+    [(reader, writer)] = await open_partial_bodies(*strict_server, b"POST /telemetry/ HTTP/1.1\r\nHost: x\r\n", 1)
+    started = time.monotonic()
+    try:
+        assert (await read_reply(reader, 4)).startswith(b"HTTP/1.1 408")
+        assert await closed_within(reader, 1)
+        assert time.monotonic() - started < 3.5  # a 1 s body-read timeout, with slack for a loaded machine
+    finally:
+        writer.close()
+
+
+async def test_a_head_over_the_limit_is_refused_when_it_arrives_whole(strict_server: tuple[str, int]) -> None:
+    reader, writer = await asyncio.open_connection(*strict_server)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (60 * 1024) + b"\r\n\r\n")  # one write
+    try:
+        assert (await read_reply(reader, 3)).startswith(b"HTTP/1.1 431")
+    finally:
+        writer.close()
