@@ -72,7 +72,7 @@ typecheck: deps
 check: lint typecheck test  ## what CI runs: ruff, mypy --strict, the tests
 
 admin-key: db  ## create an operator key with every scope and print it here, once (never logged)
-	@$(PY) -m app.admin create-key "admin (make admin-key)" --scope admin --scope read --scope stream --scope export --scope ingest
+	@$(PY) -m app.admin create-key "admin (make admin-key)" --scope admin --scope read --scope stream --scope export --scope ingest --scope operate
 
 admin: db  ## the admin CLI: make admin ARGS="list" | "provision-robot R1" | "revoke 3" ...
 	@$(PY) -m app.admin $(ARGS)

@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("robot_id")
     key = commands.add_parser("create-key", help="create an operator key and print it")
     key.add_argument("name")
-    key.add_argument("--scope", action="append", required=True, help="read, stream, export, ingest or admin")
+    key.add_argument("--scope", action="append", required=True, help="read, stream, export, ingest, operate or admin")
     key.add_argument("--robot", action="append", default=None, help="limit the key to this robot (repeatable)")
     key.add_argument("--fleet-tag", default=None, help="limit the key to robots with this tag")
     revoke = commands.add_parser("revoke", help="revoke a credential by id")

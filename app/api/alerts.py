@@ -16,7 +16,7 @@ from app.api.openapi import json_body_operation
 from app.api.pages import keyset_page_size
 from app.api.params import Cursor, Limit, ex
 from app.api.problems import AUTH_ERRORS, problem_responses
-from app.auth.access import visible_robot_ids
+from app.auth.access import visible_robot_ids, visible_rules
 from app.auth.principals import Scope
 from app.cursors import IdPager
 from app.db import alerts
@@ -58,14 +58,23 @@ class AlertRulesController(Controller):
         opt={SCOPE_OPT: Scope.READ},  # operators see what is watched (the console draws geofences); admins change it
         responses=problem_responses(ErrorKind.BAD_CURSOR, *AUTH_ERRORS),
         summary="Every alert rule, by id, in pages (read scope)",
+        description="A key limited to part of the fleet sees the fleet-wide rules and those of its own robots and "
+        "their tags, never another part's.",
     )
     async def list_rules(
-        self, pool: PoolDep, settings: SettingsDep, limit: Limit = None, cursor: Cursor = None
+        self,
+        pool: PoolDep,
+        settings: SettingsDep,
+        principal: PrincipalDep,
+        limit: Limit = None,
+        cursor: Cursor = None,
     ) -> RulePage:
         size = keyset_page_size(limit, settings)
         records = await alerts.fetch_rules_page(pool, RULE_PAGES.decode(cursor) or 0, size)
         rules = [rule_from(record) for record in records]
-        return RulePage(rules, RULE_PAGES.next_cursor([rule.rule_id for rule in rules], size))
+        # The cursor follows the rules read, not those shown: a limited key's page may hold fewer than `limit`.
+        next_cursor = RULE_PAGES.next_cursor([rule.rule_id for rule in rules], size)
+        return RulePage(await visible_rules(pool, principal, rules), next_cursor)
 
     @get(
         "/{rule_id:int}",
@@ -74,11 +83,11 @@ class AlertRulesController(Controller):
         responses=problem_responses(ErrorKind.UNKNOWN_ALERT_RULE, *AUTH_ERRORS),
         summary="One alert rule",
     )
-    async def get_rule(self, pool: PoolDep, rule_id: RuleIdPath) -> AlertRule:
+    async def get_rule(self, pool: PoolDep, principal: PrincipalDep, rule_id: RuleIdPath) -> AlertRule:
         record = await alerts.fetch_rule(pool, rule_id)
-        if record is None:
+        if record is None or not await visible_rules(pool, principal, [rule := rule_from(record)]):
             raise UnknownAlertRule(f"no alert rule {rule_id}")
-        return rule_from(record)
+        return rule
 
     @put(
         "/{rule_id:int}",
@@ -161,8 +170,9 @@ class AlertsController(Controller):
         "/{alert_id:int}/acknowledge",
         operation_id="acknowledgeAlert",
         status_code=200,
+        opt={SCOPE_OPT: Scope.OPERATE},
         responses=problem_responses(ErrorKind.UNKNOWN_ALERT, ErrorKind.CONFLICT, *AUTH_ERRORS),
-        summary="Acknowledge an open alert",
+        summary="Acknowledge an open alert (operate scope)",
         description="Records who (the credential's name), when, and a note; the alert stays open until its "
         "condition clears. A resolved or already acknowledged alert gives 409.",
     )

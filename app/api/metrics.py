@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Response, get
 
 from app.api.auth import SCOPE_OPT
+from app.api.deps import PrincipalDep
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.principals import Scope
 from app.metrics import render_metrics
@@ -19,12 +20,13 @@ from app.metrics import render_metrics
     description=(
         "Ingest (accepted, duplicates, rejected by problem type, flush sizes and latency, queued rows), HTTP "
         "requests by route template and status with latency, database pools, stream subscribers and database "
-        "reachability, summed over every worker process. Scrape it with a read-scope key "
-        "(`authorization: {credentials_file: ...}` in Prometheus)."
+        "reachability, summed over every worker process. Scrape it with a read-scope key that is not limited to "
+        "part of the fleet (`authorization: {credentials_file: ...}` in Prometheus)."
     ),
     responses=problem_responses(*AUTH_ERRORS),
     media_type="text/plain",
 )
-async def serve_metrics() -> Response[bytes]:
+async def serve_metrics(principal: PrincipalDep) -> Response[bytes]:
+    principal.require_whole_fleet("/metrics")
     body, content_type = render_metrics()
     return Response(body, media_type=content_type)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from app.alerts.rules import AlertRule
 from app.auth.principals import Principal
 from app.db import credentials, robots
 from app.db.pool import Pool
@@ -43,3 +44,20 @@ def visible_states(principal: Principal, states: list[RobotState]) -> list[Robot
     if not principal.limited:
         return states
     return [state for state in states if principal.sees(state.robot_id, state.tags)]
+
+
+async def visible_rules(pool: Pool, principal: Principal, rules: list[AlertRule]) -> list[AlertRule]:
+    """The rules a principal may see: all, for one that sees the whole fleet; else the fleet-wide rules (they watch
+    its robots too) and those of robots it sees or of tags one of them carries."""
+    if not principal.limited:
+        return rules
+    visible = await visible_robot_ids(pool, principal) or frozenset()
+    tags = await credentials.fetch_robot_tags(pool, sorted(visible)) if visible else {}
+    seen_tags = {tag for robot_tags in tags.values() for tag in robot_tags}
+    return [
+        rule
+        for rule in rules
+        if (rule.robot_id is None and rule.fleet_tag is None)
+        or (rule.robot_id is not None and rule.robot_id in visible)
+        or (rule.fleet_tag is not None and rule.fleet_tag in seen_tags)
+    ]

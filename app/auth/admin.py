@@ -11,7 +11,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from app.auth.principals import KEY_SCOPES
+from app.auth.principals import KEY_SCOPES, Scope
 from app.auth.tokens import generate_token, hash_token, shown_prefix
 from app.db import credentials
 from app.db.pool import Pool
@@ -21,7 +21,12 @@ from app.schemas import CredentialInfo, IssuedCredential
 
 Tag = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 ScopeName = Annotated[
-    str, Meta(pattern="^(read|stream|export|ingest|admin)$", description="read, stream, export, ingest or admin.")
+    str,
+    Meta(
+        pattern="^(read|stream|export|ingest|operate|admin)$",
+        description="read, stream, export, ingest, operate (acknowledge alerts) or admin (only for a key not "
+        "limited to robots or a tag).",
+    ),
 ]
 
 
@@ -32,7 +37,7 @@ class NewRobot(msgspec.Struct, forbid_unknown_fields=True):
 
 class NewKey(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_NUL)]
-    scopes: Annotated[list[ScopeName], Meta(min_length=1, max_length=5)]
+    scopes: Annotated[list[ScopeName], Meta(min_length=1, max_length=6)]
     robot_ids: Annotated[list[RobotId], Meta(min_length=1, max_length=10_000)] | None = None
     fleet_tag: Tag | None = None
 
@@ -80,6 +85,10 @@ async def create_key(pool: Pool, new: NewKey) -> IssuedCredential:
     if unknown:
         raise BadParameter(f"unknown scope(s) {unknown}; a key's scopes are {sorted(known)}")
     robot_ids = None if new.robot_ids is None else sorted({_robot_id(r) for r in new.robot_ids})
+    if Scope.ADMIN.value in new.scopes and (robot_ids is not None or new.fleet_tag is not None):
+        # Admin routes act on the whole fleet (keys, robots, rules, webhooks): a limited admin key would reach
+        # past its limit, and could mint a key broader than itself.
+        raise BadParameter("a key limited to robot_ids or a fleet_tag cannot hold the admin scope")
     token = generate_token("key")
     scopes = sorted(set(new.scopes))
     credential_id, created_at = await credentials.insert_key(

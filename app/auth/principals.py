@@ -14,11 +14,12 @@ class Scope(enum.Enum):
     STREAM = "stream"  # the live stream
     EXPORT = "export"  # CSV export
     INGEST = "ingest"  # write readings for provisioned robots (a gateway)
-    ADMIN = "admin"  # robots and keys
+    OPERATE = "operate"  # act on alerts (acknowledge): a write, so not part of read
+    ADMIN = "admin"  # robots, keys, rules and webhooks: the whole fleet, so only for keys not limited
     WRITE_OWN = "write-own"  # a robot's token: its own readings, nothing else
 
 
-KEY_SCOPES = frozenset({Scope.READ, Scope.STREAM, Scope.EXPORT, Scope.INGEST, Scope.ADMIN})
+KEY_SCOPES = frozenset({Scope.READ, Scope.STREAM, Scope.EXPORT, Scope.INGEST, Scope.OPERATE, Scope.ADMIN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,11 @@ class Principal:
             raise Forbidden(
                 f"this credential lacks the {scope.value!r} scope", headers={"WWW-Authenticate": _insufficient(scope)}
             )
+
+    def require_whole_fleet(self, what: str) -> None:
+        """Forbidden for a key limited to part of the fleet: ``what`` is about all of it."""
+        if self.limited:
+            raise Forbidden(f"{what} covers the whole fleet; this key is limited to part of it")
 
     def sees(self, robot_id: str, tags: Collection[str]) -> bool:
         """Whether a key limited to some robots covers this one (an unlimited key covers all)."""

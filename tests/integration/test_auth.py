@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -24,6 +25,7 @@ from tests.support.servers import serve_in_process
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
 PUBLIC_ROUTES = {"/", "/docs"}
+MIGRATION_013 = Path(__file__).resolve().parents[2] / "migrations" / "013_trust_limits.sql"
 
 
 @pytest.fixture
@@ -214,7 +216,7 @@ async def test_alert_routes_need_their_scopes_and_limited_keys_see_their_robots_
 ) -> None:
     admin_key = await issue_key(pool, "ops admin", "admin")
     reader = await issue_key(pool, "night shift", "read")
-    north = await issue_key(pool, "north reader", "read", fleet_tag="north")
+    north = await issue_key(pool, "north reader", "read", "operate", fleet_tag="north")
     rule = {"name": "fault", "condition": {"kind": "status"}}
     assert_problem(await client.post("/alert-rules", json=rule, headers=bearer(reader)), ErrorKind.FORBIDDEN)
     assert_problem(await client.get("/webhooks", headers=bearer(reader)), ErrorKind.FORBIDDEN)
@@ -237,7 +239,68 @@ async def test_alert_routes_need_their_scopes_and_limited_keys_see_their_robots_
     assert sorted(ids) == ["n1", "s1"]
     assert [a["robot_id"] for a in (await client.get("/alerts", headers=bearer(north))).json()["alerts"]] == ["n1"]
     assert_problem(await client.get(f"/alerts/{ids['s1']}", headers=bearer(north)), ErrorKind.UNKNOWN_ALERT)
+    # Acknowledging is a write: the read scope alone does not allow it (N12).
+    read_only = await client.post(f"/alerts/{ids['n1']}/acknowledge", headers=bearer(reader))
+    assert "'operate'" in assert_problem(read_only, ErrorKind.FORBIDDEN)["detail"]
+    assert 'scope="operate"' in read_only.headers["www-authenticate"]
     hidden = await client.post(f"/alerts/{ids['s1']}/acknowledge", headers=bearer(north))
     assert_problem(hidden, ErrorKind.UNKNOWN_ALERT)
     acknowledged = await client.post(f"/alerts/{ids['n1']}/acknowledge", json={"note": "ok"}, headers=bearer(north))
     assert acknowledged.json()["acknowledged_by"] == "north reader"
+
+
+async def test_a_limited_key_stays_inside_its_part_of_the_fleet(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, conn: asyncpg.Connection
+) -> None:
+    """N3, N5, N13: no limited admin key; a limited key sees no other part's rules and no fleet-wide metrics."""
+    admin_key = await issue_key(pool, "ops admin", "admin", "read")
+    await issue_robot(pool, "n1", "north")
+    await issue_robot(pool, "s1", "south")
+    north = await issue_key(pool, "north reader", "read", fleet_tag="north")
+    # A key limited to a tag or to robots cannot be made an admin, over the API or at rest.
+    for limits in ({"fleet_tag": "north"}, {"robot_ids": ["n1"]}):
+        body = {"name": "north admin", "scopes": ["admin", "read"], **limits}
+        refused = await client.post("/admin/keys", json=body, headers=bearer(admin_key))
+        assert "admin" in assert_problem(refused, ErrorKind.BAD_PARAMETER)["detail"]
+    with pytest.raises(asyncpg.CheckViolationError):
+        await conn.execute("UPDATE credentials SET scopes = '{admin}' WHERE name = 'north reader'")
+    rules = {
+        "everywhere": {},
+        "north only": {"fleet_tag": "north"},
+        "south only": {"fleet_tag": "south"},
+        "of n1": {"robot_id": "n1"},
+        "of s1": {"robot_id": "s1"},
+    }
+    ids = {}
+    for name, scope in rules.items():
+        body = {"name": name, "condition": {"kind": "status"}, **scope}
+        created = await client.post("/alert-rules", json=body, headers=bearer(admin_key))
+        assert created.status_code == 201, created.text
+        ids[name] = created.json()["rule_id"]
+    seen = await client.get("/alert-rules", params={"limit": 2}, headers=bearer(north))
+    names, cursor = [r["name"] for r in seen.json()["rules"]], seen.json()["next_cursor"]
+    while cursor:  # a page may hold fewer than the limit; the cursor still reaches the end
+        page = (await client.get("/alert-rules", params={"limit": 2, "cursor": cursor}, headers=bearer(north))).json()
+        names, cursor = names + [r["name"] for r in page["rules"]], page["next_cursor"]
+    assert names == ["everywhere", "north only", "of n1"]
+    everything = await client.get("/alert-rules", headers=bearer(admin_key))
+    assert len(everything.json()["rules"]) == 5
+    hidden = await client.get(f"/alert-rules/{ids['of s1']}", headers=bearer(north))
+    assert_problem(hidden, ErrorKind.UNKNOWN_ALERT_RULE)
+    assert (await client.get(f"/alert-rules/{ids['of n1']}", headers=bearer(north))).status_code == 200
+    assert_problem(await client.get("/metrics", headers=bearer(north)), ErrorKind.FORBIDDEN)
+    assert (await client.get("/metrics", headers=bearer(admin_key))).status_code == 200
+
+
+async def test_limited_admin_keys_lose_the_admin_scope_on_upgrade(conn: asyncpg.Connection) -> None:
+    """Migration 013 took the admin scope from any limited key made before it."""
+    sql = MIGRATION_013.read_text()
+    await conn.execute("ALTER TABLE credentials DROP CONSTRAINT limited_keys_hold_no_admin")
+    await conn.execute(
+        "INSERT INTO credentials (kind, name, scopes, fleet_tag, token_hash, token_prefix)"
+        " VALUES ('key', 'old north admin', '{admin,read}', 'north', 'x', 'x'),"
+        " ('key', 'old admin', '{admin}', NULL, 'y', 'y')"
+    )
+    await conn.execute(sql)
+    scopes = dict(await conn.fetch("SELECT name, scopes FROM credentials ORDER BY name"))
+    assert scopes == {"old admin": ["admin", "operate"], "old north admin": ["read"]}

@@ -62,7 +62,7 @@ async def test_the_console_shows_the_fleet_live(
     console_settings: Settings, pool: asyncpg.Pool, conn: asyncpg.Connection
 ) -> None:
     admin_key = await issue_key(pool, "admin", "admin", "ingest", "read")
-    operator_key = await issue_key(pool, "wall screen", "read", "stream", "export")
+    operator_key = await issue_key(pool, "wall screen", "read", "stream", "export", "operate")
     blocked: list[str] = []
     async with (
         live_api(console_settings) as base,
