@@ -73,6 +73,32 @@ def encode_event(event_type: EventType, record: Any) -> str:
     return _encode(AlertEvent(event_type, alert_from(record))).decode()
 
 
+# PostgreSQL refuses a NOTIFY payload of 8000 bytes or more, and the refusal aborts the transaction that holds
+# the transition. A webhook's body is stored whole; the notice between processes is kept under this.
+NOTICE_MAX_BYTES = 7000
+# Shortened in a notice when it would not fit, longest allowance first: with at most 200 characters each (6 bytes
+# apiece at worst, JSON-escaped), the four fit in 4.8 kB beside a 64-character robot id and the fixed fields.
+_FREE_TEXT = ("note", "reason", "rule_name", "acknowledged_by")
+_SHORTENED_CHARS = (200, 20)
+
+
+def encode_notice(event_type: EventType, record: Any) -> str:
+    """The event as a NOTIFY between processes carries it: whole, or with its free text shortened (ending in …)
+    so that no alert, whatever its names and note, can fail the transaction that announces it."""
+    event = AlertEvent(event_type, alert_from(record))
+    body = _encode(event)
+    for limit in _SHORTENED_CHARS:
+        if len(body) < NOTICE_MAX_BYTES:
+            break
+        changes = {
+            name: value[: limit - 1] + "…"
+            for name in _FREE_TEXT
+            if isinstance(value := getattr(event.alert, name), str) and len(value) > limit
+        }
+        body = _encode(AlertEvent(event_type, msgspec.structs.replace(event.alert, **changes)))
+    return body.decode()
+
+
 def decode_event(payload: str) -> AlertEvent:
     return _decode_event(payload)
 

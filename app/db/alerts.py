@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from app.alerts.events import EventType, encode_event
+from app.alerts.events import EventType, encode_event, encode_notice
 from app.db import sql
 from app.db.pool import Connection, Pool
 
@@ -93,7 +93,7 @@ async def apply_transitions_in(
         bodies = [encode_event(event_type, record) for event_type, record in events]
         ids = [record["alert_id"] for _, record in events]
         await conn.execute(sql.QUEUE_EVENT_DELIVERIES, ids, [event for event, _ in events], bodies)
-        await conn.execute(sql.NOTIFY_ALERTS, bodies)
+        await conn.execute(sql.NOTIFY_ALERTS, [encode_notice(event_type, record) for event_type, record in events])
     return opened, resolved
 
 
@@ -114,7 +114,7 @@ async def acknowledge_alert(pool: Pool, alert_id: int, by: str, note: str | None
 async def _announce(conn: Connection, event_type: EventType, record: Record) -> None:
     body = encode_event(event_type, record)
     await conn.execute(sql.QUEUE_DELIVERIES, record["alert_id"], event_type, body)
-    await conn.execute(sql.NOTIFY_ALERT, body)
+    await conn.execute(sql.NOTIFY_ALERT, encode_notice(event_type, record))
 
 
 async def fetch_alert(pool: Pool, alert_id: int) -> Record | None:

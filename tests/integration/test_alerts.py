@@ -16,7 +16,8 @@ import pytest
 from app.db import alerts
 from app.errors import ErrorKind
 from app.main import create_app
-from app.settings import Settings
+from app.settings import Settings, replace_settings
+from tests.support.auth import bearer, issue_key, issue_robot
 from tests.support.builders import reading
 from tests.support.problems import assert_problem
 from tests.support.servers import live_api, serve_in_process
@@ -420,3 +421,32 @@ async def test_a_stuck_robot_under_two_processes_opens_one_alert(
         await followed(conn)
     assert await conn.fetchval("SELECT count(*) FROM alerts WHERE robot_id = 'stuck'") == 1
     assert await conn.fetchval("SELECT count(*) FROM alerts WHERE resolved_at IS NOT NULL") == 0
+
+
+async def test_an_alert_of_the_longest_text_announces_resolves_and_leaves_others_alerting(
+    alert_settings: Settings, conn: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    """N8: a rule name, a field name, a key name and a note at their length limits, in characters JSON escapes six
+    bytes apiece, made an event over NOTIFY's 8000 bytes: it never resolved, its rule could not be deleted, and
+    the timer rules stopped opening alerts for everyone."""
+    name, field, key_name, note = "\x01" * 100, "\x05" * 64, "\x03" * 100, "\x02" * 1000
+    n8 = "\U00013000" * 64  # the longest robot id in bytes: 64 characters of 4
+    for robot_id in (n8, "quiet"):
+        await issue_robot(pool, robot_id)
+    key = await issue_key(pool, key_name, "admin", "read", "operate", "ingest")
+    async with serve_in_process(replace_settings(alert_settings, auth="on")) as api:
+        api.headers.update(bearer(key))
+        body = {"name": name, "condition": {"kind": "field", "field": field, "above": 1}, "robot_id": n8}
+        rule = await api.post("/alert-rules", json=body)
+        assert rule.status_code == 201, rule.text
+        await create_rule(api, {"kind": "offline", "after": "1s"}, robot_id="quiet")
+        await post(api, n8, fields={field: 2})
+        (alert,) = await eventually(lambda: open_alerts(api, n8))
+        acknowledged = await api.post(f"/alerts/{alert['alert_id']}/acknowledge", json={"note": note})
+        assert acknowledged.status_code == 200, acknowledged.text
+        await post(api, n8, fields={field: 0})
+        (done,) = await eventually(lambda: resolved_alerts(api, n8))
+        assert (done["rule_name"], done["note"]) == (name, note)  # the alert itself keeps every character
+        await post(api, "quiet", status="idle")
+        await eventually(lambda: open_alerts(api, "quiet"), within_s=4)  # timer rules still open alerts
+        assert (await api.delete(f"/alert-rules/{rule.json()['rule_id']}")).status_code == 204

@@ -302,5 +302,5 @@ async def test_limited_admin_keys_lose_the_admin_scope_on_upgrade(conn: asyncpg.
         " ('key', 'old admin', '{admin}', NULL, 'y', 'y')"
     )
     await conn.execute(sql)
-    scopes = dict(await conn.fetch("SELECT name, scopes FROM credentials ORDER BY name"))
+    scopes = {row["name"]: row["scopes"] for row in await conn.fetch("SELECT name, scopes FROM credentials")}
     assert scopes == {"old admin": ["admin", "operate"], "old north admin": ["read"]}
