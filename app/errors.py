@@ -138,6 +138,10 @@ class Conflict(FleetError):
     kind = ErrorKind.CONFLICT
 
 
+class RulesFull(Conflict):
+    """Another alert rule (or a larger geofence) would pass the configured bounds."""
+
+
 class InvalidRule(FleetError):
     kind = ErrorKind.INVALID_RULE
 

@@ -175,6 +175,10 @@ class AlertSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     # each round sees every robot's newest reading once, however many arrived, so the cost follows the fleet's
     # size, not the ingest rate. Rule changes take effect at the next round.
     alert_interval_ms: Positive = 500
+    # Bounds on the rules, so that evaluating them and listing them stay cheap: how many, and how many geofence
+    # positions over all of them (each geofence holds at most 10,000; 100,000 list as about 4 MB of JSON).
+    max_alert_rules: Positive = 1000
+    max_geofence_positions: Positive = 100_000
     # Offline and stationary rules, which hold by the passing of time, are evaluated over the fleet this often.
     alert_tick_ms: Positive = 1000
     # Webhooks: each attempt may take webhook_timeout_s; a failed one is retried after webhook_retry_base_s,

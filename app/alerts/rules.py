@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from app.alerts.geofence import Area, Geofence, Geometry, InvalidGeometry
+from app.alerts.geofence import Area, Geofence, Geometry, InvalidGeometry, count_positions
 from app.auth.admin import Tag
 from app.errors import InvalidRule, MalformedBody
 from app.ingest.decoding import field_error
@@ -184,7 +184,9 @@ def rule_from(record: Any) -> AlertRule:
     return msgspec.convert(values, AlertRule)
 
 
-def rule_values(rule: NewRule) -> tuple[str, Kind, str | None, str | None, str, bool]:
-    """What ``db.alerts`` stores of a rule: name, kind, robot_id, fleet_tag, condition as JSON, enabled."""
+def rule_values(rule: NewRule) -> tuple[str, Kind, str | None, str | None, str, bool, int]:
+    """What ``db.alerts`` stores of a rule: name, kind, robot_id, fleet_tag, condition as JSON, enabled, and its
+    geofence's positions (0 for other kinds)."""
     condition = msgspec.json.encode(rule.condition).decode()
-    return rule.name, kind_of(rule.condition), rule.robot_id, rule.fleet_tag, condition, rule.enabled
+    positions = count_positions(rule.condition.geometry) if isinstance(rule.condition, GeofenceCondition) else 0
+    return rule.name, kind_of(rule.condition), rule.robot_id, rule.fleet_tag, condition, rule.enabled, positions

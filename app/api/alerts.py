@@ -44,13 +44,14 @@ class AlertRulesController(Controller):
         operation_id="createAlertRule",
         status_code=201,
         operation_class=RuleBodyOperation,
-        responses=problem_responses(ErrorKind.INVALID_RULE, ErrorKind.MALFORMED_BODY, *AUTH_ERRORS),
+        responses=problem_responses(ErrorKind.INVALID_RULE, ErrorKind.MALFORMED_BODY, ErrorKind.CONFLICT, *AUTH_ERRORS),
         summary="Create an alert rule",
-        description="It is evaluated from the next tick (FLEET_ALERT_TICK_MS) in every API process.",
+        description="It is evaluated from the next tick (FLEET_ALERT_TICK_MS) in every API process. 409 past "
+        "FLEET_MAX_ALERT_RULES rules or FLEET_MAX_GEOFENCE_POSITIONS geofence positions in all.",
     )
-    async def create_rule(self, pool: PoolDep, request: Request[Any, Any, Any]) -> AlertRule:
+    async def create_rule(self, pool: PoolDep, settings: SettingsDep, request: Request[Any, Any, Any]) -> AlertRule:
         rule = decode_rule(await request.body())
-        return rule_from(await alerts.insert_rule(pool, rule_values(rule)))
+        return rule_from(await alerts.insert_rule(pool, rule_values(rule), _rule_limits(settings)))
 
     @get(
         "/",
@@ -94,14 +95,20 @@ class AlertRulesController(Controller):
         operation_id="replaceAlertRule",
         operation_class=RuleBodyOperation,
         responses=problem_responses(
-            ErrorKind.UNKNOWN_ALERT_RULE, ErrorKind.INVALID_RULE, ErrorKind.MALFORMED_BODY, *AUTH_ERRORS
+            ErrorKind.UNKNOWN_ALERT_RULE,
+            ErrorKind.INVALID_RULE,
+            ErrorKind.MALFORMED_BODY,
+            ErrorKind.CONFLICT,
+            *AUTH_ERRORS,
         ),
         summary="Replace an alert rule",
         description="Its open alerts stay open while its condition still holds; the next evaluation decides.",
     )
-    async def replace_rule(self, pool: PoolDep, request: Request[Any, Any, Any], rule_id: RuleIdPath) -> AlertRule:
+    async def replace_rule(
+        self, pool: PoolDep, settings: SettingsDep, request: Request[Any, Any, Any], rule_id: RuleIdPath
+    ) -> AlertRule:
         rule = decode_rule(await request.body())
-        record = await alerts.update_rule(pool, rule_id, rule_values(rule))
+        record = await alerts.update_rule(pool, rule_id, rule_values(rule), _rule_limits(settings))
         if record is None:
             raise UnknownAlertRule(f"no alert rule {rule_id}")
         return rule_from(record)
@@ -190,6 +197,10 @@ class AlertsController(Controller):
         if not acknowledged:
             raise Conflict(f"alert {alert_id} is {alert.state} already")
         return alert
+
+
+def _rule_limits(settings: SettingsDep) -> alerts.RuleLimits:
+    return alerts.RuleLimits(settings.alerts.max_alert_rules, settings.alerts.max_geofence_positions)
 
 
 async def _visible_alert(pool: PoolDep, principal: PrincipalDep, record: Any, alert_id: int) -> Alert:

@@ -5,32 +5,55 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
 from app.alerts.events import EventType, encode_event, encode_notice
 from app.db import sql
 from app.db.pool import Connection, Pool
+from app.errors import RulesFull
 
 Record = asyncpg.Record
 MAX_ID = 2**63 - 1  # the first page of a newest-first list starts below this
 
 
-async def insert_rule(pool: Pool, values: Sequence[Any]) -> Record:
-    """``values``: name, kind, robot_id, fleet_tag, condition JSON, enabled."""
+class RuleLimits(NamedTuple):
+    max_rules: int
+    max_positions: int  # geofence positions, over every rule
+
+
+async def insert_rule(pool: Pool, values: Sequence[Any], limits: RuleLimits) -> Record:
+    """``values``: name, kind, robot_id, fleet_tag, condition JSON, enabled, positions. RulesFull past ``limits``."""
     async with pool.acquire() as conn, conn.transaction():
+        await _check_room(conn, 0, values[-1], limits)
         row = await conn.fetchrow(sql.INSERT_RULE, *values)
         await conn.execute(sql.BUMP_RULES_EPOCH)
     assert row is not None
     return row
 
 
-async def update_rule(pool: Pool, rule_id: int, values: Sequence[Any]) -> Record | None:
+async def update_rule(pool: Pool, rule_id: int, values: Sequence[Any], limits: RuleLimits) -> Record | None:
+    """The replaced rule; None if there is no such rule; RulesFull if the change would pass ``limits``."""
     async with pool.acquire() as conn, conn.transaction():
+        await _check_room(conn, rule_id, values[-1], limits)
         row = await conn.fetchrow(sql.UPDATE_RULE, rule_id, *values)
         await conn.execute(sql.BUMP_RULES_EPOCH)
     return row
+
+
+async def _check_room(conn: Connection, rule_id: int, positions: int, limits: RuleLimits) -> None:
+    await conn.execute(sql.LOCK_RULES)
+    totals = await conn.fetchrow(sql.SELECT_RULE_TOTALS, rule_id)
+    assert totals is not None
+    rules, total_positions = totals
+    if rules >= limits.max_rules:
+        raise RulesFull(f"at most {limits.max_rules} alert rules (FLEET_MAX_ALERT_RULES); delete one first")
+    if total_positions + positions > limits.max_positions:
+        raise RulesFull(
+            f"at most {limits.max_positions} geofence positions over every rule (FLEET_MAX_GEOFENCE_POSITIONS); "
+            f"{total_positions} are held by other rules and this one has {positions}"
+        )
 
 
 async def delete_rule(pool: Pool, rule_id: int) -> bool:

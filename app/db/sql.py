@@ -688,17 +688,22 @@ SELECT (SELECT count(*) FROM drop_chunks('telemetry', older_than => $1::timestam
 
 RULE_COLUMNS = "rule_id, name, condition::text AS condition, robot_id, fleet_tag, enabled, created_at, updated_at"
 INSERT_RULE = f"""
-INSERT INTO alert_rules (name, kind, robot_id, fleet_tag, condition, enabled)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+INSERT INTO alert_rules (name, kind, robot_id, fleet_tag, condition, enabled, positions)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
 RETURNING {RULE_COLUMNS}
 """
 UPDATE_RULE = f"""
 UPDATE alert_rules
-SET name = $2, kind = $3, robot_id = $4, fleet_tag = $5, condition = $6::jsonb, enabled = $7, updated_at = now()
+SET name = $2, kind = $3, robot_id = $4, fleet_tag = $5, condition = $6::jsonb, enabled = $7, positions = $8,
+    updated_at = now()
 WHERE rule_id = $1
 RETURNING {RULE_COLUMNS}
 """
 DELETE_RULE = "DELETE FROM alert_rules WHERE rule_id = $1 RETURNING rule_id"
+# Rule changes take turns (alert rounds only read, and are not blocked), so the totals below stay true to COMMIT.
+LOCK_RULES = "LOCK TABLE alert_rules IN SHARE ROW EXCLUSIVE MODE"
+# How many rules and geofence positions there are, leaving out the rule being replaced ($1; 0 for a new one).
+SELECT_RULE_TOTALS = "SELECT count(*), coalesce(sum(positions), 0) FROM alert_rules WHERE rule_id <> $1"
 SELECT_RULE = f"SELECT {RULE_COLUMNS} FROM alert_rules WHERE rule_id = $1"
 SELECT_RULES = f"SELECT {RULE_COLUMNS} FROM alert_rules ORDER BY rule_id"
 SELECT_RULES_PAGE = f"SELECT {RULE_COLUMNS} FROM alert_rules WHERE rule_id > $1 ORDER BY rule_id LIMIT $2"

@@ -450,3 +450,36 @@ async def test_an_alert_of_the_longest_text_announces_resolves_and_leaves_others
         await post(api, "quiet", status="idle")
         await eventually(lambda: open_alerts(api, "quiet"), within_s=4)  # timer rules still open alerts
         assert (await api.delete(f"/alert-rules/{rule.json()['rule_id']}")).status_code == 204
+
+
+async def test_rules_and_their_geofences_are_bounded(alert_settings: Settings, conn: asyncpg.Connection) -> None:
+    """N9: rules and geofence positions are capped, in all and per geofence, so evaluating and listing stay cheap."""
+
+    def ring(size: int, east: float = 0.0) -> list[list[float]]:  # a closed square of `size` positions
+        corners = [[-122.31 + east, 37.09], [-122.29 + east, 37.09], [-122.29 + east, 37.11], [-122.31 + east, 37.11]]
+        return [*corners, *([-122.31 + east, 37.11 - i * 1e-6] for i in range(1, size - 4)), corners[0]]
+
+    def fence(*rings: list[list[float]]) -> dict[str, Any]:
+        geometry = {"type": "MultiPolygon", "coordinates": [[r] for r in rings]}
+        return {"name": "yard", "condition": {"kind": "geofence", "area": "allowed", "geometry": geometry}}
+
+    def status_rule(name: str) -> dict[str, Any]:
+        return {"name": name, "condition": {"kind": "status"}}
+
+    settings = replace_settings(alert_settings, max_alert_rules=3, max_geofence_positions=20)
+    async with serve_in_process(settings) as api:
+        too_big = await api.post("/alert-rules", json=fence(ring(5001), ring(5000, east=1.0)))  # each ring fits
+        assert "at most 10000 positions" in assert_problem(too_big, ErrorKind.INVALID_RULE)["detail"]
+        yard = await api.post("/alert-rules", json=fence(ring(12)))
+        assert yard.status_code == 201, yard.text
+        over = await api.post("/alert-rules", json=fence(ring(12)))
+        assert "FLEET_MAX_GEOFENCE_POSITIONS" in assert_problem(over, ErrorKind.CONFLICT)["detail"]
+        # Replacing a rule counts its new size instead of its old one.
+        replaced = await api.put(f"/alert-rules/{yard.json()['rule_id']}", json=fence(ring(20)))
+        assert replaced.status_code == 200, replaced.text
+        for name in ("one", "two"):
+            assert (await api.post("/alert-rules", json=status_rule(name))).status_code == 201
+        fourth = await api.post("/alert-rules", json=status_rule("four"))
+        assert "FLEET_MAX_ALERT_RULES" in assert_problem(fourth, ErrorKind.CONFLICT)["detail"]
+    assert await conn.fetchval("SELECT count(*) FROM alert_rules") == 3
+    assert await conn.fetchval("SELECT sum(positions) FROM alert_rules") == 20

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -273,8 +274,8 @@ async def test_a_limited_key_stays_inside_its_part_of_the_fleet(
     }
     ids = {}
     for name, scope in rules.items():
-        body = {"name": name, "condition": {"kind": "status"}, **scope}
-        created = await client.post("/alert-rules", json=body, headers=bearer(admin_key))
+        rule: dict[str, Any] = {"name": name, "condition": {"kind": "status"}, **scope}
+        created = await client.post("/alert-rules", json=rule, headers=bearer(admin_key))
         assert created.status_code == 201, created.text
         ids[name] = created.json()["rule_id"]
     seen = await client.get("/alert-rules", params={"limit": 2}, headers=bearer(north))
