@@ -15,6 +15,13 @@ function iconHtml(robot) {
     `<span class="badge${low}">${battery}</span>`;
 }
 
+// Leaflet renders a tooltip's string as HTML; names come from users, so they go in as text, always.
+function textElement(text) {
+  const span = document.createElement("span");
+  span.textContent = text;
+  return span;
+}
+
 export class FleetMap {
   constructor(element, onSelect) {
     this.map = L.map(element, { preferCanvas: false, zoomControl: true }).setView([0, 0], 2);
@@ -84,7 +91,7 @@ export class FleetMap {
           fill: forbidden,
           weight: 2,
           dashArray: forbidden ? null : "6 4",
-        }).bindTooltip(`${rule.name} (${condition.area})`).addTo(this.fences);
+        }).bindTooltip(textElement(`${rule.name} (${condition.area})`)).addTo(this.fences);
       }
     }
   }

@@ -80,7 +80,9 @@ async def test_the_console_shows_the_fleet_live(
         for body in (fleet, history(datetime.now(UTC))):
             response = await api.post("/telemetry", json=body)
             assert response.status_code == 200, response.text
-        rule = {"name": "stay on site", "condition": {"kind": "geofence", "area": "allowed", "geometry": SITE}}
+        # Markup in a name is shown as the text it is (N6: a <meta http-equiv=refresh> name once navigated away).
+        fence_name = '<b id="injected">stay</b> on site'
+        rule = {"name": fence_name, "condition": {"kind": "geofence", "area": "allowed", "geometry": SITE}}
         assert (await api.post("/alert-rules", json=rule)).status_code == 201
         assert (
             await api.post("/alert-rules", json={"name": "fault", "condition": {"kind": "status"}})
@@ -105,6 +107,10 @@ async def test_the_console_shows_the_fleet_live(
         assert [row[2] for row in rows] == [f"{r['battery_level']:.0f} %" for r in robots]
         assert all(row[3].endswith("s ago") or "min ago" in row[3] for row in rows)
         assert await page.locator("path.fence").count() == 1  # the geofence, drawn
+        await page.evaluate("window.fleetConsole.map.fences.eachLayer((fence) => fence.openTooltip())")
+        assert await page.locator(".leaflet-tooltip").text_content() == f"{fence_name} (allowed)"
+        assert await page.locator("#injected").count() == 0
+        await page.evaluate("window.fleetConsole.map.fences.eachLayer((fence) => fence.closeTooltip())")
         await page.click("th button[data-key=battery_level]")  # sorted by battery, lowest first
         assert await page.locator("#fleet tbody tr").first.get_attribute("data-robot") == "r1"
         await page.select_option("#filter", "low")
