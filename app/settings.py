@@ -188,6 +188,9 @@ class AlertSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     webhook_retry_max_s: Positive = 3600
     webhook_max_attempts: Positive = 20
     webhook_poll_ms: Positive = 500
+    # Webhooks reach public addresses only: not loopback, private, link-local, shared (CGNAT) or metadata ones,
+    # checked on the address each delivery connects to. True allows them, for receivers on your own network.
+    webhook_allow_private: bool = False
     # Delivery attempts per second per process, at most: a burst of alerts is delivered over a few seconds
     # rather than competing with ingest for the event loop.
     webhook_attempts_per_s: Positive = 100

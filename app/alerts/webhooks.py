@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from app import __version__, metrics
+from app.alerts.targets import TargetRefused, resolve_target
 from app.db import alerts
 from app.db.pool import Pool
 from app.errors import BadParameter
@@ -33,16 +34,15 @@ log = logging.getLogger(__name__)
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
 TIMESTAMP_TOLERANCE_S = 300  # what verify_signature accepts between the sender's clock and the receiver's
-MAX_ERROR_CHARS = 300
 
 
-def check_webhook_url(url: str) -> None:
-    """A URL the sender can post to, checked when it is registered: one it could not even parse would fail every
-    attempt (BadParameter)."""
+async def check_webhook_url(url: str, allow_private: bool) -> None:
+    """A URL the sender may post to, checked when it is registered (BadParameter): its form, and where its host
+    resolves now. Each delivery checks again (app.alerts.targets), since DNS answers change."""
     try:
-        httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise BadParameter(f"url is not a usable URL: {exc}") from None
+        await resolve_target(url, allow_private)
+    except TargetRefused as exc:
+        raise BadParameter(str(exc)) from None
 
 
 def generate_secret() -> str:
@@ -107,12 +107,24 @@ class WebhookSender(Periodic):
             "webhook-signature": sign(delivery["secret"], message_id, timestamp, body),
         }
         status: int | None = None
+        # The delivery log says what happened in words that name no address, port or network error: it is shown
+        # to operators, and must not make the sender a port scanner.
         try:
-            response = await self._client.post(delivery["url"], content=body.encode(), headers=headers)
+            target = await resolve_target(delivery["url"], self._settings.webhook_allow_private)
+            response = await self._client.post(
+                target.url,
+                content=body.encode(),
+                headers={**headers, "host": target.host_header},
+                extensions={"sni_hostname": target.sni_hostname} if target.sni_hostname else None,
+            )
             status = response.status_code
             error = None if 200 <= status < 300 else f"HTTP {status}"
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is no HTTPError; unfixed, it failed each tick
-            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        except TargetRefused as exc:
+            error = str(exc)
+        except httpx.TimeoutException:
+            error = "no answer within FLEET_WEBHOOK_TIMEOUT_S"
+        except (httpx.HTTPError, httpx.InvalidURL):  # InvalidURL is no HTTPError; unfixed, it failed each tick
+            error = "the receiver could not be reached"
         if error is None and status is not None:
             metrics.WEBHOOK_ATTEMPTS.labels("delivered").inc()
             await alerts.mark_delivered(self._pool, delivery_id, status)

@@ -42,11 +42,14 @@ class WebhooksController(Controller):
             "`{webhook-id}.{webhook-timestamp}.{body}`, keyed with the base64-decoded part of the secret after "
             "`whsec_`. A 2xx answer is a delivery; anything else is retried with exponential backoff "
             "(FLEET_WEBHOOK_RETRY_BASE_S doubling up to FLEET_WEBHOOK_RETRY_MAX_S, FLEET_WEBHOOK_MAX_ATTEMPTS), "
-            "also after an API restart: the outbox is in the database."
+            "also after an API restart: the outbox is in the database. The URL's host must resolve to public "
+            "addresses only (no loopback, private, link-local or metadata addresses, no credentials in the URL) "
+            "unless FLEET_WEBHOOK_ALLOW_PRIVATE is set; each delivery resolves it again and connects to the "
+            "address it checked."
         ),
     )
-    async def create_webhook(self, pool: PoolDep, data: JSONBody[NewWebhook]) -> CreatedWebhook:
-        check_webhook_url(data.url)
+    async def create_webhook(self, pool: PoolDep, settings: SettingsDep, data: JSONBody[NewWebhook]) -> CreatedWebhook:
+        await check_webhook_url(data.url, settings.alerts.webhook_allow_private)
         secret = generate_secret()
         record = await alerts.insert_webhook(pool, data.url, data.description, secret)
         return CreatedWebhook(**dict(record), secret=secret)

@@ -66,8 +66,11 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 def alert_settings(settings: Settings) -> Settings:
-    """Alerts evaluated and delivered quickly, so their tests wait a fraction of a second."""
-    return replace_settings(settings, alert_tick_ms=100, alert_interval_ms=20, webhook_poll_ms=100)
+    """Alerts evaluated and delivered quickly, so their tests wait a fraction of a second, to receivers on this
+    machine."""
+    return replace_settings(
+        settings, alert_tick_ms=100, alert_interval_ms=20, webhook_poll_ms=100, webhook_allow_private=True
+    )
 
 
 @pytest.fixture

@@ -157,4 +157,59 @@ async def test_an_unusable_stored_url_does_not_hold_up_other_deliveries(
             )
     finally:
         receiver.stop()
-    assert failed.startswith("InvalidURL")
+    assert failed.startswith("url is not a usable URL")
+
+
+PRIVATE_TARGETS = [
+    "http://127.0.0.1:8000/",
+    "http://localhost:8000/",
+    "http://2130706433/",  # 127.0.0.1 spelt as one decimal number
+    "http://0x7f.1/",
+    "http://127.1/",
+    "http://[::1]/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://10.0.0.1/",
+    "http://192.168.1.1/",
+    "http://100.64.0.1/",  # shared address space (carrier NAT)
+    "http://169.254.169.254/latest/meta-data/",
+    "http://metadata.google.internal/",
+    "http://printer.local/",
+    "http://user:pw@example.com/",  # would be sent as Basic auth
+]
+
+
+async def test_webhooks_reach_public_addresses_only(settings: Settings, conn: asyncpg.Connection) -> None:
+    """N7: loopback, private, link-local, shared and metadata targets, in any spelling, are refused at
+    registration; one stored pointing there anyway (DNS changed since) is refused at delivery, and the
+    delivery log names no network detail."""
+    receiver = Receiver(quiet=True)
+    url = receiver.start()
+    fast = replace_settings(settings, alert_tick_ms=100, alert_interval_ms=20, webhook_poll_ms=100)
+    try:
+        async with serve_in_process(fast) as api:
+            for target in PRIVATE_TARGETS:
+                refused = await api.post("/webhooks", json={"url": target})
+                assert_problem(refused, ErrorKind.BAD_PARAMETER)
+            assert await conn.fetchval("SELECT count(*) FROM webhooks") == 0
+            await conn.execute("INSERT INTO webhooks (url, description, secret) VALUES ($1, 'rebound', 'whsec_')", url)
+            await create_rule(api, {"kind": "battery", "below": 20})
+            await post(api, "w4", battery_level=5)
+            failed = await eventually(
+                lambda: conn.fetchval("SELECT last_error FROM webhook_deliveries WHERE last_error IS NOT NULL")
+            )
+    finally:
+        receiver.stop()
+    assert receiver.deliveries == []
+    assert failed == "the target is not a public address (FLEET_WEBHOOK_ALLOW_PRIVATE allows it)"
+
+
+async def test_the_delivery_log_names_no_network_detail(alert_settings: Settings, conn: asyncpg.Connection) -> None:
+    """A closed port reads as "could not be reached", not as ConnectError with the address."""
+    async with serve_in_process(alert_settings) as api:
+        await register(api, f"http://127.0.0.1:{free_port()}/")
+        await create_rule(api, {"kind": "battery", "below": 20})
+        await post(api, "w5", battery_level=5)
+        failed = await eventually(
+            lambda: conn.fetchval("SELECT last_error FROM webhook_deliveries WHERE last_error IS NOT NULL")
+        )
+    assert failed == "the receiver could not be reached"
