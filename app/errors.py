@@ -102,6 +102,10 @@ class BadRange(FleetError):
     kind = ErrorKind.BAD_RANGE
 
 
+class ExportTooLarge(BadRange):
+    """The range holds more CSV than one export may."""
+
+
 class BadZone(FleetError):
     kind = ErrorKind.BAD_ZONE
 

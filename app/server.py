@@ -85,7 +85,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._forget()
         self._in_body = True
-        self.scope[CLOSE_CONNECTION_KEY] = self.transport.close  # type: ignore[literal-required]
+        # abort, not close: close would first wait for the client to read what is buffered for it, and a client that
+        # reads nothing is exactly what this ends.
+        self.scope[CLOSE_CONNECTION_KEY] = self.transport.abort  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:

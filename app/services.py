@@ -48,6 +48,7 @@ class Limits:
     robot_rate: RateLimiter
     key_rate: RateLimiter
     heavy_reads: ConcurrencyLimiter
+    exports: ConcurrencyLimiter
     subscribers: ConcurrencyLimiter
     ingest_requests: ConcurrencyLimiter  # robot tokens
     key_ingest_requests: ConcurrencyLimiter  # ingest keys (gateways)
@@ -60,6 +61,7 @@ class Limits:
             heavy_reads=ConcurrencyLimiter(
                 settings.heavy_reads_per_credential, settings.heavy_reads_total, "exports or fleet-wide questions"
             ),
+            exports=ConcurrencyLimiter(settings.exports_per_credential, settings.exports_total, "CSV exports"),
             subscribers=ConcurrencyLimiter(
                 settings.subscribers_per_credential, settings.max_subscribers, "live-stream subscriptions"
             ),

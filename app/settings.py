@@ -156,6 +156,13 @@ class LimitSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     # credential, and in all (the rest of the read pool stays free for light reads).
     heavy_reads_per_credential: Positive = 2
     heavy_reads_total: Positive = 4
+    # CSV exports being sent at once, per credential and in all, from the first byte spooled to the last byte read
+    # by the client: each holds up to 1 MiB of memory, then disk, up to max_export_bytes. An export whose client
+    # reads nothing for export_stall_timeout_s is dropped, so an unread one frees its slot and its file.
+    exports_per_credential: Positive = 2
+    exports_total: Positive = 4
+    max_export_bytes: Positive = 256 * 1024 * 1024
+    export_stall_timeout_s: Positive = 30
     # Live-stream subscribers per credential, and in all, per process.
     subscribers_per_credential: Positive = 10
     max_subscribers: Positive = 1000

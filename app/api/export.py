@@ -1,14 +1,23 @@
-"""GET /telemetry/{robot_id}/export.csv: a range streamed as CSV by PostgreSQL's COPY, never held in memory."""
+"""GET /telemetry/{robot_id}/export.csv: a range streamed as CSV by PostgreSQL's COPY, never held in memory.
+
+An export holds one of FLEET_EXPORTS_TOTAL slots from its first byte to its client's last read, and is dropped if
+the client stops reading, so exports nobody reads cannot pile up in memory or on disk.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterator, Callable
+from tempfile import SpooledTemporaryFile
+from typing import Any, cast
 
-from litestar import get
+from litestar import Request, get
 from litestar.response import Stream
 
+from app.api.admission import CLOSE_CONNECTION_KEY
 from app.api.auth import SCOPE_OPT
-from app.api.deps import LimitsDep, PoolDep, PrincipalDep
+from app.api.deps import LimitsDep, PoolDep, PrincipalDep, SettingsDep
 from app.api.params import RobotIdPath, Since, Until
 from app.api.paths import robot_id_from_path
 from app.api.problems import AUTH_ERRORS, problem_responses
@@ -38,7 +47,9 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
     media_type="text/csv",
 )
 async def export_csv(
+    request: Request[Any, Any, Any],
     pool: PoolDep,
+    settings: SettingsDep,
     principal: PrincipalDep,
     limits: LimitsDep,
     robot_id: RobotIdPath,
@@ -49,10 +60,48 @@ async def export_csv(
     robot_key = await resolve_robot(pool, principal, robot_id)
     start, end = parse_range(since, until)
     filename = _UNSAFE_FILENAME.sub("_", robot_id) + ".csv"
-    with limits.heavy_reads.hold(principal.credential_id):
-        spool = await telemetry.spool_csv(pool, robot_id, robot_key, start or MIN_TIME, end or MAX_TIME)
+    caps = settings.limits
+    limits.exports.acquire(principal.credential_id)
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            limits.exports.release(principal.credential_id)
+
+    try:
+        with limits.heavy_reads.hold(principal.credential_id):
+            spool = await telemetry.spool_csv(
+                pool, robot_id, robot_key, start or MIN_TIME, end or MAX_TIME, caps.max_export_bytes
+            )
+    except BaseException:
+        release()
+        raise
+    close = cast(Callable[[], None] | None, request.scope.get(CLOSE_CONNECTION_KEY))
     return Stream(
-        telemetry.read_spool(spool),
+        _sent_within(spool, caps.export_stall_timeout_s, close, release),
         media_type="text/csv",
         headers={"content-disposition": f'attachment; filename="{filename}"'},
     )
+
+
+async def _sent_within(
+    spool: SpooledTemporaryFile[bytes],
+    stall_s: float,
+    close: Callable[[], None] | None,
+    release: Callable[[], None],
+) -> AsyncIterator[bytes]:
+    """The spool's chunks; the connection is closed if one is not taken by the client within ``stall_s`` (the
+    server's send waits while the client reads nothing), and the slot is released however the export ends."""
+    loop = asyncio.get_running_loop()
+    try:
+        async for chunk in telemetry.read_spool(spool):
+            stall = loop.call_later(stall_s, close) if close is not None else None
+            try:
+                yield chunk
+            finally:
+                if stall is not None:
+                    stall.cancel()
+    finally:
+        release()

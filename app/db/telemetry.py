@@ -13,6 +13,7 @@ from app.cursors import Position, decode_cursor, encode_cursor
 from app.db import rollups, sql
 from app.db.pool import Connection, Pool
 from app.db.rollups import MINUTE, ceil_to, floor_to
+from app.errors import ExportTooLarge
 from app.ingest.batch import first_occurrences
 from app.ingest.fanout import StreamedReading
 from app.ingest.reading import STATUSES, Location, Record, Status, reading_args, stored_reading
@@ -20,7 +21,9 @@ from app.schemas import Bucket, BucketSeries, HistoryPage
 from app.timeranges import MAX_TIME, MIN_TIME, check_bucket_count, parse_bucket, parse_zone
 
 ROLLUP_MIN_WIDTH = timedelta(hours=1)  # buckets this wide or wider are summed from telemetry_1m
-SPOOL_MEMORY_BYTES = 8 * 1024 * 1024  # an export larger than this is spooled to a temporary file
+# An export larger than this is spooled to a temporary file: with FLEET_EXPORTS_TOTAL exports at once, their
+# memory stays a few MiB (8 MiB each let 40 unread exports take 300 MB).
+SPOOL_MEMORY_BYTES = 1024 * 1024
 SPOOL_CHUNK_BYTES = 64 * 1024
 
 
@@ -130,10 +133,11 @@ def _offset(t: datetime, zone: ZoneInfo) -> timedelta:
 
 
 async def spool_csv(
-    pool: Pool, robot_id: str, robot_key: int, since: datetime, until: datetime
+    pool: Pool, robot_id: str, robot_key: int, since: datetime, until: datetime, max_bytes: int
 ) -> SpooledTemporaryFile[bytes]:
     """One robot's readings in [since, until) as CSV with a header, written by COPY into a spooled file (memory
-    up to SPOOL_MEMORY_BYTES, then disk).
+    up to SPOOL_MEMORY_BYTES, then disk); ExportTooLarge past ``max_bytes`` (no more
+    than that is kept).
 
     The connection is held only while PostgreSQL writes, never while a slow client reads, so the query time
     limit counts database time only, and a failed COPY is an error before any byte of a 200 is sent.
@@ -141,7 +145,15 @@ async def spool_csv(
     spool: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)
     spool.write((",".join(sql.EXPORT_CSV_COLUMNS) + "\n").encode())
 
+    overflow = False
+
     async def sink(chunk: bytes | bytearray) -> None:
+        # Past the bound the rest is dropped, not refused here: an exception raised in the sink of a COPY with
+        # arguments left asyncpg waiting for the whole query timeout (30 s) before it gave the connection back.
+        nonlocal overflow
+        if overflow or spool.tell() + len(chunk) > max_bytes:
+            overflow = True
+            return
         spool.write(chunk)
 
     try:
@@ -151,6 +163,11 @@ async def spool_csv(
     except BaseException:
         spool.close()
         raise
+    if overflow:
+        spool.close()
+        raise ExportTooLarge(
+            f"the export would pass {max_bytes} bytes (FLEET_MAX_EXPORT_BYTES): ask for a shorter range"
+        )
     spool.seek(0)
     return spool
 

@@ -253,3 +253,18 @@ async def test_a_reconnecting_subscriber_resumes_without_a_gap(settings: Setting
         async with http.stream("GET", "/telemetry/stream", headers={"Last-Event-ID": seen[0]["id"]}) as stream:
             replayed = await readings_from(sse_events(stream), 2)
     assert replayed[0]["event"] == "gap" and ids_of(replayed[1:]) == [("R1", 1)]
+
+
+async def test_an_export_past_its_size_is_refused_and_frees_its_slot(
+    settings: Settings, conn: asyncpg.Connection
+) -> None:
+    """FLEET_MAX_EXPORT_BYTES bounds the disk one export can take: past it, 400 and the COPY stopped."""
+    sent = series("BIG-1", 100)
+    async with serve_in_process(replace_settings(settings, max_export_bytes=4000, exports_total=1)) as client:
+        assert (await client.post("/telemetry/", json=sent)).status_code == 200
+        too_big = await client.get("/telemetry/BIG-1/export.csv")
+        assert "FLEET_MAX_EXPORT_BYTES" in assert_problem(too_big, ErrorKind.BAD_RANGE)["detail"]
+        for _ in range(3):  # the one export slot was given back, and the read pool's connection still works
+            small = await client.get("/telemetry/BIG-1/export.csv", params={"since": sent[95]["timestamp"]})
+            assert small.status_code == 200, small.text
+            assert len(list(csv.DictReader(io.StringIO(small.text)))) == 5

@@ -57,7 +57,12 @@ def api(database_url: str, conn: asyncpg.Connection) -> Iterator[Api]:
 
     admin, robot_token = asyncio.run(provision())
     # Keys get 64 ingest requests in flight by default; 8 here, so that a 50-connection flood meets the cap.
-    env = {"FLEET_FLUSH_TIMEOUT_MS": "3000", "FLEET_LOG_LEVEL": "warning", "FLEET_INGEST_REQUESTS_PER_KEY": "8"}
+    env = {
+        "FLEET_FLUSH_TIMEOUT_MS": "3000",
+        "FLEET_LOG_LEVEL": "warning",
+        "FLEET_INGEST_REQUESTS_PER_KEY": "8",
+        "FLEET_EXPORT_STALL_TIMEOUT_S": "2",
+    }
     with api_server(database_url, 1, env) as (port, pid):
         url = f"http://127.0.0.1:{port}"
         # Warm up, as a running service is: the first request of a process prepares statements and caches tokens.
@@ -356,10 +361,10 @@ async def revoke_over_api(api: Api, credential_id: int) -> None:
 
 
 async def test_one_key_cannot_hold_the_connections_and_revoking_it_ends_them(crowded_api: Api) -> None:
-    """N1: a read key starts 150 bodies it never finishes. Past its 100 requests in flight it gets 429 and the
+    """N1: a read key (with operate, which acknowledging now takes) starts 150 bodies it never finishes. Past its 100 requests in flight it gets 429 and the
     connection closes; robots and GET / are still served; revoking the key closes the rest within a second."""
     api = crowded_api
-    credential_id, token = await create_key_over_api(api, "read")
+    credential_id, token = await create_key_over_api(api, "read", "operate")
     host, port = "127.0.0.1", int(api.url.rsplit(":", 1)[1])
     head = f"POST /alerts/1/acknowledge HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n".encode()
     held: list[tuple[Any, Any]] = []
@@ -460,3 +465,53 @@ async def test_a_head_over_the_limit_is_refused_when_it_arrives_whole(strict_ser
         assert (await read_reply(reader, 3)).startswith(b"HTTP/1.1 431")
     finally:
         writer.close()
+
+
+def deleted_files_mb(pid: int) -> float:
+    """What the process holds open of files already deleted (spooled exports), in MB."""
+    total = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if Path(fd).readlink().name.endswith("(deleted)"):
+                total += fd.stat().st_size
+        except OSError:
+            continue
+    return total / 1e6
+
+
+async def test_exports_nobody_reads_free_their_memory_disk_and_slots(api: Api, conn: asyncpg.Connection) -> None:
+    """N2: 40 exports started and never read took 300 MB of memory and 750 MB of deleted spool files. Now at
+    most FLEET_EXPORTS_PER_CREDENTIAL (2) start, the rest get 429, and an export whose client stops reading is
+    dropped after FLEET_EXPORT_STALL_TIMEOUT_S (2 s here), its file and slot freed."""
+    await conn.execute(
+        """
+        INSERT INTO telemetry (robot_key, time, battery_level, status, fields)
+        SELECT (SELECT robot_key FROM robots WHERE robot_id = 'polite'), now() - interval '2 days' + g * interval '1 s',
+               50, 'idle', jsonb_build_object('note', repeat('x', 300))
+        FROM generate_series(1, 60000) AS g
+        """
+    )  # about 25 MB of CSV: more than the sockets' buffers hold
+    host, port = "127.0.0.1", int(api.url.rsplit(":", 1)[1])
+    request = f"GET /telemetry/polite/export.csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {api.admin}\r\n\r\n"
+    held: list[tuple[Any, Any]] = []
+
+    async def attack(api: Api) -> None:
+        for _ in range(40):
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(request.encode())
+            held.append((reader, writer))
+        statuses = [(await read_reply(reader, 30))[:12] for reader, _ in held]
+        assert statuses.count(b"HTTP/1.1 200") == 2 and statuses.count(b"HTTP/1.1 429") == 38, statuses
+        assert deleted_files_mb(api.pid) < 2 * 30  # at most two spools, each under 30 MB
+        await asyncio.sleep(4)  # the two readers read nothing more: dropped after 2 s
+        assert deleted_files_mb(api.pid) == 0
+        async with httpx.AsyncClient(base_url=api.url, timeout=30, headers=bearer(api.admin)) as http:
+            since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+            again = await http.get("/telemetry/polite/export.csv", params={"since": since})
+            assert again.status_code == 200, again.text  # the slots are free again
+
+    try:
+        await run_attack(api, attack)
+    finally:
+        for _, writer in held:
+            writer.close()
