@@ -35,6 +35,12 @@ class RateLimiter:
             self._forget_full(now)
         self._buckets[client] = (tokens - 1.0, now)
 
+    def allows(self, client: Hashable, now: float | None = None) -> bool:
+        """Whether ``take`` would succeed now, without taking."""
+        now = time.monotonic() if now is None else now
+        tokens, at = self._buckets.get(client, (self._burst, now))
+        return tokens + (now - at) * self._rate >= 1.0
+
     def _forget_full(self, now: float) -> None:
         """Buckets that have refilled carry no information: drop them."""
         self._buckets = {

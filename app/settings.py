@@ -129,6 +129,10 @@ class AuthSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True
     auth_poll_ms: Positive = 500
     # After a robot's token is rotated, the old one keeps working this long, so the robot can switch over.
     rotation_grace_s: Positive = 86_400
+    # Unknown tokens per client address and process (a token bucket): past it, 429 without a database look-up
+    # until the budget refills. Tokens already verified are never limited by it.
+    failed_auth_per_s: Positive = 10
+    failed_auth_burst: Positive = 100
 
     @property
     def enabled(self) -> bool:

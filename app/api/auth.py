@@ -33,7 +33,9 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
 async def admit(services: Services, request: dict[str, Any], scope: Scope) -> Principal:
     """The principal of ``request`` (an ASGI scope), if its credential is valid, within its rate and its requests
     in flight, and holds ``scope`` (the guard's check, shared with the lean ingest route)."""
-    principal = await services.authenticator.authenticate(_authorization(request["headers"]))
+    client = request.get("client")
+    peer = client[0] if client else ""
+    principal = await services.authenticator.authenticate(_authorization(request["headers"]), peer)
     if principal is not ANONYMOUS:
         limits = services.limits
         (limits.robot_rate if principal.robot_id is not None else limits.key_rate).take(principal.credential_id)

@@ -15,7 +15,8 @@ from app.auth.principals import ANONYMOUS, Principal, Scope
 from app.auth.tokens import bearer_token, hash_token
 from app.db import credentials
 from app.db.pool import Pool
-from app.errors import Unauthenticated
+from app.errors import RateLimited, Unauthenticated
+from app.limits import RateLimiter
 from app.settings import AuthSettings
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="fleet"'}
@@ -26,6 +27,9 @@ class Authenticator:
     def __init__(self, pool: Pool, settings: AuthSettings) -> None:
         self._pool = pool
         self._settings = settings
+        # Unknown tokens per client address: each costs a database look-up, so past this budget a client's
+        # uncached tokens get 429 without one (a flood of random tokens cannot load the credential pool).
+        self._failures = RateLimiter(settings.failed_auth_per_s, settings.failed_auth_burst)
         self.enabled = settings.enabled
         self._cache: dict[bytes, tuple[Principal, datetime | None]] = {}
         self._epoch: int | None = None
@@ -51,8 +55,9 @@ class Authenticator:
         """Call ``callback`` whenever credentials (or robots' provisioning) may have changed."""
         self._on_change.append(callback)
 
-    async def authenticate(self, authorization: str | None) -> Principal:
-        """The principal an ``Authorization`` header value speaks for; Unauthenticated if none."""
+    async def authenticate(self, authorization: str | None, peer: str = "") -> Principal:
+        """The principal an ``Authorization`` header value speaks for; Unauthenticated if none; RateLimited if
+        ``peer`` (the client's address) sent too many unknown tokens lately and this one is not cached."""
         if not self.enabled:
             return ANONYMOUS
         token = bearer_token(authorization)
@@ -61,8 +66,12 @@ class Authenticator:
         digest = hash_token(token)
         cached = self._cache.get(digest)
         if cached is None:
+            if not self._failures.allows(peer):
+                rate = self._settings.failed_auth_per_s
+                raise RateLimited(f"more than {rate} unknown tokens per second from this address", retry_after_s=1)
             stored = await credentials.fetch_live_credential(self._pool, digest)
             if stored is None:
+                self._failures.take(peer)
                 raise Unauthenticated("the token is unknown, revoked or expired", headers=CHALLENGE)
             scopes = frozenset({Scope.WRITE_OWN} if stored.kind == "robot" else (Scope(s) for s in stored.scopes))
             principal = Principal(

@@ -305,3 +305,19 @@ async def test_limited_admin_keys_lose_the_admin_scope_on_upgrade(conn: asyncpg.
     await conn.execute(sql)
     scopes = {row["name"]: row["scopes"] for row in await conn.fetch("SELECT name, scopes FROM credentials")}
     assert scopes == {"old admin": ["admin", "operate"], "old north admin": ["read"]}
+
+
+async def test_a_flood_of_unknown_tokens_is_limited_without_looking_them_up(
+    auth_settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """N10: past FLEET_FAILED_AUTH_BURST unknown tokens from one address, 429 without a database look-up; a
+    token already verified keeps working from that address."""
+    key = await issue_key(pool, "ops", "read")
+    settings = replace_settings(auth_settings, failed_auth_burst=5, failed_auth_per_s=1)
+    async with serve_in_process(settings) as client:
+        assert (await client.get("/robots", headers=bearer(key))).status_code == 200  # verified, cached
+        statuses = [(await client.get("/robots", headers=bearer(f"flt_k_random{i}"))).status_code for i in range(12)]
+        assert statuses == [401] * 5 + [429] * 7
+        limited = await client.get("/robots", headers=bearer("flt_k_random"))
+        assert "unknown tokens" in assert_problem(limited, ErrorKind.RATE_LIMITED)["detail"]
+        assert (await client.get("/robots", headers=bearer(key))).status_code == 200
