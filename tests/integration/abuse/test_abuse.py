@@ -362,7 +362,8 @@ async def revoke_over_api(api: Api, credential_id: int) -> None:
 
 async def test_one_key_cannot_hold_the_connections_and_revoking_it_ends_them(crowded_api: Api) -> None:
     """N1: a read key (with operate, which acknowledging now takes) starts 150 bodies it never finishes. Past its
-    100 requests in flight it gets 429 and the connection closes; robots and GET / are still served; revoking the key closes the rest within a second."""
+    100 requests in flight it gets 429 and the connection closes; robots and GET / are still served; revoking the
+    key closes the rest within a second."""
     api = crowded_api
     credential_id, token = await create_key_over_api(api, "read", "operate")
     host, port = "127.0.0.1", int(api.url.rsplit(":", 1)[1])
