@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     key.add_argument("--scope", action="append", required=True, help="read, stream, export, ingest, operate or admin")
     key.add_argument("--robot", action="append", default=None, help="limit the key to this robot (repeatable)")
     key.add_argument("--fleet-tag", default=None, help="limit the key to robots with this tag")
+    retire = commands.add_parser("decommission-robot", help="revoke a robot's tokens and take it out of the fleet")
+    retire.add_argument("robot_id")
+    retire.add_argument("--delete-history", action="store_true", help="delete its readings and alerts too")
     revoke = commands.add_parser("revoke", help="revoke a credential by id")
     revoke.add_argument("credential_id", type=int)
     commands.add_parser("list", help="list every credential (never the secrets)")
@@ -49,6 +52,10 @@ async def run(args: argparse.Namespace) -> int:
         elif args.command == "create-key":
             new = admin.NewKey(args.name, args.scope, robot_ids=args.robot, fleet_tag=args.fleet_tag)
             issued = await admin.create_key(pool, msgspec.convert(msgspec.to_builtins(new), admin.NewKey))
+        elif args.command == "decommission-robot":
+            await admin.decommission_robot(pool, args.robot_id, args.delete_history)
+            print(f"decommissioned robot {args.robot_id}" + (", its history deleted" if args.delete_history else ""))
+            return 0
         elif args.command == "revoke":
             await admin.revoke(pool, args.credential_id)
             print(f"revoked credential {args.credential_id}")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import Controller, delete, get, post
-from litestar.params import JSONBody, PathParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from app.api.auth import SCOPE_OPT
 from app.api.deps import AuthenticatorDep, PoolDep, SettingsDep
@@ -29,9 +29,10 @@ class AdminController(Controller):
         "/robots",
         operation_id="provisionRobot",
         status_code=201,
-        responses=problem_responses(*AUTH_ERRORS),
+        responses=problem_responses(ErrorKind.CONFLICT, *AUTH_ERRORS),
         summary="Provision a robot and issue its token (shown once)",
-        description="A robot that reported before (with authentication off) keeps its history.",
+        description="A robot that reported before (with authentication off) keeps its history. A robot that "
+        "still has a working token gives 409: rotate its token, or decommission it first.",
     )
     async def provision_robot(
         self, pool: PoolDep, authenticator: AuthenticatorDep, data: JSONBody[admin.NewRobot]
@@ -39,6 +40,27 @@ class AdminController(Controller):
         issued = await admin.provision_robot(pool, data)
         authenticator.forget()
         return issued
+
+    @delete(
+        "/robots/{robot_id:str}",
+        operation_id="decommissionRobot",
+        responses=problem_responses(ErrorKind.UNKNOWN_ROBOT, ErrorKind.BAD_PARAMETER, *AUTH_ERRORS),
+        summary="Decommission a robot",
+        description="Revokes its tokens (every API process within FLEET_AUTH_POLL_MS, its open connections "
+        "closed), resolves its open alerts (`robot decommissioned`) and takes it out of the fleet's latest state. "
+        "`history=keep` (the default) keeps its readings and alerts readable; `history=delete` deletes them.",
+    )
+    async def decommission_robot(
+        self,
+        pool: PoolDep,
+        authenticator: AuthenticatorDep,
+        robot_id: RobotIdPath,
+        history: Annotated[
+            Literal["keep", "delete"], QueryParameter(description="keep (the default) or delete its readings.")
+        ] = "keep",
+    ) -> None:
+        await admin.decommission_robot(pool, robot_id_from_path(robot_id), history == "delete")
+        authenticator.forget()
 
     @post(
         "/robots/{robot_id:str}/tokens",

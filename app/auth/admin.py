@@ -58,6 +58,13 @@ async def provision_robot(pool: Pool, new: NewRobot) -> IssuedCredential:
     return IssuedCredential(credential_id, "robot", robot_id, token, shown_prefix(token), created_at, robot_id=robot_id)
 
 
+async def decommission_robot(pool: Pool, robot_id: str, delete_history: bool) -> None:
+    """Its tokens revoked, its open alerts resolved, gone from the fleet's latest state; its readings and alerts
+    kept or deleted as asked. Provisioning the id again later starts it afresh."""
+    if not await credentials.decommission_robot(pool, _robot_id(robot_id), delete_history):
+        raise UnknownRobot(robot_id)
+
+
 async def rotate_robot_token(pool: Pool, robot_id: str, grace_s: int) -> IssuedCredential:
     """A new token; the robot's current ones keep working for ``grace_s`` seconds, then stop."""
     robot_id = _robot_id(robot_id)

@@ -134,6 +134,12 @@ async def acknowledge_alert(pool: Pool, alert_id: int, by: str, note: str | None
         return await conn.fetchrow(sql.SELECT_ALERT, alert_id), False
 
 
+async def resolve_robot_alerts_in(conn: Connection, robot_id: str, resolution: str) -> None:
+    """Resolve the robot's open alerts in the caller's transaction, announced as any resolution is."""
+    for record in await conn.fetch(sql.RESOLVE_ROBOT_ALERTS, robot_id, resolution):
+        await _announce(conn, "alert.resolved", record)
+
+
 async def _announce(conn: Connection, event_type: EventType, record: Record) -> None:
     body = encode_event(event_type, record)
     await conn.execute(sql.QUEUE_DELIVERIES, record["alert_id"], event_type, body)

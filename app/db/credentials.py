@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from app.db import sql
+from app.db import alerts, sql
 from app.db.pool import Pool
+from app.errors import Conflict
 from app.schemas import CredentialInfo
 
 
@@ -51,6 +52,11 @@ async def provision_robot(
     """Register (or re-tag) the robot and store its first token; returns the credential's id and creation time."""
     async with pool.acquire() as conn, conn.transaction():
         robot_key = await conn.fetchval(sql.PROVISION_ROBOT, robot_id, list(tags))
+        if await conn.fetchval(sql.SELECT_LIVE_ROBOT_TOKEN, robot_key):
+            raise Conflict(
+                f"robot {robot_id} is provisioned already: rotate its token (POST /admin/robots/{{robot_id}}/tokens)"
+                " or decommission it (DELETE /admin/robots/{robot_id}) first"
+            )
         row = await conn.fetchrow(
             sql.INSERT_CREDENTIAL, "robot", robot_id, robot_key, [], None, None, token_hash, token_prefix
         )
@@ -73,6 +79,26 @@ async def rotate_robot_token(
         await conn.execute(sql.BUMP_CREDENTIAL_EPOCH)
     assert row is not None
     return row["credential_id"], row["created_at"]
+
+
+async def decommission_robot(pool: Pool, robot_id: str, delete_history: bool) -> bool:
+    """Revoke the robot's tokens, resolve its open alerts, forget its latest state and, if asked, delete its
+    history, in one transaction; tell every process. False: no such robot."""
+    async with pool.acquire() as conn, conn.transaction():
+        robot_key = await conn.fetchval(sql.LOCK_ROBOT, robot_id)
+        if robot_key is None:
+            return False
+        await conn.execute(sql.REVOKE_ROBOT_TOKENS, robot_key)
+        await alerts.resolve_robot_alerts_in(conn, robot_id, "robot decommissioned")
+        await conn.execute(sql.DELETE_ROBOT_LATEST, robot_key)
+        await conn.execute(sql.DELETE_ROBOT_ANCHORS, robot_id)
+        if delete_history:
+            for statement in sql.DELETE_ROBOT_READINGS:
+                await conn.execute(statement, robot_key)
+            await conn.execute(sql.DELETE_ROBOT_ALERTS, robot_id)
+            await conn.execute(sql.DELETE_ROBOT, robot_key)
+        await conn.execute(sql.BUMP_CREDENTIAL_EPOCH)
+    return True
 
 
 async def insert_key(

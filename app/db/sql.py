@@ -654,6 +654,27 @@ UPDATE credentials SET expires_at = $2
 WHERE robot_key = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
 """
 
+# A robot with a token that still works: provisioning it again would issue a second one (rotate instead).
+SELECT_LIVE_ROBOT_TOKEN = """
+SELECT 1 FROM credentials
+WHERE robot_key = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+LIMIT 1
+"""
+
+# Decommissioning: the robot's row is locked, its tokens revoked, what is derived from it forgotten and, if asked,
+# its history deleted (the robot's row last: its credentials go with it).
+LOCK_ROBOT = "SELECT robot_key FROM robots WHERE robot_id = $1 FOR UPDATE"
+REVOKE_ROBOT_TOKENS = "UPDATE credentials SET revoked_at = now() WHERE robot_key = $1 AND revoked_at IS NULL"
+DELETE_ROBOT_LATEST = "DELETE FROM robot_latest WHERE robot_key = $1"
+DELETE_ROBOT_ANCHORS = "DELETE FROM alert_anchors WHERE robot_id = $1"
+DELETE_ROBOT_READINGS = (
+    "DELETE FROM telemetry WHERE robot_key = $1",
+    "DELETE FROM telemetry_1m WHERE robot_key = $1",
+    "DELETE FROM telemetry_15m WHERE robot_key = $1",
+)
+DELETE_ROBOT_ALERTS = "DELETE FROM alerts WHERE robot_id = $1"  # and their webhook deliveries, by cascade
+DELETE_ROBOT = "DELETE FROM robots WHERE robot_key = $1"  # and its credentials, by cascade
+
 REVOKE_CREDENTIAL = """
 UPDATE credentials SET revoked_at = now() WHERE credential_id = $1 AND revoked_at IS NULL
 RETURNING credential_id
@@ -723,6 +744,11 @@ ALERT_COLUMNS = (
 RESOLVE_RULE_ALERTS = f"""
 UPDATE alerts SET resolved_at = now(), resolution = $2, sequence = sequence + 1
 WHERE rule_id = $1 AND resolved_at IS NULL
+RETURNING {ALERT_COLUMNS}
+"""
+RESOLVE_ROBOT_ALERTS = f"""
+UPDATE alerts SET resolved_at = now(), resolution = $2, sequence = sequence + 1
+WHERE robot_id = $1 AND resolved_at IS NULL
 RETURNING {ALERT_COLUMNS}
 """
 ACKNOWLEDGE_ALERT = f"""

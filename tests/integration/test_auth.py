@@ -321,3 +321,50 @@ async def test_a_flood_of_unknown_tokens_is_limited_without_looking_them_up(
         limited = await client.get("/robots", headers=bearer("flt_k_random"))
         assert "unknown tokens" in assert_problem(limited, ErrorKind.RATE_LIMITED)["detail"]
         assert (await client.get("/robots", headers=bearer(key))).status_code == 200
+
+
+async def test_a_robot_is_provisioned_once_and_can_be_decommissioned(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, conn: asyncpg.Connection
+) -> None:
+    """Provisioning a robot that has a working token is 409 (it used to issue a second live token silently).
+    Decommissioning revokes its tokens, resolves its alerts, takes it out of the fleet, and keeps or deletes its
+    history as asked."""
+    admin_key = await issue_key(pool, "ops", "admin", "read")
+    admin_headers = bearer(admin_key)
+    tokens = {}
+    for robot_id in ("keep-me", "drop-me"):
+        provisioned = await client.post("/admin/robots", json={"robot_id": robot_id}, headers=admin_headers)
+        assert provisioned.status_code == 201, provisioned.text
+        tokens[robot_id] = provisioned.json()["token"]
+        again = await client.post("/admin/robots", json={"robot_id": robot_id}, headers=admin_headers)
+        assert "rotate" in assert_problem(again, ErrorKind.CONFLICT)["detail"]
+        sent = await client.post("/telemetry/", json=reading(robot_id, NOW), headers=bearer(tokens[robot_id]))
+        assert sent.status_code == 200, sent.text
+        await conn.execute(
+            "INSERT INTO alerts (rule_id, rule_name, kind, robot_id, reason) VALUES (NULL, 'r', 'status', $1, 'x')",
+            robot_id,
+        )
+    before = await client.get("/robots", headers=admin_headers)
+    assert sorted(r["robot_id"] for r in before.json()["robots"]) == ["drop-me", "keep-me"]
+    kept = await client.delete("/admin/robots/keep-me", headers=admin_headers)
+    assert kept.status_code == 204, kept.text
+    dropped = await client.delete("/admin/robots/drop-me", params={"history": "delete"}, headers=admin_headers)
+    assert dropped.status_code == 204, dropped.text
+    for robot_id, token in tokens.items():
+        refused = await client.post("/telemetry/", json=reading(robot_id, NOW), headers=bearer(token))
+        assert_problem(refused, ErrorKind.UNAUTHENTICATED)
+    assert (await client.get("/robots", headers=admin_headers)).json()["robots"] == []
+    history = await client.get("/telemetry/keep-me", params={"since": "2000-01-01T00:00:00Z"}, headers=admin_headers)
+    assert len(history.json()["readings"]) == 1
+    (alert,) = (await client.get("/alerts", params={"robot_id": "keep-me"}, headers=admin_headers)).json()["alerts"]
+    assert (alert["state"], alert["resolution"]) == ("resolved", "robot decommissioned")
+    gone = await client.get("/telemetry/drop-me", headers=admin_headers)
+    assert_problem(gone, ErrorKind.UNKNOWN_ROBOT)
+    assert await conn.fetchval("SELECT count(*) FROM alerts WHERE robot_id = 'drop-me'") == 0
+    assert await count_rows(conn) == (1, 1)  # keep-me's reading only
+    assert_problem(await client.delete("/admin/robots/nobody", headers=admin_headers), ErrorKind.UNKNOWN_ROBOT)
+    bad = await client.delete("/admin/robots/keep-me", params={"history": "shred"}, headers=admin_headers)
+    assert_problem(bad, ErrorKind.BAD_PARAMETER)
+    # The id can be provisioned afresh, and its history (kept) is still its own.
+    again = await client.post("/admin/robots", json={"robot_id": "keep-me"}, headers=admin_headers)
+    assert again.status_code == 201, again.text
