@@ -8,6 +8,9 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 FROM python:3.11-slim
 
 WORKDIR /srv
+# PyICU is built against Debian's ICU (look-alike checks for robot ids).
+RUN apt-get update && apt-get install -y --no-install-recommends libicu-dev pkg-config g++ \
+    && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir uv
 COPY pyproject.toml uv.lock ./
 RUN UV_PYTHON_DOWNLOADS=never uv sync --locked --no-dev --no-install-project

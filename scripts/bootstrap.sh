@@ -12,6 +12,15 @@ if ! command -v uv >/dev/null 2>&1; then
         || python3 -m pip install --quiet uv
 fi
 UV=$(command -v uv || echo "$HOME/.local/bin/uv")
+# PyICU (Unicode's own look-alike checks for robot ids) is built against the system's ICU: its headers and a
+# C++ compiler, from Debian.
+if ! pkg-config --exists icu-i18n 2>/dev/null || ! command -v g++ >/dev/null 2>&1; then
+    echo "bootstrap: installing ICU's headers, pkg-config and g++ from Debian (to build PyICU)" >&2
+    as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+    as_root apt-get update -q >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        libicu-dev pkg-config g++ >/dev/null
+fi
 cd "$ROOT"
 # The interpreter on the machine is used as is: nothing is downloaded outside the package registries.
 UV_PYTHON_DOWNLOADS=never "$UV" sync --quiet --locked

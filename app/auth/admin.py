@@ -11,6 +11,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from app.auth.lookalikes import skeleton
 from app.auth.principals import KEY_SCOPES, Scope
 from app.auth.tokens import generate_token, hash_token, shown_prefix
 from app.db import credentials
@@ -51,9 +52,12 @@ def _robot_id(raw: str) -> str:
 
 async def provision_robot(pool: Pool, new: NewRobot) -> IssuedCredential:
     robot_id = _robot_id(new.robot_id)
+    # Robots that reported without being provisioned (authentication off) get their skeletons first.
+    if missing := await credentials.fetch_robots_without_skeleton(pool):
+        await credentials.store_skeletons(pool, [(key, skeleton(other)) for key, other in missing])
     token = generate_token("robot")
     credential_id, created_at = await credentials.provision_robot(
-        pool, robot_id, sorted(set(new.tags)), hash_token(token), shown_prefix(token)
+        pool, robot_id, skeleton(robot_id), sorted(set(new.tags)), hash_token(token), shown_prefix(token)
     )
     return IssuedCredential(credential_id, "robot", robot_id, token, shown_prefix(token), created_at, robot_id=robot_id)
 

@@ -46,12 +46,26 @@ async def fetch_epoch(pool: Pool) -> int:
     return epoch
 
 
+async def fetch_robots_without_skeleton(pool: Pool) -> list[tuple[int, str]]:
+    return [(row[0], row[1]) for row in await pool.fetch(sql.SELECT_ROBOTS_WITHOUT_SKELETON)]
+
+
+async def store_skeletons(pool: Pool, skeletons: Sequence[tuple[int, str]]) -> None:
+    """Robots' id skeletons, by robot key."""
+    await pool.execute(sql.SET_ROBOT_SKELETONS, [key for key, _ in skeletons], [s for _, s in skeletons])
+
+
 async def provision_robot(
-    pool: Pool, robot_id: str, tags: Sequence[str], token_hash: bytes, token_prefix: str
+    pool: Pool, robot_id: str, id_skeleton: str, tags: Sequence[str], token_hash: bytes, token_prefix: str
 ) -> tuple[int, datetime]:
-    """Register (or re-tag) the robot and store its first token; returns the credential's id and creation time."""
+    """Register (or re-tag) the robot and store its first token; returns the credential's id and creation time.
+    Conflict if another robot's id has the same skeleton, or this one has a working token already."""
     async with pool.acquire() as conn, conn.transaction():
-        robot_key = await conn.fetchval(sql.PROVISION_ROBOT, robot_id, list(tags))
+        await conn.execute(sql.LOCK_PROVISIONING)
+        lookalike = await conn.fetchval(sql.SELECT_LOOKALIKE_ROBOT, id_skeleton, robot_id)
+        if lookalike is not None:
+            raise Conflict(f"robot id {robot_id!r} looks like robot {lookalike!r}'s (Unicode confusables)")
+        robot_key = await conn.fetchval(sql.PROVISION_ROBOT, robot_id, list(tags), id_skeleton)
         if await conn.fetchval(sql.SELECT_LIVE_ROBOT_TOKEN, robot_key):
             raise Conflict(
                 f"robot {robot_id} is provisioned already: rotate its token (POST /admin/robots/{{robot_id}}/tokens)"

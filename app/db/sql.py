@@ -635,11 +635,21 @@ WHERE credential_id = ANY($1::int[]) AND revoked_at IS NULL AND (expires_at IS N
 SELECT_CREDENTIAL_EPOCH = "SELECT epoch FROM credential_epoch"
 BUMP_CREDENTIAL_EPOCH = "UPDATE credential_epoch SET epoch = epoch + 1"
 
-# Provisioning: a robot that already reported (with authentication off) keeps its key and history.
+# Provisioning: a robot that already reported (with authentication off) keeps its key and history. $3: its
+# id's skeleton (app.auth.lookalikes).
 PROVISION_ROBOT = """
-INSERT INTO robots AS r (robot_id, tags) VALUES ($1, $2)
-ON CONFLICT (robot_id) DO UPDATE SET tags = excluded.tags
+INSERT INTO robots AS r (robot_id, tags, id_skeleton) VALUES ($1, $2, $3)
+ON CONFLICT (robot_id) DO UPDATE SET tags = excluded.tags, id_skeleton = excluded.id_skeleton
 RETURNING robot_key
+"""
+# Provisionings take turns, so two look-alike ids cannot both pass the check below at once.
+LOCK_PROVISIONING = "SELECT pg_advisory_xact_lock(hashtext('fleet-provisioning'))"
+SELECT_LOOKALIKE_ROBOT = "SELECT robot_id FROM robots WHERE id_skeleton = $1 AND robot_id <> $2 LIMIT 1"
+SELECT_ROBOTS_WITHOUT_SKELETON = "SELECT robot_key, robot_id FROM robots WHERE id_skeleton IS NULL"
+SET_ROBOT_SKELETONS = """
+UPDATE robots SET id_skeleton = s.id_skeleton
+FROM unnest($1::int[], $2::text[]) AS s (robot_key, id_skeleton)
+WHERE robots.robot_key = s.robot_key
 """
 
 INSERT_CREDENTIAL = """

@@ -368,3 +368,20 @@ async def test_a_robot_is_provisioned_once_and_can_be_decommissioned(
     # The id can be provisioned afresh, and its history (kept) is still its own.
     again = await client.post("/admin/robots", json={"robot_id": "keep-me"}, headers=admin_headers)
     assert again.status_code == 201, again.text
+
+
+async def test_look_alike_robot_ids_are_refused_at_provisioning(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, conn: asyncpg.Connection
+) -> None:
+    """N14: an id whose UTS #39 skeleton is another robot's (Cyrillic Er for P, Greek Iota for 1) is 409, also
+    against robots that reported before being provisioned."""
+    admin_headers = bearer(await issue_key(pool, "ops", "admin"))
+    assert (await client.post("/admin/robots", json={"robot_id": "P1"}, headers=admin_headers)).status_code == 201
+    await conn.execute("INSERT INTO robots (robot_id) VALUES ('R1')")  # reported with authentication off
+    for lookalike, original in (("\u04201", "P1"), ("R\u0399", "R1"), ("Rl", "R1")):
+        refused = await client.post("/admin/robots", json={"robot_id": lookalike}, headers=admin_headers)
+        assert f"looks like robot {original!r}" in assert_problem(refused, ErrorKind.CONFLICT)["detail"]
+    assert (await client.post("/admin/robots", json={"robot_id": "R1"}, headers=admin_headers)).status_code == 201
+    assert (await client.post("/admin/robots", json={"robot_id": "R2"}, headers=admin_headers)).status_code == 201
+    ids = await conn.fetch("SELECT robot_id FROM robots ORDER BY robot_id")
+    assert [row["robot_id"] for row in ids] == ["P1", "R1", "R2"]
