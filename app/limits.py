@@ -51,13 +51,18 @@ class RateLimiter:
 
 
 class ConcurrencyLimiter:
-    """At most ``per_client`` operations in flight per client and ``total`` in all; past either, 429 at once."""
+    """At most ``per_client`` operations in flight per client and ``total`` in all; past either, 429 at once.
 
-    def __init__(self, per_client: int, total: int, what: str, retry_after_s: int = 1) -> None:
+    ``fair``: the last free slot goes only to a client that holds none, so two clients cannot take every slot
+    between them and shut a third out (the heavy reads: 4 slots, 2 per credential).
+    """
+
+    def __init__(self, per_client: int, total: int, what: str, retry_after_s: int = 1, *, fair: bool = False) -> None:
         self._per_client = per_client
         self._total = total
         self._what = what
         self._retry_after_s = retry_after_s
+        self._fair = fair
         self._in_flight: dict[Hashable, int] = {}
         self._count = 0
 
@@ -81,6 +86,11 @@ class ConcurrencyLimiter:
             )
         if self._count >= self._total:
             raise RateLimited(f"at most {self._total} {self._what} at once in all", retry_after_s=self._retry_after_s)
+        if self._fair and mine and self._count + 1 >= self._total:
+            raise RateLimited(
+                f"the last free slot for {self._what} is kept for a credential that holds none",
+                retry_after_s=self._retry_after_s,
+            )
         self._in_flight[client] = mine + 1
         self._count += 1
 

@@ -59,9 +59,14 @@ class Limits:
             robot_rate=RateLimiter(settings.robot_requests_per_s, settings.robot_burst),
             key_rate=RateLimiter(settings.key_requests_per_s, settings.key_burst),
             heavy_reads=ConcurrencyLimiter(
-                settings.heavy_reads_per_credential, settings.heavy_reads_total, "exports or fleet-wide questions"
+                settings.heavy_reads_per_credential,
+                settings.heavy_reads_total,
+                "exports or fleet-wide questions",
+                fair=True,
             ),
-            exports=ConcurrencyLimiter(settings.exports_per_credential, settings.exports_total, "CSV exports"),
+            exports=ConcurrencyLimiter(
+                settings.exports_per_credential, settings.exports_total, "CSV exports", fair=True
+            ),
             subscribers=ConcurrencyLimiter(
                 settings.subscribers_per_credential, settings.max_subscribers, "live-stream subscriptions"
             ),

@@ -39,6 +39,22 @@ def test_concurrency_is_capped_per_client_and_in_all() -> None:
     assert limiter.in_flight == 2
 
 
+def test_fair_slots_keep_the_last_one_for_a_credential_holding_none() -> None:
+    """N11: with 4 heavy-read slots and 2 per credential, two credentials took all 4 and a third got 429."""
+    limiter = ConcurrencyLimiter(per_client=2, total=4, what="heavy reads", fair=True)
+    limiter.acquire("a")
+    limiter.acquire("a")
+    limiter.acquire("b")
+    with pytest.raises(RateLimited, match="kept for a credential that holds none"):
+        limiter.acquire("b")  # it would take the last slot
+    limiter.acquire("c")  # the newcomer gets it
+    with pytest.raises(RateLimited, match="in all"):
+        limiter.acquire("d")
+    limiter.release("a")
+    limiter.acquire("d")
+    assert limiter.in_flight == 4
+
+
 def test_robots_and_gateway_keys_have_their_own_ingest_allowance() -> None:
     limits = Limits.from_settings(LimitSettings())  # the defaults: 8 for a robot's token, 64 for a key
     robot = Principal(1, "r1", frozenset({Scope.WRITE_OWN}), robot_id="r1")
