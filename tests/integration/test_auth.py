@@ -385,3 +385,19 @@ async def test_look_alike_robot_ids_are_refused_at_provisioning(
     assert (await client.post("/admin/robots", json={"robot_id": "R2"}, headers=admin_headers)).status_code == 201
     ids = await conn.fetch("SELECT robot_id FROM robots ORDER BY robot_id")
     assert [row["robot_id"] for row in ids] == ["P1", "R1", "R2"]
+
+
+async def test_the_first_reading_stored_for_a_second_wins_whoever_sent_it(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, conn: asyncpg.Connection
+) -> None:
+    """H3, as decided in the README: a gateway's reading of a robot's second, stored first, stands; the robot's
+    own one is acknowledged as a duplicate. A gateway cannot claim more than FLEET_MAX_FUTURE_S ahead."""
+    token = await issue_robot(pool, "H3")
+    gateway = await issue_key(pool, "site gateway", "ingest")
+    claimed = await client.post("/telemetry/", json=reading("H3", NOW, battery_level=11.0), headers=bearer(gateway))
+    assert claimed.json() == {"accepted": 1, "duplicates": 0}
+    own = await client.post("/telemetry/", json=reading("H3", NOW, battery_level=99.0), headers=bearer(token))
+    assert own.json() == {"accepted": 0, "duplicates": 1}
+    assert await conn.fetchval("SELECT battery_level FROM telemetry") == 11.0
+    ahead = reading("H3", datetime.now(UTC) + timedelta(minutes=5))
+    assert_problem(await client.post("/telemetry/", json=ahead, headers=bearer(gateway)), ErrorKind.INVALID_READING)

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.abuse
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
 RSS_BOUND_MB = 400  # the API process, whatever one client sends
+SPOOL_BOUND_MB = 64  # deleted files (export spools) the API still holds after an attack
 WELL_BEHAVED_P99_MS = 1000  # a polite client's requests while an attack runs (a 300-request burst costs ~0.45 s)
 
 
@@ -109,6 +110,7 @@ async def run_attack(api: Api, attack: Attack) -> list[float]:
     latencies = await polite
     assert latencies and p99(latencies) < WELL_BEHAVED_P99_MS, f"polite p99 {p99(latencies):.0f} ms"
     assert rss_mb(api.pid) < RSS_BOUND_MB
+    assert deleted_files_mb(api.pid) < SPOOL_BOUND_MB
     return latencies
 
 
