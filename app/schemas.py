@@ -32,7 +32,11 @@ class Storage(msgspec.Struct, gc=False):
     ]
     retention: Annotated[str, Meta(description="FLEET_RETENTION: `off`, or how long readings are kept.")]
     compression: Annotated[
-        str, Meta(description="`off`, or why it is unavailable (the Apache edition has no native compression).")
+        str,
+        Meta(
+            description="`columnstore, chunks converted after <age>` (the community edition's policy), `off`, or "
+            "why it is unavailable (the Apache edition has no columnstore)."
+        ),
     ]
 
 

@@ -194,7 +194,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
 async def describe_storage(pool: Pool, settings: Settings) -> Storage:
     """What the database offers and what is enabled, for the start-up log and ``GET /``."""
     license_name = await retention.fetch_timescaledb_license(pool)
-    # Native compression exists only in the community edition; enabling it is not built yet (no such server was
-    # available to test it on), so it is "off" there and "unavailable" on the Apache edition.
-    compression = "off" if license_name == "timescale" else f"unavailable ({license_name} edition)"
+    if license_name != "timescale":
+        compression = f"unavailable ({license_name} edition)"
+    elif (policy := await retention.fetch_columnstore_policy(pool)) is not None:
+        after, scheduled = policy
+        compression = f"columnstore, chunks converted after {after}" + ("" if scheduled else " (policy paused)")
+    else:
+        compression = "off"
     return Storage(license_name, settings.database.retention, compression)

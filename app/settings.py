@@ -17,7 +17,16 @@ from app.timeranges import duration_seconds
 ENV_PREFIX = "FLEET_"
 # Read by the shell scripts and the test suite, never by the service: allowed, not parsed.
 SCRIPT_ONLY_VARIABLES = frozenset(
-    {"FLEET_DB_PORT", "FLEET_PGDATA", "FLEET_PG_MAJOR", "FLEET_TEST_SERVER_URL", "FLEET_ADMIN_KEY", "FLEET_API_URL"}
+    {
+        "FLEET_DB_PORT",
+        "FLEET_PGDATA",
+        "FLEET_PG_MAJOR",
+        "FLEET_TIMESCALEDB_SOURCE",
+        "FLEET_TIMESCALEDB_SHA256",
+        "FLEET_TEST_SERVER_URL",
+        "FLEET_ADMIN_KEY",
+        "FLEET_API_URL",
+    }
 )
 
 Positive = Annotated[int, msgspec.Meta(gt=0)]

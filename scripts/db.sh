@@ -8,7 +8,7 @@ PGDATA=${FLEET_PGDATA:-$ROOT/.pgdata}
 PORT=${FLEET_DB_PORT:-55432}
 LOG=$PGDATA.log
 DEBIAN_MAJOR=$(cut -d. -f1 /etc/debian_version 2>/dev/null || echo 0)
-# Debian 13 ("trixie", and testing/sid which report a codename) ships TimescaleDB for PostgreSQL 17.
+# Debian 13 ("trixie", and testing/sid which report a codename) ships PostgreSQL 17; Debian 12 ships 15.
 case $DEBIAN_MAJOR in 12|11|0) PG_MAJOR=${FLEET_PG_MAJOR:-15} ;; *) PG_MAJOR=${FLEET_PG_MAJOR:-17} ;; esac
 PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
 
@@ -25,39 +25,47 @@ as_owner() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# TimescaleDB's community edition (with tsl/: columnstore, continuous aggregates, the job scheduler), built from
+# a source tarball: FLEET_TIMESCALEDB_SOURCE is a URL or a path (CI and local mirrors point it at a copy), checked
+# against FLEET_TIMESCALEDB_SHA256. Debian's own packages are the Apache edition, which has none of those.
+TS_VERSION=2.28.3
+TS_SOURCE=${FLEET_TIMESCALEDB_SOURCE:-https://github.com/timescale/timescaledb/archive/refs/tags/$TS_VERSION.tar.gz}
+TS_SHA256=${FLEET_TIMESCALEDB_SHA256:-ec2f7de0ba53a473c01e0a57e09053898c6b1f7487228caff0f1d31c8cb2dedb}
+
 extension_installed() {
-    [ -x "$PGBIN/postgres" ] && [ -f "$("$PGBIN/pg_config" --sharedir 2>/dev/null || echo /nonexistent)/extension/timescaledb.control" ]
+    [ -x "$PGBIN/postgres" ] || return 1
+    local share lib
+    share=$("$PGBIN/pg_config" --sharedir 2>/dev/null) && lib=$("$PGBIN/pg_config" --pkglibdir 2>/dev/null) || return 1
+    [ -f "$share/extension/timescaledb--$TS_VERSION.sql" ] && [ -f "$lib/timescaledb-tsl-$TS_VERSION.so" ]
 }
 
 apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
 }
 
-# Debian 12 has no TimescaleDB package: build trixie's source package against the installed server, as its
-# debian/rules does, using a private apt state so the system's sources stay untouched.
-build_from_trixie_source() {
+fetch_source() {  # $1: where to put the tarball
+    case $TS_SOURCE in
+        http://*|https://*) say "downloading $TS_SOURCE"; curl -fsSL --retry 3 -o "$1" "$TS_SOURCE" ;;
+        *) cp "$TS_SOURCE" "$1" ;;
+    esac
+    local sum; sum=$(sha256sum "$1" | cut -d' ' -f1)
+    if [ "$sum" != "$TS_SHA256" ]; then
+        say "$TS_SOURCE has sha256 $sum, not $TS_SHA256 (FLEET_TIMESCALEDB_SHA256)"; exit 1
+    fi
+}
+
+build_community_edition() {
     local work; work=$(mktemp -d)
-    say "building TimescaleDB from Debian 13's source package in $work"
+    say "building TimescaleDB $TS_VERSION (community edition) for PostgreSQL $PG_MAJOR in $work"
     as_root apt-get update -q >/dev/null
-    apt_install "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" cmake dpkg-dev build-essential libssl-dev
-    mkdir -p "$work/lists/partial" "$work/sources.list.d"
-    cat >"$work/sources.list.d/trixie-src.sources" <<EOF
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-    # APT::Sandbox::User=root: the private dirs live in a 0700 mktemp dir that _apt cannot enter.
-    local apt_opts=(-o "Dir::State::Lists=$work/lists" -o "Dir::Etc::SourceParts=$work/sources.list.d"
-        -o "Dir::Etc::SourceList=/dev/null" -o "APT::Sandbox::User=root")
-    as_root apt-get "${apt_opts[@]}" update -q >/dev/null
-    (cd "$work" && as_root apt-get "${apt_opts[@]}" source -q timescaledb >/dev/null)
+    apt_install "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" cmake build-essential libssl-dev curl ca-certificates
+    fetch_source "$work/src.tar.gz"
+    tar -xzf "$work/src.tar.gz" -C "$work"
     local src; src=$(find "$work" -maxdepth 1 -type d -name 'timescaledb-*' | head -1)
     if ! (
         cd "$src"
-        cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
-            -DAPACHE_ONLY=1 -DUSE_TELEMETRY=OFF -DWARNINGS_AS_ERRORS=OFF -DPG_CONFIG="$PGBIN/pg_config"
+        cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
+            -DUSE_TELEMETRY=OFF -DWARNINGS_AS_ERRORS=OFF -DPG_CONFIG="$PGBIN/pg_config"
         make -C build -j"$(nproc)"
         as_root make -C build install
     ) >"$work/build.log" 2>&1; then
@@ -69,17 +77,33 @@ EOF
 cmd_install() {
     if extension_installed; then return; fi
     if [ ! -f /etc/debian_version ]; then
-        say "not a Debian-family host: install PostgreSQL $PG_MAJOR and TimescaleDB yourself, or use MODE=docker"
+        say "not a Debian-family host: install PostgreSQL $PG_MAJOR and TimescaleDB $TS_VERSION yourself, or use MODE=docker"
         exit 1
     fi
-    if [ "$PG_MAJOR" -ge 17 ]; then
-        say "installing postgresql-$PG_MAJOR-timescaledb from the Debian archive"
-        as_root apt-get update -q >/dev/null
-        apt_install "postgresql-$PG_MAJOR" "postgresql-$PG_MAJOR-timescaledb"
-    else
-        build_from_trixie_source
+    build_community_edition
+    extension_installed || { say "TimescaleDB $TS_VERSION is still missing after install"; exit 1; }
+}
+
+# A cluster made before (on the Apache build, or an older release) is upgraded in place: ALTER EXTENSION ...
+# UPDATE in each database, as the first statement of a fresh session (-X: no psqlrc), then the community license
+# (set before the update, every session in an old database would fail: its release has no tsl/ module to load).
+upgrade_in_place() {
+    local db version
+    for db in $("$PGBIN/psql" -X -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -Atc \
+        "SELECT datname FROM pg_database WHERE datallowconn AND datname <> 'template0'"); do
+        version=$("$PGBIN/psql" -X -h 127.0.0.1 -p "$PORT" -U postgres -d "$db" -Atc \
+            "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+        if [ -n "$version" ] && [ "$version" != "$TS_VERSION" ]; then
+            say "upgrading TimescaleDB $version to $TS_VERSION in database $db"
+            "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d "$db" \
+                -c "ALTER EXTENSION timescaledb UPDATE TO '$TS_VERSION'"
+        fi
+    done
+    local conf=$PGDATA/postgresql.conf
+    if ! grep -q "^timescaledb.license" "$conf"; then
+        echo "timescaledb.license = 'timescale'" | as_owner tee -a "$conf" >/dev/null
+        as_owner "$PGBIN/pg_ctl" -D "$PGDATA" reload >/dev/null
     fi
-    extension_installed || { say "TimescaleDB is still missing after install"; exit 1; }
 }
 
 # The postgres user must be able to traverse to a data dir inside the checkout (mktemp dirs are 0700).
@@ -107,6 +131,9 @@ cmd_up() {
         cat >>"$PGDATA/postgresql.conf" <<EOF
 shared_preload_libraries = 'timescaledb'
 timescaledb.telemetry_level = off
+timescaledb.license = 'timescale'
+timescaledb.max_background_workers = 8
+max_worker_processes = 16
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$PGDATA'
 max_connections = 200
@@ -128,7 +155,7 @@ EOF
         say "started PostgreSQL $PG_MAJOR + TimescaleDB on 127.0.0.1:$PORT (log: $LOG)"
     fi
     for _ in $(seq 60); do
-        "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" && return 0
+        if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then upgrade_in_place; return 0; fi
         sleep 0.5
     done
     say "cluster did not become ready; see $LOG"; exit 1

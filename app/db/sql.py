@@ -708,6 +708,11 @@ SELECT_ALL_ROBOT_TAGS = "SELECT robot_id, tags FROM robots"
 # Whole chunks whose every reading is older than $1 are dropped (TimescaleDB's drop_chunks, Apache edition). The
 # transaction-level advisory lock lets one process of many do it at a time; the others skip this round.
 SHOW_TIMESCALEDB_LICENSE = "SHOW timescaledb.license"
+# The columnstore policy on the readings (migration 016), if any: how old a chunk is when it is converted.
+SELECT_COLUMNSTORE_AFTER = """
+SELECT config ->> 'compress_after', scheduled FROM timescaledb_information.jobs
+WHERE proc_name = 'policy_compression' AND hypertable_name = 'telemetry'
+"""
 TRY_RETENTION_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('fleet-retention'))"
 DROP_OLD_CHUNKS = """
 SELECT (SELECT count(*) FROM drop_chunks('telemetry', older_than => $1::timestamptz))

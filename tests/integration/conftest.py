@@ -14,7 +14,15 @@ import pytest
 
 from app.db.migrations import apply_migrations
 from app.settings import Settings, replace_settings, settings_from
-from tests.support.database import DB_SCRIPT, TRUNCATE_ALL, database_url_for, recreate_database, run_db_script
+from tests.support.database import (
+    DB_SCRIPT,
+    PAUSE_POLICIES,
+    TRUNCATE_ALL,
+    database_url_for,
+    execute_once,
+    recreate_database,
+    run_db_script,
+)
 from tests.support.servers import serve_in_process
 
 TEST_DATABASE = "fleet_test"
@@ -42,6 +50,7 @@ def database_url(server_url: str) -> str:
     asyncio.run(recreate_database(server_url, DROP_TEST_DATABASE, CREATE_TEST_DATABASE))
     url = database_url_for(server_url, TEST_DATABASE)
     asyncio.run(apply_migrations(url))
+    asyncio.run(execute_once(url, PAUSE_POLICIES))
     return url
 
 

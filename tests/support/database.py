@@ -29,8 +29,23 @@ async def recreate_database(server_url: str, drop_sql: str, create_sql: str) -> 
 
 
 # Every test starts from no robots, readings, credentials or alerts (identifiers: fixed names, never input).
+# The test database's columnstore policy is paused: a job converting chunks on its own schedule would race the
+# tests' TRUNCATEs and drops (a deadlock, seen). Tests that need converted chunks convert them themselves.
+PAUSE_POLICIES = (
+    "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
+    " WHERE proc_name = 'policy_compression'"
+)
 TRUNCATE_ALL = (
     "TRUNCATE telemetry, telemetry_1m, telemetry_15m, robots, robot_latest, credentials, alert_rules, alerts, "
     "webhooks, webhook_deliveries, alert_anchors RESTART IDENTITY; "
     "UPDATE rollup_state SET rolled_up_xid = NULL, status_gap_s = NULL"
 )
+
+
+async def execute_once(url: str, statement: str) -> None:
+    """One statement on its own connection."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
