@@ -56,6 +56,15 @@ DATABASE_UP = Gauge(
     multiprocess_mode="min",
 )  # fmt: skip
 
+DATABASE_JOB_FAILURES = Gauge(
+    "database_job_failures", "Failed runs of each job the database's scheduler runs for the service.", ["job"],
+    namespace=_NS, multiprocess_mode="max",
+)  # fmt: skip
+DATABASE_JOB_LAST_SUCCESS = Gauge(
+    "database_job_last_success_timestamp_seconds", "When each database job last finished successfully (Unix s).",
+    ["job"], namespace=_NS, multiprocess_mode="max",
+)  # fmt: skip
+
 ALERT_TRANSITIONS = Counter("alert_transitions", "Alerts opened, acknowledged and resolved.", ["event"], namespace=_NS)
 ALERT_ROUND_SECONDS = Histogram(
     "alert_round_seconds", "Time an evaluation round of committed readings took.", namespace=_NS,

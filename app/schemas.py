@@ -24,8 +24,23 @@ class HistoryPage(msgspec.Struct, gc=False):
     next_cursor: Annotated[str | None, Meta(description="Pass as `cursor` for older readings; null at the end.")] = None
 
 
+class DatabaseJob(msgspec.Struct, gc=False):
+    """One of the jobs the database's own scheduler runs for this service (the columnstore policy, ...)."""
+
+    job_id: int
+    name: Annotated[str, Meta(description="What it runs, and on which table: `policy_compression on telemetry`.")]
+    scheduled: Annotated[bool, Meta(description="False: paused.")]
+    last_run_at: datetime | None
+    last_run_status: Annotated[str | None, Meta(description="`Success` or `Failed`; null before its first run.")]
+    last_success_at: datetime | None
+    runs: int
+    failures: int
+    next_start: datetime | None
+
+
 class Storage(msgspec.Struct, gc=False):
-    """What the database offers and what the service does with it, found at start-up."""
+    """What the database offers and what the service does with it, found at start-up; ``jobs`` is sampled every
+    10 s."""
 
     timescaledb_license: Annotated[
         str, Meta(description="`apache` (hypertables, drop_chunks) or `timescale` (the community edition).")
@@ -38,6 +53,7 @@ class Storage(msgspec.Struct, gc=False):
             "why it is unavailable (the Apache edition has no columnstore)."
         ),
     ]
+    jobs: list[DatabaseJob] = msgspec.field(default_factory=list)
 
 
 class Health(msgspec.Struct, gc=False):

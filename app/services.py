@@ -164,7 +164,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             storage.compression,
             extra=msgspec.structs.asdict(storage),
         )
-        sampler = Sampler(pools, control_pool, broadcaster)
+        sampler = Sampler(pools, control_pool, broadcaster, storage)
         sampler.start()
         stack.push_async_callback(sampler.close)
         stack.callback(metrics.forget_process, os.getpid())

@@ -9,6 +9,7 @@ import asyncpg
 
 from app.db import sql
 from app.db.pool import Pool
+from app.schemas import DatabaseJob
 
 DEADLOCK_RETRIES = 3
 
@@ -41,3 +42,7 @@ async def fetch_columnstore_policy(pool: Pool) -> tuple[str, bool] | None:
     (not paused); None without such a policy."""
     row = await pool.fetchrow(sql.SELECT_COLUMNSTORE_AFTER)
     return None if row is None else (row[0], row[1])
+
+
+async def fetch_jobs(pool: Pool) -> list[DatabaseJob]:
+    return [DatabaseJob(*row) for row in await pool.fetch(sql.SELECT_JOBS)]

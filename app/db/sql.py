@@ -708,6 +708,18 @@ SELECT_ALL_ROBOT_TAGS = "SELECT robot_id, tags FROM robots"
 # Whole chunks whose every reading is older than $1 are dropped (TimescaleDB's drop_chunks, Apache edition). The
 # transaction-level advisory lock lets one process of many do it at a time; the others skip this round.
 SHOW_TIMESCALEDB_LICENSE = "SHOW timescaledb.license"
+# The jobs the database's scheduler runs for the service (ids from 1000; lower ones are TimescaleDB's own), with
+# how their runs went.
+SELECT_JOBS = """
+SELECT j.job_id, j.proc_name || coalesce(' on ' || j.hypertable_name, '') AS name, j.scheduled,
+       s.last_run_started_at, s.last_run_status, s.last_successful_finish,
+       coalesce(s.total_runs, 0), coalesce(s.total_failures, 0), s.next_start
+FROM timescaledb_information.jobs j
+LEFT JOIN timescaledb_information.job_stats s USING (job_id)
+WHERE j.job_id >= 1000
+ORDER BY j.job_id
+"""
+
 # The columnstore policy on the readings (migration 016), if any: how old a chunk is when it is converted.
 SELECT_COLUMNSTORE_AFTER = """
 SELECT config ->> 'compress_after', scheduled FROM timescaledb_information.jobs

@@ -178,3 +178,20 @@ async def test_frozen_database_answers_every_request_within_its_deadline(
         else:
             raise AssertionError("ingest did not recover after the database thawed")
     await proxy.stop()
+
+
+async def test_health_and_metrics_show_the_database_jobs(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
+    """The jobs TimescaleDB's scheduler runs for the service (the columnstore policy; paused in the tests), with
+    their last run and failures, sampled every 10 s from start-up."""
+    if await conn.fetchval("SHOW timescaledb.license") != "timescale":
+        pytest.skip("the Apache edition has no columnstore policy")
+    for _ in range(50):
+        jobs = (await client.get("/")).json()["storage"]["jobs"]
+        if jobs:
+            break
+        await asyncio.sleep(0.1)
+    (job,) = jobs
+    assert (job["name"], job["scheduled"], job["failures"]) == ("policy_compression on telemetry", False, 0)
+    assert set(job) >= {"last_run_at", "last_run_status", "last_success_at", "runs", "next_start"}
+    exposition = (await client.get("/metrics")).text
+    assert 'fleet_database_job_failures{job="policy_compression on telemetry"} 0.0' in exposition
