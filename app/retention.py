@@ -1,4 +1,6 @@
-"""Runs retention in each process: at start-up and then hourly, dropping whole chunks past FLEET_RETENTION."""
+"""Retention, FLEET_RETENTION: whole chunks past it are dropped at start-up, then hourly. With the community edition
+the database's own jobs do the hourly drops (this only checks each hour that they are there); otherwise each
+process drops them itself."""
 
 from __future__ import annotations
 
@@ -15,13 +17,27 @@ log = logging.getLogger(__name__)
 
 
 class Retention(Periodic):
-    def __init__(self, pool: Pool, period: timedelta, check_s: float = RETENTION_CHECK_S) -> None:
+    def __init__(
+        self, pool: Pool, period: timedelta, check_s: float = RETENTION_CHECK_S, *, policies: bool = False
+    ) -> None:
         super().__init__("retention", check_s)
         self._pool = pool
         self._period = period
+        self._policies = policies
+        self._dropped_at_start = False
 
     async def tick(self) -> None:
-        await self.apply_once()
+        if not self._policies:
+            await self.apply_once()
+            return
+        if await retention.set_retention_policies(self._pool, self._period):
+            log.info(
+                "retention: the database drops chunks older than %s (policies on the readings and rollups)",
+                self._period,
+            )
+        if not self._dropped_at_start:
+            await self.apply_once()
+            self._dropped_at_start = True
 
     async def apply_once(self) -> int | None:
         """Drop what is past the retention period now; the chunks dropped (None: another process was at it)."""

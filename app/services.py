@@ -147,10 +147,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(ingestor.close)  # flushes (and acknowledges) every queued reading
         stack.callback(broadcaster.close)  # live streams end first
         pools = {"read": pool, "ingest": ingest_pool, "control": control_pool}
+        community = await retention.fetch_timescaledb_license(pool) == "timescale"
         if (period := settings.database.retention_period) is not None:
-            retainer = Retention(pool, period)  # the read pool: a drop waits on no ingest connection
+            # The read pool: a drop waits on no ingest connection.
+            retainer = Retention(pool, period, policies=community)
             retainer.start()
             stack.push_async_callback(retainer.close)
+        elif community:
+            await retention.set_retention_policies(pool, None)  # FLEET_RETENTION=off: no database jobs either
         database = settings.database
         if database.rollups:
             rollup = Rollups(pool, database.rollup_interval_ms / 1000, settings.query.max_status_gap_s)

@@ -3,7 +3,7 @@ cutoff."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -12,6 +12,27 @@ from app.db.pool import Pool
 from app.schemas import DatabaseJob
 
 DEADLOCK_RETRIES = 3
+RETAINED_TABLES = ("telemetry", "telemetry_1m", "telemetry_15m")  # the readings and both rollups
+
+
+async def set_retention_policies(pool: Pool, period: timedelta | None) -> bool:
+    """Make the database's retention jobs drop what is older than ``period`` (none: no jobs), on the readings and
+    both rollups; whether anything changed. Processes started with one setting agree, so this is a no-op after the
+    first."""
+    changed = False
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(sql.LOCK_RETENTION)
+        current = {row[0]: row[1] for row in await conn.fetch(sql.SELECT_RETENTION_POLICIES)}
+        for table in RETAINED_TABLES:
+            if table in current and current[table] == period:
+                continue
+            if table not in current and period is None:
+                continue
+            await conn.execute(sql.REMOVE_RETENTION_POLICY, table)
+            if period is not None:
+                await conn.execute(sql.ADD_RETENTION_POLICY, table, period)
+            changed = True
+    return changed
 
 
 async def drop_chunks_before(pool: Pool, cutoff: datetime) -> int | None:

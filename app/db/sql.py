@@ -726,6 +726,18 @@ SELECT config ->> 'compress_after', scheduled FROM timescaledb_information.jobs
 WHERE proc_name = 'policy_compression' AND hypertable_name = 'telemetry'
 """
 TRY_RETENTION_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('fleet-retention'))"
+LOCK_RETENTION = "SELECT pg_advisory_xact_lock(hashtext('fleet-retention'))"
+# Retention as the database's own jobs (the community edition): one policy per hypertable the readings fill. The
+# service drops once itself at start-up, so a new job's first run is an hour later.
+SELECT_RETENTION_POLICIES = """
+SELECT hypertable_name, (config ->> 'drop_after')::interval FROM timescaledb_information.jobs
+WHERE proc_name = 'policy_retention'
+"""
+REMOVE_RETENTION_POLICY = "SELECT remove_retention_policy($1::text::regclass, if_exists => true)"
+ADD_RETENTION_POLICY = """
+SELECT add_retention_policy($1::text::regclass, drop_after => $2::interval, schedule_interval => INTERVAL '1 hour',
+                            initial_start => now() + INTERVAL '1 hour')
+"""
 DROP_OLD_CHUNKS = """
 SELECT (SELECT count(*) FROM drop_chunks('telemetry', older_than => $1::timestamptz))
      + (SELECT count(*) FROM drop_chunks('telemetry_1m', older_than => $1::timestamptz))

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 
 from app.db import rollups
 from app.retention import Retention
@@ -36,6 +37,14 @@ async def rolled_up_ages(conn: asyncpg.Connection) -> list[list[int]]:
     ]
 
 
+async def wait_for_ages(conn: asyncpg.Connection, ages: list[int], within_s: float = 5.0) -> None:
+    """Until only readings of these ages (days) are stored, or ``within_s`` passed (the caller then asserts)."""
+    for _ in range(int(within_s / 0.1)):
+        if await stored_ages(conn) == ages:
+            return
+        await asyncio.sleep(0.1)
+
+
 async def test_chunks_past_the_period_are_dropped_and_nothing_newer(
     conn: asyncpg.Connection, database_url: str
 ) -> None:
@@ -54,8 +63,31 @@ async def test_chunks_past_the_period_are_dropped_and_nothing_newer(
 async def test_the_service_applies_retention_at_start_up(settings: Settings, conn: asyncpg.Connection) -> None:
     await load(conn, 60, 45, 10)
     async with serve_in_process(replace_settings(settings, retention="40d")):
-        for _ in range(50):
-            if await stored_ages(conn) == [10]:
-                break
-            await asyncio.sleep(0.1)
+        await wait_for_ages(conn, [10])
     assert await stored_ages(conn) == [10]
+
+
+async def test_the_community_edition_drops_by_its_own_jobs(settings: Settings, conn: asyncpg.Connection) -> None:
+    """With FLEET_RETENTION set, the service makes retention jobs of the database's scheduler on the readings and
+    both rollups (their first run an hour away: the service dropped at start-up itself); set off, it removes them."""
+    if await conn.fetchval("SHOW timescaledb.license") != "timescale":
+        pytest.skip("the Apache edition has no job scheduler for retention")
+    policies = (
+        "SELECT hypertable_name, config ->> 'drop_after', next_start > now() + interval '50 minutes'"
+        " FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' ORDER BY 1"
+    )
+    await load(conn, 60, 10)
+    async with serve_in_process(replace_settings(settings, retention="40d")):
+        await wait_for_ages(conn, [10])
+    assert await stored_ages(conn) == [10]
+    assert [tuple(row) for row in await conn.fetch(policies)] == [
+        ("telemetry", "40 days", True),
+        ("telemetry_15m", "40 days", True),
+        ("telemetry_1m", "40 days", True),
+    ]
+    async with serve_in_process(replace_settings(settings, retention="50d")):
+        pass
+    assert {row[1] for row in await conn.fetch(policies)} == {"50 days"}
+    async with serve_in_process(settings):  # FLEET_RETENTION=off
+        pass
+    assert await conn.fetch(policies) == []
