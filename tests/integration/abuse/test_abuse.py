@@ -436,18 +436,28 @@ def hold_fresh_connections(host: str, port: int, count: int, duration_s: float) 
 
 async def test_connections_that_never_send_a_request_cannot_keep_others_out(strict_server: tuple[str, int]) -> None:
     """H6: 200 anonymous connections, re-opened as they close, against a 40-connection server: requests from
-    others are still answered (before, they got 503)."""
+    others are still answered (before, 79 of 96 got 503).
+
+    A client's brand-new connection can itself be closed to make room (408) if the flood brings 40 new connections
+    before the server reads its head: a few milliseconds on a loaded machine. A 408 invites the client to repeat
+    the request (RFC 9110 15.5.9), as browsers do; so the client here repeats once, and the test asserts that every
+    request is answered 200 and that such repeats are rare."""
     host, port = strict_server
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as executor:
         job = asyncio.wrap_future(executor.submit(hold_fresh_connections, host, port, 200, 4.0))
         await asyncio.sleep(1.5)  # the attack is under way
-        statuses = []
+        statuses, repeated = [], 0
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=5) as http:
             while not job.done():
-                statuses.append((await http.get("/")).status_code)
+                status = (await http.get("/")).status_code
+                if status == 408:
+                    repeated += 1
+                    status = (await http.get("/")).status_code
+                statuses.append(status)
                 await asyncio.sleep(0.02)
         opened = await job
     assert opened > 240 and statuses and set(statuses) == {200}, (opened, statuses)
+    assert repeated <= max(2, len(statuses) // 10), (repeated, len(statuses))
 
 
 async def test_a_body_that_never_finishes_is_cut_off(strict_server: tuple[str, int]) -> None:
