@@ -61,9 +61,6 @@ class InFlight:
         """Credentials with a request in flight."""
         return list(self._requests)
 
-    def count(self, credential_id: int) -> int:
-        return len(self._requests.get(credential_id, ()))
-
     def end_revoked(self, authenticator: Authenticator) -> None:
         """Credentials changed somewhere: end the requests of those that no longer work (a task of its own)."""
         holders = self.holders()

@@ -24,9 +24,7 @@ async def set_retention_policies(pool: Pool, period: timedelta | None) -> bool:
         await conn.execute(sql.LOCK_RETENTION)
         current = {row[0]: row[1] for row in await conn.fetch(sql.SELECT_RETENTION_POLICIES)}
         for table in RETAINED_TABLES:
-            if table in current and current[table] == period:
-                continue
-            if table not in current and period is None:
+            if current.get(table) == period:  # as set already (None: no job, and none wanted)
                 continue
             await conn.execute(sql.REMOVE_RETENTION_POLICY, table)
             if period is not None:
