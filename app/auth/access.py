@@ -28,8 +28,13 @@ async def visible_robot_ids(pool: Pool, principal: Principal) -> frozenset[str] 
     """The robots a limited key may see now; None for a principal that sees the whole fleet."""
     if not principal.limited:
         return None
+    return frozenset(await _visible_robot_tags(pool, principal))
+
+
+async def _visible_robot_tags(pool: Pool, principal: Principal) -> dict[str, list[str]]:
+    """A limited key's robots, with their tags."""
     tags = await credentials.fetch_robot_tags(pool, sorted(principal.robot_ids) if principal.robot_ids else None)
-    return frozenset(robot_id for robot_id, robot_tags in tags.items() if principal.sees(robot_id, robot_tags))
+    return {robot_id: robot_tags for robot_id, robot_tags in tags.items() if principal.sees(robot_id, robot_tags)}
 
 
 async def keep_visible(
@@ -51,9 +56,8 @@ async def visible_rules(pool: Pool, principal: Principal, rules: list[AlertRule]
     its robots too) and those of robots it sees or of tags one of them carries."""
     if not principal.limited:
         return rules
-    visible = await visible_robot_ids(pool, principal) or frozenset()
-    tags = await credentials.fetch_robot_tags(pool, sorted(visible)) if visible else {}
-    seen_tags = {tag for robot_tags in tags.values() for tag in robot_tags}
+    visible = await _visible_robot_tags(pool, principal)
+    seen_tags = {tag for robot_tags in visible.values() for tag in robot_tags}
     return [
         rule
         for rule in rules
