@@ -618,18 +618,20 @@ ORDER BY time
 
 # --- credentials ---------------------------------------------------------------------------------------------------
 
-# A live credential by its token's hash: not revoked, not expired.
-SELECT_CREDENTIAL_BY_HASH = """
+# What makes a credential live: not revoked, not expired (one rule for every question below).
+LIVE_CREDENTIAL = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+
+# A live credential by its token's hash.
+SELECT_CREDENTIAL_BY_HASH = f"""
 SELECT c.credential_id, c.kind, c.name, c.scopes, c.robot_ids, c.fleet_tag, c.expires_at, r.robot_id
 FROM credentials c
 LEFT JOIN robots r USING (robot_key)
-WHERE c.token_hash = $1 AND c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now())
+WHERE c.token_hash = $1 AND {LIVE_CREDENTIAL}
 """
 
 # Of these credentials, the ones that still work: what a revocation ends is the rest.
-SELECT_LIVE_CREDENTIAL_IDS = """
-SELECT credential_id FROM credentials
-WHERE credential_id = ANY($1::int[]) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+SELECT_LIVE_CREDENTIAL_IDS = f"""
+SELECT credential_id FROM credentials WHERE credential_id = ANY($1::int[]) AND {LIVE_CREDENTIAL}
 """
 
 SELECT_CREDENTIAL_EPOCH = "SELECT epoch FROM credential_epoch"
@@ -665,9 +667,8 @@ WHERE robot_key = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_a
 """
 
 # A robot with a token that still works: provisioning it again would issue a second one (rotate instead).
-SELECT_LIVE_ROBOT_TOKEN = """
-SELECT 1 FROM credentials
-WHERE robot_key = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+SELECT_LIVE_ROBOT_TOKEN = f"""
+SELECT 1 FROM credentials WHERE robot_key = $1 AND {LIVE_CREDENTIAL}
 LIMIT 1
 """
 
