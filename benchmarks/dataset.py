@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar, cast
 
+import asyncpg
 import msgspec
 
+from app.db import sql
 from app.ingest.reading import Location, Reading, Row, Status, encode_fields, stored_reading, to_row
 from simulator.fleet import build_fleet, voltage_for
 
@@ -57,6 +59,38 @@ def iter_rows(
                 fields_json = encode_fields(reading.fields)
             rows.append(to_row(reading, at, fields_json))
         yield rows
+
+
+async def copy_fleet(
+    conn: asyncpg.Connection,
+    robots: int,
+    per_robot: int,
+    end: datetime,
+    rows_per_copy: int,
+    on_copied: Callable[[int], None] | None = None,
+    step_s: float = STEP_S,
+) -> int:
+    """``iter_rows``' readings, their robots registered, COPYed into the readings table ``rows_per_copy`` at a time
+    (each COPY its own transaction); how many. ``on_copied`` hears the running total after each COPY."""
+    keys: dict[str, int] = {}
+    buffer: list[tuple[object, ...]] = []
+    loaded = 0
+    for rows in iter_rows(robots, per_robot, end=end, step_s=step_s):
+        if not keys:
+            ids = [row[0] for row in rows]
+            await conn.execute(sql.REGISTER_ROBOTS, ids)
+            keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(sql.SELECT_ROBOT_KEYS, ids)}
+        buffer.extend((keys[row[0]], *row[1:]) for row in rows)
+        if len(buffer) >= rows_per_copy:
+            await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=buffer, columns=sql.TELEMETRY_COLUMNS)
+            loaded += len(buffer)
+            buffer = []
+            if on_copied is not None:
+                on_copied(loaded)
+    if buffer:
+        await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=buffer, columns=sql.TELEMETRY_COLUMNS)
+        loaded += len(buffer)
+    return loaded
 
 
 def generate_rows(

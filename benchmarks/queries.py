@@ -23,7 +23,7 @@ from app.db import alerts, fleet, robots, rollups, sql, telemetry
 from app.db.migrations import apply_migrations, create_database_if_missing
 from app.settings import load_settings
 from benchmarks import report
-from benchmarks.dataset import iter_rows, line_protocol_bodies
+from benchmarks.dataset import copy_fleet, iter_rows, line_protocol_bodies
 from benchmarks.loadgen import build_get, build_post, run_load
 from benchmarks.machine import describe_machine, machine_line
 from benchmarks.servers import api_server, influx_query, influx_server, influxd_missing_reason
@@ -75,23 +75,13 @@ async def load_dataset(database_url: str, plan: Plan, console: Console) -> tuple
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(RESET_ALL)
-        keys: dict[str, int] = {}
-        buffer: list[tuple[Any, ...]] = []
-        loaded, started = 0, time.monotonic()
-        for rows in iter_rows(plan.robots, plan.per_robot, end=end, step_s=STEP_S):
-            if not keys:
-                ids = [row[0] for row in rows]
-                await conn.execute(sql.REGISTER_ROBOTS, ids)
-                keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(sql.SELECT_ROBOT_KEYS, ids)}
-            buffer.extend((keys[row[0]], *row[1:]) for row in rows)
-            if len(buffer) >= COPY_ROWS_PER_TRANSACTION:
-                await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=buffer, columns=sql.TELEMETRY_COLUMNS)
-                loaded += len(buffer)
-                buffer = []
-                if loaded % 1_000_000 < COPY_ROWS_PER_TRANSACTION:
-                    console.print(f"  loaded {loaded:,} rows ({loaded / (time.monotonic() - started):,.0f} rows/s)")
-        if buffer:
-            await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=buffer, columns=sql.TELEMETRY_COLUMNS)
+        started = time.monotonic()
+
+        def report(loaded: int) -> None:
+            if loaded % 1_000_000 < COPY_ROWS_PER_TRANSACTION:
+                console.print(f"  loaded {loaded:,} rows ({loaded / (time.monotonic() - started):,.0f} rows/s)")
+
+        await copy_fleet(conn, plan.robots, plan.per_robot, end, COPY_ROWS_PER_TRANSACTION, report, STEP_S)
         async with conn.transaction():  # the latest state, as the API's alert round follows the readings
             positions = await alerts.start_round(conn)
             assert positions is not None

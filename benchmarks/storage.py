@@ -19,9 +19,8 @@ from typing import Any
 
 import asyncpg
 
-from app.db import sql
 from app.db.migrations import apply_migrations, create_database_if_missing
-from benchmarks.dataset import STEP_S, iter_rows
+from benchmarks.dataset import copy_fleet
 
 DATABASE = "fleet_storage"
 COPY_ROWS = 50_000
@@ -41,23 +40,7 @@ def database_url() -> str:
 
 async def load(conn: asyncpg.Connection, robots: int, seconds: int) -> int:
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
-    keys: dict[str, int] = {}
-    buffer: list[tuple[Any, ...]] = []
-    loaded = 0
-    for rows in iter_rows(robots, seconds, end=end, step_s=STEP_S):
-        if not keys:
-            ids = [row[0] for row in rows]
-            await conn.execute(sql.REGISTER_ROBOTS, ids)
-            keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(sql.SELECT_ROBOT_KEYS, ids)}
-        buffer.extend((keys[row[0]], *row[1:]) for row in rows)
-        if len(buffer) >= COPY_ROWS:
-            await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=buffer, columns=sql.TELEMETRY_COLUMNS)
-            loaded += len(buffer)
-            buffer = []
-    if buffer:
-        await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=buffer, columns=sql.TELEMETRY_COLUMNS)
-        loaded += len(buffer)
-    return loaded
+    return await copy_fleet(conn, robots, seconds, end, COPY_ROWS)
 
 
 async def measure(robots: int, seconds: int) -> dict[str, Any]:
