@@ -710,11 +710,13 @@ SELECT_ALL_ROBOT_TAGS = "SELECT robot_id, tags FROM robots"
 # transaction-level advisory lock lets one process of many do it at a time; the others skip this round.
 SHOW_TIMESCALEDB_LICENSE = "SHOW timescaledb.license"
 # The jobs the database's scheduler runs for the service (ids from 1000; lower ones are TimescaleDB's own), with
-# how their runs went.
+# how their runs went. TimescaleDB says "never" as -infinity, which asyncpg would read as the year 1: NULL here.
 SELECT_JOBS = """
 SELECT j.job_id, j.proc_name || coalesce(' on ' || j.hypertable_name, '') AS name, j.scheduled,
-       s.last_run_started_at, s.last_run_status, s.last_successful_finish,
-       coalesce(s.total_runs, 0), coalesce(s.total_failures, 0), s.next_start
+       CASE WHEN isfinite(s.last_run_started_at) THEN s.last_run_started_at END, s.last_run_status,
+       CASE WHEN isfinite(s.last_successful_finish) THEN s.last_successful_finish END,  -- -infinity: never
+       coalesce(s.total_runs, 0), coalesce(s.total_failures, 0),
+       CASE WHEN isfinite(s.next_start) THEN s.next_start END
 FROM timescaledb_information.jobs j
 LEFT JOIN timescaledb_information.job_stats s USING (job_id)
 WHERE j.job_id >= 1000
