@@ -1,6 +1,5 @@
-"""Retention, FLEET_RETENTION: whole chunks past it are dropped at start-up, then hourly. With the community edition
-the database's own jobs do the hourly drops (this only checks each hour that they are there); otherwise each
-process drops them itself."""
+"""Retention, FLEET_RETENTION: whole chunks past it are dropped at start-up, then hourly, by each process. With the
+community edition the database's own retention jobs are kept in step with the setting too."""
 
 from __future__ import annotations
 
@@ -24,20 +23,14 @@ class Retention(Periodic):
         self._pool = pool
         self._period = period
         self._policies = policies
-        self._dropped_at_start = False
 
     async def tick(self) -> None:
-        if not self._policies:
-            await self.apply_once()
-            return
-        if await retention.set_retention_policies(self._pool, self._period):
-            log.info(
-                "retention: the database drops chunks older than %s (policies on the readings and rollups)",
-                self._period,
-            )
-        if not self._dropped_at_start:
-            await self.apply_once()
-            self._dropped_at_start = True
+        if self._policies and await retention.set_retention_policies(self._pool, self._period):
+            log.info("retention: the database's jobs drop chunks older than %s", self._period)
+        # Each process still drops hourly itself: the database's background runs of the columnstore policy were
+        # seen failing on TimescaleDB 2.28.3 with PostgreSQL 15 ("cannot drop portal"), and a drop a job already
+        # did costs a catalogue look-up.
+        await self.apply_once()
 
     async def apply_once(self) -> int | None:
         """Drop what is past the retention period now; the chunks dropped (None: another process was at it)."""
