@@ -31,12 +31,17 @@ as_owner() {
 TS_VERSION=2.28.3
 TS_SOURCE=${FLEET_TIMESCALEDB_SOURCE:-https://github.com/timescale/timescaledb/archive/refs/tags/$TS_VERSION.tar.gz}
 TS_SHA256=${FLEET_TIMESCALEDB_SHA256:-ec2f7de0ba53a473c01e0a57e09053898c6b1f7487228caff0f1d31c8cb2dedb}
+# Fixes applied to that source before building (each file says what and why); a build made without these same
+# patches is rebuilt, so that a machine built before a fix gets it.
+TS_PATCHES=$ROOT/scripts/timescaledb
+patches_sum() { cat "$TS_PATCHES"/*.patch | sha256sum | cut -d' ' -f1; }
 
 extension_installed() {
     [ -x "$PGBIN/postgres" ] || return 1
     local share lib
     share=$("$PGBIN/pg_config" --sharedir 2>/dev/null) && lib=$("$PGBIN/pg_config" --pkglibdir 2>/dev/null) || return 1
-    [ -f "$share/extension/timescaledb--$TS_VERSION.sql" ] && [ -f "$lib/timescaledb-tsl-$TS_VERSION.so" ]
+    [ -f "$share/extension/timescaledb--$TS_VERSION.sql" ] && [ -f "$lib/timescaledb-tsl-$TS_VERSION.so" ] &&
+        [ "$(cat "$share/extension/timescaledb--$TS_VERSION.patches" 2>/dev/null)" = "$(patches_sum)" ]
 }
 
 apt_install() {
@@ -58,16 +63,18 @@ build_community_edition() {
     local work; work=$(mktemp -d)
     say "building TimescaleDB $TS_VERSION (community edition) for PostgreSQL $PG_MAJOR in $work"
     as_root apt-get update -q >/dev/null
-    apt_install "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" cmake build-essential libssl-dev curl ca-certificates
+    apt_install "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" cmake build-essential libssl-dev curl ca-certificates patch
     fetch_source "$work/src.tar.gz"
     tar -xzf "$work/src.tar.gz" -C "$work"
     local src; src=$(find "$work" -maxdepth 1 -type d -name 'timescaledb-*' | head -1)
     if ! (
         cd "$src"
+        for patch in "$TS_PATCHES"/*.patch; do patch -p1 <"$patch"; done
         cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
             -DUSE_TELEMETRY=OFF -DWARNINGS_AS_ERRORS=OFF -DPG_CONFIG="$PGBIN/pg_config"
         make -C build -j"$(nproc)"
         as_root make -C build install
+        patches_sum | as_root tee "$("$PGBIN/pg_config" --sharedir)/extension/timescaledb--$TS_VERSION.patches"
     ) >"$work/build.log" 2>&1; then
         tail -40 "$work/build.log" >&2; say "TimescaleDB build failed"; exit 1
     fi
@@ -132,8 +139,6 @@ cmd_up() {
 shared_preload_libraries = 'timescaledb'
 timescaledb.telemetry_level = off
 timescaledb.license = 'timescale'
-timescaledb.max_background_workers = 8
-max_worker_processes = 16
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$PGDATA'
 max_connections = 200
@@ -148,6 +153,13 @@ effective_cache_size = 12GB
 random_page_cost = 1.1
 jit = off
 EOF
+    fi
+    if ! grep -q "^timescaledb.max_background_workers" "$PGDATA/postgresql.conf"; then
+        # The job scheduler takes one worker per database with TimescaleDB, and each running job one more: with
+        # PostgreSQL's 8 a cluster holding the test and bench databases had none left to run a job.
+        printf 'timescaledb.max_background_workers = 16\nmax_worker_processes = 24\n' |
+            as_owner tee -a "$PGDATA/postgresql.conf" >/dev/null
+        if running; then as_owner "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOG" -o "-p $PORT" -w -t 60 restart >/dev/null; fi
     fi
     if running; then say "already running on port $PORT"; else
         touch "$LOG"; [ "$(id -u)" -eq 0 ] && chown postgres: "$LOG"
