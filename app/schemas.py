@@ -25,7 +25,8 @@ class HistoryPage(msgspec.Struct, gc=False):
 
 
 class DatabaseJob(msgspec.Struct, gc=False):
-    """One of the jobs the database's own scheduler runs for this service (the columnstore policy, ...)."""
+    """One of the jobs the database's own scheduler runs for this service: the columnstore policy, the minute
+    aggregate's refresh, retention."""
 
     job_id: int
     name: Annotated[str, Meta(description="What it runs, and on which table: `policy_compression on telemetry`.")]
@@ -43,14 +44,14 @@ class Storage(msgspec.Struct, gc=False):
     10 s."""
 
     timescaledb_license: Annotated[
-        str, Meta(description="`apache` (hypertables, drop_chunks) or `timescale` (the community edition).")
+        str, Meta(description="`timescale`: the community edition (columnstore, continuous aggregates, jobs).")
     ]
     retention: Annotated[str, Meta(description="FLEET_RETENTION: `off`, or how long readings are kept.")]
     compression: Annotated[
         str,
         Meta(
-            description="`columnstore, chunks converted after <age>` (the community edition's policy), `off`, or "
-            "why it is unavailable (the Apache edition has no columnstore)."
+            description="`columnstore, chunks converted after <age>` (the database's policy), with ` (policy "
+            "paused)` when it is, or `off`."
         ),
     ]
     jobs: list[DatabaseJob] = msgspec.field(default_factory=list)

@@ -28,7 +28,6 @@ from app.ingest.fanout import Broadcaster
 from app.ingest.latest import LatestState
 from app.ingest.relay import CommitRelay
 from app.limits import ConcurrencyLimiter, RateLimiter
-from app.retention import Retention
 from app.rollups import Rollups
 from app.sampling import Sampler
 from app.schemas import Storage
@@ -147,14 +146,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(ingestor.close)  # flushes (and acknowledges) every queued reading
         stack.callback(broadcaster.close)  # live streams end first
         pools = {"read": pool, "ingest": ingest_pool, "control": control_pool}
-        community = await retention.fetch_timescaledb_license(pool) == "timescale"
-        if (period := settings.database.retention_period) is not None:
-            # The read pool: a drop waits on no ingest connection.
-            retainer = Retention(pool, period, policies=community)
-            retainer.start()
-            stack.push_async_callback(retainer.close)
-        elif community:
-            await retention.set_retention_policies(pool, None)  # FLEET_RETENTION=off: no database jobs either
+        period = settings.database.retention_period  # None: FLEET_RETENTION=off, and no database jobs either
+        if await retention.set_retention_policies(pool, period):
+            log.info("retention: the database's jobs drop chunks older than %s", period or "never")
         database = settings.database
         if database.rollups:
             rollup = Rollups(pool, database.rollup_interval_ms / 1000, settings.query.max_status_gap_s)
@@ -198,9 +192,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
 async def describe_storage(pool: Pool, settings: Settings) -> Storage:
     """What the database offers and what is enabled, for the start-up log and ``GET /``."""
     license_name = await retention.fetch_timescaledb_license(pool)
-    if license_name != "timescale":
-        compression = f"unavailable ({license_name} edition)"
-    elif (policy := await retention.fetch_columnstore_policy(pool)) is not None:
+    if (policy := await retention.fetch_columnstore_policy(pool)) is not None:
         after, scheduled = policy
         compression = f"columnstore, chunks converted after {after}" + ("" if scheduled else " (policy paused)")
     else:

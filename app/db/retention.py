@@ -1,17 +1,14 @@
-"""Data lifecycle: which TimescaleDB edition serves, its columnstore policy, and dropping the chunks older than a
-cutoff."""
+"""Data lifecycle in the database's own jobs: the retention policies kept in step with FLEET_RETENTION, the
+columnstore policy, and what the jobs did."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
-import asyncpg
+from datetime import timedelta
 
 from app.db import sql
 from app.db.pool import Pool
 from app.schemas import DatabaseJob
 
-DEADLOCK_RETRIES = 3
 RETAINED_TABLES = ("telemetry", "telemetry_1m", "telemetry_15m")  # the readings and both rollups
 
 
@@ -33,25 +30,8 @@ async def set_retention_policies(pool: Pool, period: timedelta | None) -> bool:
     return changed
 
 
-async def drop_chunks_before(pool: Pool, cutoff: datetime) -> int | None:
-    """Drop every chunk whose readings are all older than ``cutoff``; the number dropped, or None when another
-    process is doing it right now. A deadlock with the database's columnstore job (both lock chunks and the
-    hypertable) is retried: PostgreSQL aborts one side, and the other has finished by then."""
-    for attempt in range(DEADLOCK_RETRIES):
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                if not await conn.fetchval(sql.TRY_RETENTION_LOCK):
-                    return None
-                dropped: int = await conn.fetchval(sql.DROP_OLD_CHUNKS, cutoff)
-                return dropped
-        except asyncpg.DeadlockDetectedError:
-            if attempt == DEADLOCK_RETRIES - 1:
-                raise
-    return None  # pragma: no cover - the loop returns or raises
-
-
 async def fetch_timescaledb_license(pool: Pool) -> str:
-    """``apache`` (what Debian builds: no compression, continuous aggregates or policies) or ``timescale``."""
+    """``timescale`` (the community edition, which the migrations need) or ``apache``."""
     license_name: str = await pool.fetchval(sql.SHOW_TIMESCALEDB_LICENSE)
     return license_name
 

@@ -1,5 +1,6 @@
-"""The rollups (telemetry_1m per minute, telemetry_15m per quarter hour): one pass of their upkeep, under a lock so
-one process of many runs it, and the snapshot in which a query reads them together with the readings."""
+"""The rollups: telemetry_15m per quarter hour, kept by a pass of the service's (under a lock, so one process of
+many runs it), and telemetry_1m per minute, a continuous aggregate the database refreshes; the snapshot in which
+a query reads them together with the readings."""
 
 from __future__ import annotations
 
@@ -22,14 +23,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class RollupState:
-    rolled_up_xid: int | None  # every reading stored below this position is rolled up, no other; None: none yet
+    rolled_up_xid: int | None  # telemetry_15m holds every reading stored below this position, no other; None: none
     status_gap_s: int | None  # the status gap telemetry_15m holds; None: not rolled up yet
+    refreshed_xid: int | None  # telemetry_1m's last refresh saw every reading stored below this; None: never ran
+    refreshed_to: datetime | None  # and materialized the minutes before this
 
 
 async def roll_up_stored(pool: Pool, status_gap_s: int) -> int | None:
-    """Roll up every reading stored since the last pass whose transaction has ended (sql.COMMITTED_BELOW: no
-    settle time to trust); the new watermark, or None when another process is running a pass. The first pass (also
-    after a reset to NULL) and one with another status gap than the quarter hours hold roll them all up again."""
+    """Roll up into telemetry_15m every reading stored since the last pass whose transaction has ended
+    (sql.COMMITTED_BELOW: no settle time to trust); the new watermark, or None when another process is running a
+    pass. The first pass (also after a reset to NULL) and one with another status gap than the quarter hours hold
+    roll them all up again. (A continuous aggregate cannot hold these: a period's time per status needs lead()
+    across its readings.)"""
     async with pool.acquire() as conn, conn.transaction():
         if not await conn.fetchval(sql.TRY_ROLLUP_LOCK):
             return None
@@ -38,10 +43,6 @@ async def roll_up_stored(pool: Pool, status_gap_s: int) -> int | None:
         first = state["rolled_up_xid"] is None
         low: int = FIRST_POSITION if first else state["rolled_up_xid"]
         high: int = max(low, state["settled"])
-        if first:
-            await conn.execute(sql.ROLL_UP_ALL, high, timeout=PASS_TIMEOUT_S)
-        elif high > low:
-            await conn.execute(sql.ROLL_UP_STORED, low, high, timeout=PASS_TIMEOUT_S)
         if first or state["status_gap_s"] != status_gap_s:  # first: a reset may have left rows behind
             await conn.execute(sql.DELETE_PERIODS)
             await conn.execute(sql.ROLL_UP_ALL_PERIODS, FIRST_POSITION, high, status_gap_s, timeout=PASS_TIMEOUT_S)
@@ -65,7 +66,7 @@ async def snapshot(conn: Connection) -> AsyncIterator[RollupState]:
         row = await conn.fetchrow(sql.SELECT_ROLLUP_STATE)
         assert row is not None
         # Before the first pass, readings from before positions existed (stored_xid NULL) are in neither part.
-        yield RollupState(row["rolled_up_xid"], row["status_gap_s"])
+        yield RollupState(row["rolled_up_xid"], row["status_gap_s"], row["refreshed_xid"], row["refreshed_to"])
 
 
 def floor_to(t: datetime, width: timedelta) -> datetime:

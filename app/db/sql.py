@@ -217,22 +217,6 @@ ORDER BY s.bucket
 
 # --- rollups ----------------------------------------------------------------------------------------------------
 
-# What a minute of one robot's readings rolls up to (telemetry_1m's columns after the key and minute).
-_MINUTE_AGGREGATES = """
-    count(*), sum(t.battery_level), min(t.battery_level), max(t.battery_level),
-    sum(t.battery_voltage), count(t.battery_voltage), min(t.battery_voltage), max(t.battery_voltage),
-    max(t.time) FILTER (WHERE t.latitude IS NOT NULL),
-    last(t.latitude, t.time) FILTER (WHERE t.latitude IS NOT NULL),
-    last(t.longitude, t.time) FILTER (WHERE t.latitude IS NOT NULL),
-    count(*) FILTER (WHERE t.status = 'idle'), count(*) FILTER (WHERE t.status = 'moving'),
-    count(*) FILTER (WHERE t.status = 'working'), count(*) FILTER (WHERE t.status = 'charging'),
-    count(*) FILTER (WHERE t.status = 'error')
-"""
-_ROLLUP_COLUMNS = (
-    "robot_key, minute, readings, battery_sum, battery_min, battery_max, voltage_sum, voltage_count, voltage_min, "
-    "voltage_max, located_at, latitude, longitude, idle, moving, working, charging, error"
-)
-_SET_ROLLUP = ", ".join(f"{c} = excluded.{c}" for c in _ROLLUP_COLUMNS.split(", ")[2:])
 TRY_ROLLUP_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('fleet-rollups'))"
 # The watermark (NULL: no pass ran yet), and how far this pass may go: every reading whose transaction has ended.
 START_ROLLUP_PASS = f"""
@@ -240,58 +224,27 @@ SELECT rolled_up_xid, status_gap_s, {COMMITTED_BELOW} AS settled
 FROM rollup_state FOR UPDATE
 """
 SET_ROLLED_UP_TO = "UPDATE rollup_state SET rolled_up_xid = $1"
-# A pass: the readings stored at positions [$1, $2), aggregated per (robot, minute) and added to the minute's row (or
-# stored as a new row). Every aggregate here is a sum, a count, an extreme or the latest location, so adding them does
-# not depend on the order the readings came in: telemetry_1m holds exactly the readings stored before $2 (the pass moves
-# the watermark to $2 in the same transaction), late ones included, and no reading is read twice.
-_ADD_ROLLUP = ", ".join(
-    (
-        *(f"{c} = r.{c} + excluded.{c}" for c in ("readings", "battery_sum", "voltage_count", *STATUSES)),
-        "battery_min = least(r.battery_min, excluded.battery_min)",
-        "battery_max = greatest(r.battery_max, excluded.battery_max)",
-        # NULL when the minute has no voltage; least() and greatest() skip NULLs
-        "voltage_sum = CASE WHEN excluded.voltage_count = 0 THEN r.voltage_sum WHEN r.voltage_count = 0 "
-        "THEN excluded.voltage_sum ELSE r.voltage_sum + excluded.voltage_sum END",
-        "voltage_min = least(r.voltage_min, excluded.voltage_min)",
-        "voltage_max = greatest(r.voltage_max, excluded.voltage_max)",
-        *(
-            f"{c} = CASE WHEN r.located_at IS NULL OR excluded.located_at > r.located_at "
-            f"THEN excluded.{c} ELSE r.{c} END"
-            for c in ("located_at", "latitude", "longitude")  # SET's expressions all read the row as it was
-        ),
-    )
-)
-ROLL_UP_STORED = f"""
-INSERT INTO telemetry_1m AS r ({_ROLLUP_COLUMNS})
-SELECT t.robot_key, time_bucket('1 minute', t.time) AS minute, {_MINUTE_AGGREGATES}
-FROM telemetry t
-WHERE t.stored_xid >= $1 AND t.stored_xid < $2
-GROUP BY t.robot_key, minute
-ON CONFLICT (robot_key, minute) DO UPDATE SET {_ADD_ROLLUP}
-"""
-# The first pass: everything stored before $1, in one scan.
-ROLL_UP_ALL = f"""
-INSERT INTO telemetry_1m AS r ({_ROLLUP_COLUMNS})
-SELECT t.robot_key, time_bucket('1 minute', t.time) AS minute, {_MINUTE_AGGREGATES}
-FROM telemetry t
-WHERE t.stored_xid < $1 OR t.stored_xid IS NULL
-GROUP BY t.robot_key, minute
-ON CONFLICT (robot_key, minute) DO UPDATE SET {_SET_ROLLUP}
-"""
 
-# SELECT_BUCKETS from the rollup: the minutes of [$6, $7) (whole minutes inside the range) from telemetry_1m, plus,
-# from the readings, the range's partial minutes at either end and what was stored at or after $8, the watermark
-# (read first, in the same repeatable-read snapshot: no reading is counted twice or missed). The watermark is a
-# parameter, not a subquery, so the planner sees how recent it is and reads those rows through the stored_xid BRIN
-# index instead of every reading of the range.
+# SELECT_BUCKETS from the minute aggregate (telemetry_1m, migrations/017): the minutes of [$6, $7) from
+# telemetry_1m ($7: how far its last refresh went, at most the range's last whole minute), and from the readings
+# the rest of the range ([$4, $6) and [$7, $5)) and every minute of [$6, $7) holding a reading stored at or after
+# $8, the position that refresh had covered: such a minute may be materialized without that reading. $7 and $8
+# are read first, in the same repeatable-read snapshot, and passed as parameters, not a subquery, so the planner
+# sees how recent they are and reads those rows through the stored_xid BRIN index (and the columnstore's
+# stored_xid minmax) instead of every reading of the range.
 FORCE_CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"  # a generic plan cannot know $8 is recent
 SELECT_BUCKETS_ROLLED_UP = """
-WITH parts AS (
-    SELECT time_bucket($2::interval, minute, $3::text) AS bucket, readings, battery_sum, battery_min, battery_max,
-           voltage_sum, voltage_count, voltage_min, voltage_max, located_at, latitude, longitude,
-           idle, moving, working, charging, error
-    FROM telemetry_1m
+WITH stale AS MATERIALIZED (
+    SELECT DISTINCT time_bucket('1 minute', time) AS minute
+    FROM telemetry
+    WHERE robot_key = $1 AND time >= $6 AND time < $7 AND stored_xid >= $8
+), parts AS (
+    SELECT time_bucket($2::interval, minute, $3::text) AS bucket, readings::integer, battery_sum, battery_min,
+           battery_max, voltage_sum, voltage_count::integer, voltage_min, voltage_max, located_at, latitude,
+           longitude, idle::integer, moving::integer, working::integer, charging::integer, error::integer
+    FROM telemetry_1m m
     WHERE robot_key = $1 AND minute >= $6 AND minute < $7
+      AND NOT EXISTS (SELECT FROM stale s WHERE s.minute = m.minute)
     UNION ALL
     SELECT time_bucket($2::interval, time, $3::text), 1, battery_level, battery_level, battery_level,
            battery_voltage, (battery_voltage IS NOT NULL)::integer, battery_voltage, battery_voltage,
@@ -299,8 +252,9 @@ WITH parts AS (
            (status = 'idle')::integer, (status = 'moving')::integer, (status = 'working')::integer,
            (status = 'charging')::integer, (status = 'error')::integer
     FROM telemetry
-    WHERE robot_key = $1 AND ((time >= $4 AND time < $6) OR (time >= $7 AND time < $5)
-                              OR (time >= $6 AND time < $7 AND stored_xid >= $8))
+    WHERE robot_key = $1
+      AND ((time >= $4 AND time < least($6, $5)) OR (time >= $7 AND time < $5)
+           OR (time >= $6 AND time < $7 AND time_bucket('1 minute', time) IN (SELECT minute FROM stale)))
 ), filled AS (
     SELECT bucket, sum(readings) AS readings,
            sum(battery_sum) / sum(readings) AS battery_avg, min(battery_min) AS battery_min,
@@ -440,7 +394,7 @@ WHERE NOT EXISTS (SELECT 1 FROM appended a WHERE a.robot_key = f.robot_key AND a
 ROLL_UP_ALL_PERIODS = _roll_up_periods(_ALL_PERIOD_READINGS)
 DELETE_PERIODS = "DELETE FROM telemetry_15m"
 SET_STATUS_GAP = "UPDATE rollup_state SET status_gap_s = $1"
-SELECT_ROLLUP_STATE = "SELECT rolled_up_xid, status_gap_s FROM rollup_state"
+SELECT_ROLLUP_STATE = "SELECT rolled_up_xid, status_gap_s, refreshed_xid, refreshed_to FROM rollup_state"
 
 # What a period query takes from telemetry itself, read in the same snapshot as the watermark $5: the readings of
 # the range's partial periods at either end ([$1, $3) and [$4, $2)), and of whole periods in [$3, $4) that hold
@@ -680,7 +634,6 @@ DELETE_ROBOT_LATEST = "DELETE FROM robot_latest WHERE robot_key = $1"
 DELETE_ROBOT_ANCHORS = "DELETE FROM alert_anchors WHERE robot_id = $1"
 DELETE_ROBOT_READINGS = (
     "DELETE FROM telemetry WHERE robot_key = $1",
-    "DELETE FROM telemetry_1m WHERE robot_key = $1",
     "DELETE FROM telemetry_15m WHERE robot_key = $1",
 )
 DELETE_ROBOT_ALERTS = "DELETE FROM alerts WHERE robot_id = $1"  # and their webhook deliveries, by cascade
@@ -728,10 +681,10 @@ SELECT_COLUMNSTORE_AFTER = """
 SELECT config ->> 'compress_after', scheduled FROM timescaledb_information.jobs
 WHERE proc_name = 'policy_compression' AND hypertable_name = 'telemetry'
 """
-TRY_RETENTION_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('fleet-retention'))"
 LOCK_RETENTION = "SELECT pg_advisory_xact_lock(hashtext('fleet-retention'))"
-# Retention as the database's own jobs (the community edition): one policy per hypertable the readings fill. The
-# service drops once itself at start-up, so a new job's first run is an hour later.
+# Retention as the database's own jobs: one policy per hypertable the readings fill (the minute aggregate's
+# included). A new or changed job runs at once, then hourly: chunks are a day long, so each goes within an hour of
+# expiring.
 SELECT_RETENTION_POLICIES = """
 SELECT hypertable_name, (config ->> 'drop_after')::interval FROM timescaledb_information.jobs
 WHERE proc_name = 'policy_retention'
@@ -739,12 +692,7 @@ WHERE proc_name = 'policy_retention'
 REMOVE_RETENTION_POLICY = "SELECT remove_retention_policy($1::text::regclass, if_exists => true)"
 ADD_RETENTION_POLICY = """
 SELECT add_retention_policy($1::text::regclass, drop_after => $2::interval, schedule_interval => INTERVAL '1 hour',
-                            initial_start => now() + INTERVAL '1 hour')
-"""
-DROP_OLD_CHUNKS = """
-SELECT (SELECT count(*) FROM drop_chunks('telemetry', older_than => $1::timestamptz))
-     + (SELECT count(*) FROM drop_chunks('telemetry_1m', older_than => $1::timestamptz))
-     + (SELECT count(*) FROM drop_chunks('telemetry_15m', older_than => $1::timestamptz))
+                            initial_start => now())
 """
 
 # --- alerts --------------------------------------------------------------------------------------------------

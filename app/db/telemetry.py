@@ -107,14 +107,27 @@ async def fetch_buckets(
 async def fetch_rolled_up_buckets(
     conn: Connection, robot_key: int, width: timedelta, tz: str, since: datetime, until: datetime
 ) -> list[asyncpg.Record]:
-    """SELECT_BUCKETS' rows summed from telemetry_1m (from the readings before the first pass)."""
+    """SELECT_BUCKETS' rows summed from telemetry_1m's minutes where its last refresh went, from the readings
+    elsewhere."""
     async with rollups.snapshot(conn) as state:
-        if state.rolled_up_xid is None:
-            return await conn.fetch(sql.SELECT_BUCKETS, robot_key, width, tz, since, until)
-        return await conn.fetch(
-            sql.SELECT_BUCKETS_ROLLED_UP,
-            robot_key, width, tz, since, until, ceil_to(since, MINUTE), floor_to(until, MINUTE), state.rolled_up_xid,
-        )  # fmt: skip
+        return await fetch_buckets_in_snapshot(conn, state, robot_key, width, tz, since, until)
+
+
+async def fetch_buckets_in_snapshot(
+    conn: Connection,
+    state: rollups.RollupState,
+    robot_key: int,
+    width: timedelta,
+    tz: str,
+    since: datetime,
+    until: datetime,
+) -> list[asyncpg.Record]:
+    """fetch_rolled_up_buckets inside the snapshot ``state`` was read in (rollups.snapshot)."""
+    first = ceil_to(since, MINUTE)
+    refreshed = first if state.refreshed_to is None else max(first, min(floor_to(until, MINUTE), state.refreshed_to))
+    return await conn.fetch(
+        sql.SELECT_BUCKETS_ROLLED_UP, robot_key, width, tz, since, until, first, refreshed, state.refreshed_xid
+    )
 
 
 def _rolls_up(width: timedelta, zone: ZoneInfo, since: datetime, until: datetime) -> bool:

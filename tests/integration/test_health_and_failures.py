@@ -19,6 +19,7 @@ from app.ingest.latest import LatestState
 from app.ingest.reading import Row
 from app.settings import Settings, replace_settings
 from tests.support.builders import count_rows, make_row, reading, series
+from tests.support.database import PAUSE_POLICIES
 from tests.support.problems import assert_problem
 from tests.support.proxy import TcpProxy
 from tests.support.servers import serve_in_process
@@ -37,12 +38,12 @@ async def test_health_reports_version_and_database(client: httpx.AsyncClient) ->
     body = response.json()
     storage = body.pop("storage")
     assert body == {"status": "ok", "version": __version__, "database": "up", "authentication": "off"}
-    # What start-up found: the edition serving (Debian's build is the Apache one) and what is enabled.
+    # What start-up found: the edition serving and what is enabled (the tests pause the columnstore policy).
     assert storage["retention"] == "off"
-    assert (storage["timescaledb_license"], storage["compression"]) in {
-        ("apache", "unavailable (apache edition)"),
-        ("timescale", "columnstore, chunks converted after 1 day (policy paused)"),  # the tests pause it
-    }
+    assert (storage["timescaledb_license"], storage["compression"]) == (
+        "timescale",
+        "columnstore, chunks converted after 1 day (policy paused)",
+    )
 
 
 async def test_database_down_gives_503_then_recovers(settings: Settings, conn: asyncpg.Connection) -> None:
@@ -180,18 +181,31 @@ async def test_frozen_database_answers_every_request_within_its_deadline(
     await proxy.stop()
 
 
-async def test_health_and_metrics_show_the_database_jobs(client: httpx.AsyncClient, conn: asyncpg.Connection) -> None:
-    """The jobs TimescaleDB's scheduler runs for the service (the columnstore policy; paused in the tests), with
-    their last run and failures, sampled every 10 s from start-up."""
-    if await conn.fetchval("SHOW timescaledb.license") != "timescale":
-        pytest.skip("the Apache edition has no columnstore policy")
-    for _ in range(50):
-        jobs = (await client.get("/")).json()["storage"]["jobs"]
-        if jobs:
-            break
-        await asyncio.sleep(0.1)
-    (job,) = jobs
-    assert (job["name"], job["scheduled"], job["failures"]) == ("policy_compression on telemetry", False, 0)
-    assert set(job) >= {"last_run_at", "last_run_status", "last_success_at", "runs", "next_start"}
+async def test_the_database_runs_its_jobs_and_health_and_metrics_show_them(
+    client: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    """The jobs TimescaleDB's scheduler runs for the service, run by it in its background workers (paused in the
+    tests, run once here), with their last run and failures, sampled every 10 s. Every background run failed
+    before scripts/db.sh patched TimescaleDB for PostgreSQL 15.20 ("cannot drop portal")."""
+    runs = "SELECT job_id, coalesce(total_runs, 0), coalesce(total_failures, 0) FROM timescaledb_information.job_stats"
+    before = {row[0]: (row[1], row[2]) for row in await conn.fetch(runs)}  # (a paused job run was cancelled)
+    run_now = "SELECT alter_job(job_id, scheduled => true, next_start => now()) FROM timescaledb_information.jobs"
+    await conn.execute(f"{run_now} WHERE proc_name IN ('policy_compression', 'refresh_minutes')")
+    try:
+        names = {"policy_compression on telemetry", "refresh_minutes"}
+        for _ in range(300):
+            jobs = {job["name"]: job for job in (await client.get("/")).json()["storage"]["jobs"]}
+            if set(jobs) == names and all(job["runs"] > before.get(job["job_id"], (0, 0))[0] for job in jobs.values()):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.execute(PAUSE_POLICIES)
+    for job in jobs.values():
+        assert job["runs"] > before.get(job["job_id"], (0, 0))[0], job  # run by the scheduler, here
+        assert job["last_run_status"] == "Success", job
+        assert job["failures"] == before.get(job["job_id"], (0, 0))[1], job
+        assert job["last_success_at"] is not None
+        assert set(job) >= {"last_run_at", "scheduled", "next_start"}
     exposition = (await client.get("/metrics")).text
-    assert 'fleet_database_job_failures{job="policy_compression on telemetry"} 0.0' in exposition
+    for name, job in jobs.items():
+        assert f'fleet_database_job_failures{{job="{name}"}} {float(job["failures"])}' in exposition

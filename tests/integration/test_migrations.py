@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from app.db import sql, telemetry
 from app.db.migrations import MIGRATIONS_DIR, apply_migrations, list_migrations
 from app.ingest.reading import COLUMNS
-from tests.support.database import database_url_for, recreate_database
+from tests.support.database import REFRESH_MINUTES, database_url_for, recreate_database
 
 SCRATCH = "fleet_migrations_test"
 INFORMATION_SCHEMA_TYPES = {
@@ -153,5 +154,50 @@ async def test_a_database_made_before_commit_positions_is_upgraded(scratch_url: 
         await conn.execute(insert.replace("0, 9", "10, 10"), None)
         added = await conn.fetchval("SELECT stored_xid FROM telemetry WHERE time = $1", latest + timedelta(seconds=1))
         assert added > position
+    finally:
+        await conn.close()
+
+
+async def test_a_database_made_before_the_minute_aggregate_is_upgraded(scratch_url: str, tmp_path: Path) -> None:
+    """What the code before migration 017 left: readings (a day of them in the columnstore) and the hand-kept
+    minute rollup. telemetry_1m becomes a continuous aggregate that the database refreshes; the buckets are the
+    readings' before its first refresh and after."""
+    for version, _, path in list_migrations():
+        if version <= 16:
+            (tmp_path / path.name).write_text(path.read_text())
+    await apply_migrations(scratch_url, tmp_path)
+    conn = await asyncpg.connect(scratch_url)
+    try:
+        await conn.execute("INSERT INTO robots (robot_id) VALUES ('old')")
+        await conn.execute(
+            "INSERT INTO telemetry (robot_key, time, latitude, longitude, battery_level)"
+            " SELECT 1, '2026-11-01T00:00:00Z'::timestamptz + s * interval '7 s', 1, 2, s % 100"
+            " FROM generate_series(0, 2 * 86400 / 7) s"
+        )
+        await conn.execute("SELECT compress_chunk(c) FROM show_chunks('telemetry', older_than => '2026-11-02'::date) c")
+        await conn.execute(
+            "INSERT INTO telemetry_1m (robot_key, minute, readings, battery_sum, battery_min, battery_max,"
+            " voltage_count, idle, moving, working, charging, error)"
+            " VALUES (1, '2026-11-01T00:00:00Z', 9, 0, 0, 0, 0, 0, 0, 0, 0, 0)"  # as a pass had it
+        )
+        await apply_migrations(scratch_url)
+        kind = "SELECT count(*) FROM timescaledb_information.continuous_aggregates WHERE view_name = 'telemetry_1m'"
+        assert await conn.fetchval(kind) == 1
+        job = "SELECT count(*) FROM timescaledb_information.jobs WHERE proc_name = 'refresh_minutes' AND scheduled"
+        assert await conn.fetchval(job) == 1
+        interval = await conn.fetchval(
+            "SELECT d.time_interval FROM timescaledb_information.continuous_aggregates a"
+            " JOIN timescaledb_information.dimensions d ON d.hypertable_name = a.materialization_hypertable_name"
+            " WHERE a.view_name = 'telemetry_1m'"
+        )
+        assert interval == timedelta(days=1)
+        args = (1, timedelta(hours=1), "UTC", datetime(2026, 10, 31, 23, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
+        raw = await conn.fetch(sql.SELECT_BUCKETS, *args)
+        assert sum(r["readings"] for r in raw) == 2 * 86400 // 7 + 1
+        assert await telemetry.fetch_rolled_up_buckets(conn, *args) == raw  # never refreshed: from the readings
+        await conn.execute(REFRESH_MINUTES)
+        assert await conn.fetchval("SELECT refreshed_to FROM rollup_state") is not None
+        rolled = await telemetry.fetch_rolled_up_buckets(conn, *args)
+        assert [tuple(r) for r in rolled] == [tuple(r) for r in raw]
     finally:
         await conn.close()

@@ -29,17 +29,33 @@ async def recreate_database(server_url: str, drop_sql: str, create_sql: str) -> 
 
 
 # Every test starts from no robots, readings, credentials or alerts (identifiers: fixed names, never input).
-# The test database's columnstore policy is paused: a job converting chunks on its own schedule would race the
-# tests' TRUNCATEs and drops (a deadlock, seen). Tests that need converted chunks convert them themselves.
+# The test database's columnstore policy and minute refreshes are paused: a job converting or refreshing on its
+# own schedule would race the tests' TRUNCATEs and drops (deadlocks, seen). Tests convert and refresh themselves.
 PAUSE_POLICIES = (
     "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
-    " WHERE proc_name = 'policy_compression'"
+    " WHERE proc_name IN ('policy_compression', 'refresh_minutes')"
 )
 TRUNCATE_ALL = (
     "TRUNCATE telemetry, telemetry_1m, telemetry_15m, robots, robot_latest, credentials, alert_rules, alerts, "
     "webhooks, webhook_deliveries, alert_anchors RESTART IDENTITY; "
-    "UPDATE rollup_state SET rolled_up_xid = NULL, status_gap_s = NULL"
+    "UPDATE rollup_state SET rolled_up_xid = NULL, status_gap_s = NULL, refreshed_xid = NULL, refreshed_to = NULL"
 )
+# The refresh job on a short schedule, for tests of the whole service under load (a test's teardown pauses it
+# again with PAUSE_POLICIES; its schedule is the migration's again with REFRESH_EVERY_30_S).
+REFRESH_EVERY_SECOND = (
+    "SELECT alter_job(job_id, scheduled => true, schedule_interval => interval '1 second', next_start => now())"
+    " FROM timescaledb_information.jobs WHERE proc_name = 'refresh_minutes'"
+)
+REFRESH_EVERY_30_S = (
+    "SELECT alter_job(job_id, schedule_interval => interval '30 seconds')"
+    " FROM timescaledb_information.jobs WHERE proc_name = 'refresh_minutes'"
+)
+# What the database's refresh job runs (migrations/017), now rather than on its schedule.
+REFRESH_MINUTES = "CALL refresh_minutes(NULL, NULL)"
+
+
+async def refresh_minutes(pool: asyncpg.Pool) -> None:
+    await pool.execute(REFRESH_MINUTES)
 
 
 async def execute_once(url: str, statement: str) -> None:
