@@ -10,7 +10,7 @@ import os
 import statistics
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +39,35 @@ LOADGEN_PROCESSES = 2
 
 # Benchmark-only statements: they reset state between phases and never run in the service.
 # The rollups start from now, with the service's status gap: each phase then pays for rolling up its own rows, as a
-# running service does.
+# running service does. The database's minute refreshes are paused around a reset (a refresh running into the
+# TRUNCATE deadlocks it), then scheduled as the phase wants: every 30 s as deployed, every 1 s, or not at all.
 RESET_TELEMETRY = "TRUNCATE telemetry, telemetry_1m, telemetry_15m"
-RESET_ROLLUPS = f"UPDATE rollup_state SET rolled_up_xid = {sql.COMMITTED_BELOW}, status_gap_s = $1"
+RESET_ROLLUPS = (
+    f"UPDATE rollup_state SET rolled_up_xid = {sql.COMMITTED_BELOW}, status_gap_s = $1, refreshed_xid = NULL,"
+    " refreshed_to = NULL"
+)
+SCHEDULE_REFRESHES = (
+    "SELECT alter_job(job_id, scheduled => $1, schedule_interval => $2::interval, next_start => now() + $2::interval)"
+    " FROM timescaledb_information.jobs WHERE proc_name = 'refresh_minutes'"
+)
+DEPLOYED_REFRESHES = (True, timedelta(seconds=30))  # as migration 017 schedules them
+TRUNCATE_ATTEMPTS = 5
 RESET_LATEST = "TRUNCATE robot_latest"
 RESET_CREDENTIALS = "TRUNCATE credentials"
 RESET_ALERTS = "TRUNCATE alert_rules, alerts, webhook_deliveries"
 BUMP_RULES_EPOCH = "UPDATE alert_rules_epoch SET epoch = epoch + 1"  # the service reloads its rules on a move
 ALERTS_METHOD = "API batch, alerts"  # its own method: never picked as the batch path's best configuration
 ROLLUPS_METHOD = "API batch, rollups"  # likewise
-# Passes every second over what was stored a second ago: the upkeep a long-running service pays, inside a phase.
-ROLLUPS_EVERY_SECOND = {"FLEET_ROLLUPS": "true", "FLEET_ROLLUP_INTERVAL_MS": "1000"}
+# Refreshes and passes every second over what was stored a second ago: the upkeep a long-running service pays,
+# inside a phase. Off, the minutes are still a continuous aggregate: its invalidation trigger still runs.
+ROLLUP_MODES = {
+    "off": ({"FLEET_ROLLUPS": "false"}, (False, timedelta(seconds=1))),
+    "minutes every 1 s": ({"FLEET_ROLLUPS": "false"}, (True, timedelta(seconds=1))),
+    "minutes and quarter hours every 1 s": (
+        {"FLEET_ROLLUPS": "true", "FLEET_ROLLUP_INTERVAL_MS": "1000"},
+        (True, timedelta(seconds=1)),
+    ),
+}
 RULES_LOADED_S = 2.5  # more than one FLEET_ALERT_TICK_MS (1 s): every process has the rules
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
 CPU_COUNT = os.cpu_count() or 1
@@ -141,6 +159,7 @@ class Bench:
         self.admin_key = ""
         self.alert_pairs = 0
         self.rollup_pairs = 0
+        self.refreshes = DEPLOYED_REFRESHES
         self.gateway_key = ""  # an ingest-scope key: batches mix robots, as from an edge gateway
         self.robot_tokens: dict[str, str] = {}  # single readings go out with their own robot's token
 
@@ -165,8 +184,7 @@ class Bench:
         await apply_migrations(self.database_url)
         conn = await asyncpg.connect(self.database_url)
         try:
-            await conn.execute(RESET_TELEMETRY)
-            await conn.execute(RESET_ROLLUPS, load_settings().query.max_status_gap_s)
+            await self.empty_telemetry(conn)
             await conn.execute(RESET_CREDENTIALS)
             robot_ids = sorted({row[0] for row in self.rows})
             await conn.execute(sql.REGISTER_ROBOTS, robot_ids)
@@ -174,11 +192,22 @@ class Bench:
         finally:
             await conn.close()
 
+    async def empty_telemetry(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(SCHEDULE_REFRESHES, False, timedelta(seconds=30))
+        for attempt in range(TRUNCATE_ATTEMPTS):
+            try:
+                await conn.execute(RESET_TELEMETRY)
+                break
+            except asyncpg.DeadlockDetectedError:  # with a refresh that was running: it has ended by now
+                if attempt == TRUNCATE_ATTEMPTS - 1:
+                    raise
+        await conn.execute(RESET_ROLLUPS, load_settings().query.max_status_gap_s)
+        await conn.execute(SCHEDULE_REFRESHES, *self.refreshes)
+
     async def reset(self) -> None:
         conn = await asyncpg.connect(self.database_url)
         try:
-            await conn.execute(RESET_TELEMETRY)
-            await conn.execute(RESET_ROLLUPS, load_settings().query.max_status_gap_s)
+            await self.empty_telemetry(conn)
             await conn.execute(RESET_LATEST)
             await conn.execute("CHECKPOINT")  # so one phase's dirty pages are not flushed during the next
         finally:
@@ -295,21 +324,22 @@ class Bench:
         asyncio.run(self.set_alert_rules(port, []))
 
     def rollup_phases(self, workers: int, bodies: list[bytes]) -> None:
-        """Batch ingest with the rollups kept every second and with them off, side by side (the order alternating
-        between repetitions). Passes then keep up with the phase: at the default 10 s interval, a phase of a few
-        seconds would run few over its own rows, and so would not show what sustained ingest pays."""
+        """Batch ingest with the minutes refreshed every second, with the quarter hours' passes too, and with
+        neither, side by side (the order turning between repetitions). Every second, so that refreshes and
+        passes keep up with the phase: at the deployed 30 s and 10 s, a phase of a few seconds would run few over
+        its own rows, and so would not show what sustained ingest pays."""
         connections = max(self.plan.batch_connections)
         size = len(self.rows) // len(bodies)
         gateway: list[str | None] = [self.gateway_key] * len(bodies)
-        pair = ["every 1 s", "off"]
-        if self.rollup_pairs % 2:
-            pair.reverse()
+        modes = list(ROLLUP_MODES)
+        turn = self.rollup_pairs % len(modes)
         self.rollup_pairs += 1
-        for mode in pair:
-            env = ONE_GATEWAY | (ROLLUPS_EVERY_SECOND if mode != "off" else {"FLEET_ROLLUPS": "false"})
-            with api_server(self.database_url, workers, env) as (port, pid):
+        for mode in modes[turn:] + modes[:turn]:
+            env, self.refreshes = ROLLUP_MODES[mode]
+            with api_server(self.database_url, workers, ONE_GATEWAY | env) as (port, pid):
                 config = f"{size}/POST, {connections} conn, {workers} worker(s), rollups {mode}"
                 self.api_run(port, pid, bodies, len(self.rows), connections, ROLLUPS_METHOD, config, gateway)
+        self.refreshes = DEPLOYED_REFRESHES
 
     def api_phases(self) -> None:
         plan = self.plan
@@ -363,7 +393,7 @@ class Bench:
             self.say(f"  InfluxDB skipped: {reason}")
             return reason
         bodies = line_protocol_bodies(self.rows, INFLUX_LINES_PER_REQUEST)
-        with influx_server() as (port, pid):
+        with influx_server() as (port, pid, _root):
             for connections in self.plan.influx_connections:
                 influx_query(port, "DROP DATABASE fleet")
                 influx_query(port, "CREATE DATABASE fleet")
@@ -534,16 +564,28 @@ def _alert_rules_cost(results: list[Measurement]) -> dict[str, Any] | None:
 
 
 def _rollups_cost(results: list[Measurement]) -> dict[str, Any] | None:
-    """Batch ingest with the rollups kept every second against none, by the median runs of the pair."""
-    if (pair := _pair(results, ROLLUPS_METHOD, " rollups off")) is None:
+    """Batch ingest with the minutes refreshed every second, and with the quarter hours' passes too, each against
+    neither, by the median runs of the side-by-side phases."""
+    medians = {
+        m.config.rsplit(" rollups ", 1)[-1]: m
+        for (name, _), m in _median_runs(results).items()
+        if name == ROLLUPS_METHOD
+    }
+    if "off" not in medians or len(medians) < 2:
         return None
-    off, on = pair
-    postgres_us = (on.cpu_s.get("postgres", 0.0) - off.cpu_s.get("postgres", 0.0)) / on.rows * 1e6
+    off = medians.pop("off")
     return {
-        "on_rows_per_s": round(on.rows_per_s),
         "off_rows_per_s": round(off.rows_per_s),
-        "ratio": round(on.rows_per_s / off.rows_per_s, 3),
-        "postgres_us_per_row": round(postgres_us, 2),
+        "modes": {
+            mode: {
+                "rows_per_s": round(on.rows_per_s),
+                "ratio": round(on.rows_per_s / off.rows_per_s, 3),
+                "postgres_us_per_row": round(
+                    (on.cpu_s.get("postgres", 0.0) - off.cpu_s.get("postgres", 0.0)) / on.rows * 1e6, 2
+                ),
+            }
+            for mode, on in medians.items()
+        },
     }
 
 

@@ -1,17 +1,23 @@
 """``python -m benchmarks.queries``: p50/p99 of each read endpoint over a large dataset loaded with COPY.
 
-The data comes from the simulator's fleet model: ``robots`` robots, one reading every 10 s each.
+The data comes from the simulator's fleet model: ``robots`` robots, one reading every 10 s each. Every query runs
+twice, side by side in one run: on the row store, then after every chunk has gone into the columnstore (as the
+policy does once a chunk is a day old), there first cold (PostgreSQL restarted, the OS page cache dropped), then
+warm.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -26,23 +32,26 @@ from benchmarks import report
 from benchmarks.dataset import copy_fleet, iter_rows, line_protocol_bodies
 from benchmarks.loadgen import build_get, build_post, run_load
 from benchmarks.machine import describe_machine, machine_line
-from benchmarks.servers import api_server, influx_query, influx_server, influxd_missing_reason
+from benchmarks.servers import ROOT, api_server, influx_query, influx_server, influxd_missing_reason
 
 BENCH_DATABASE = "fleet_queries_bench"
 STEP_S = 10.0
 COPY_ROWS_PER_TRANSACTION = 50_000
 
 # Benchmark-only statements.
+# The database's minute refreshes are paused: the benchmark refreshes once, after the load, and times it.
 RESET_ALL = (
+    "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs; "
     "TRUNCATE telemetry, telemetry_1m, telemetry_15m, robots, robot_latest, credentials RESTART IDENTITY; "
-    "UPDATE rollup_state SET rolled_up_xid = NULL, status_gap_s = NULL"
+    "UPDATE rollup_state SET rolled_up_xid = NULL, status_gap_s = NULL, refreshed_xid = NULL, refreshed_to = NULL"
 )
+REFRESH_MINUTES = "CALL refresh_minutes(NULL, NULL)"
+CONVERT_ALL = "SELECT count(compress_chunk(c, if_not_compressed => true)) FROM show_chunks('telemetry') AS c"
 ANALYZE = "VACUUM ANALYZE telemetry, telemetry_1m, robots, robot_latest"
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
 TAKE_RECENT = f"DELETE FROM telemetry WHERE time >= $1 RETURNING {', '.join(sql.TELEMETRY_COLUMNS)}"
 FORGET_ROLLED_UP = """
 WITH since AS (SELECT time_bucket('15 minutes', $1::timestamptz) AS at),
-     minutes AS (DELETE FROM telemetry_1m WHERE minute >= (SELECT at FROM since)),
      periods AS (DELETE FROM telemetry_15m WHERE period >= (SELECT at FROM since))
 UPDATE telemetry SET stored_at = now() WHERE time >= (SELECT at FROM since)
 """
@@ -89,13 +98,16 @@ async def load_dataset(database_url: str, plan: Plan, console: Console) -> tuple
             await alerts.finish_round(conn, positions[1])
         await conn.execute(ANALYZE)  # before the rollup pass, as a running service's statistics would be
         started = time.monotonic()
+        await conn.execute(REFRESH_MINUTES, timeout=3600)
+        refreshed_s = time.monotonic() - started
+        started = time.monotonic()
         async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
             await rollups.roll_up_stored(pool, load_settings().query.max_status_gap_s)
         minutes = await conn.fetchval("SELECT count(*) FROM telemetry_1m")
         periods = await conn.fetchval("SELECT count(*) FROM telemetry_15m")
         console.print(
-            f"  rolled up into {minutes:,} robot-minutes and {periods:,} robot-quarter-hours in "
-            f"{time.monotonic() - started:.1f} s"
+            f"  the minute aggregate refreshed in {refreshed_s:.1f} s ({minutes:,} robot-minutes), the quarter hours"
+            f" rolled up in {time.monotonic() - started:.1f} s ({periods:,} robot-quarter-hours)"
         )
         await conn.execute(ANALYZE)
         return int(await conn.fetchval(COUNT_TELEMETRY)), end
@@ -189,11 +201,15 @@ async def buckets_raw_and_rolled_up(
         "raw_p99_ms": _percentile(timings["raw"], 0.99),
         "rollup_p50_ms": _percentile(timings["rollup"], 0.5),
         "rollup_p99_ms": _percentile(timings["rollup"], 0.99),
+        "raw_first_ms": round(timings["raw"][0], 2),
+        "rollup_first_ms": round(timings["rollup"][0], 2),
         "same_counts": equal,
     }
 
 
-async def fleet_raw_and_rolled_up(database_url: str, day: date, reps: int) -> list[dict[str, Any]]:
+async def fleet_raw_and_rolled_up(
+    database_url: str, day: date, reps: int, with_raw: bool = True
+) -> list[dict[str, Any]]:
     """The whole fleet's activity and distance over one day, from the readings alone and as the service answers
     (the quarter-hour rollup plus the readings it lacks), alternating on one connection; the answers compared."""
     since = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
@@ -215,17 +231,41 @@ async def fleet_raw_and_rolled_up(database_url: str, day: date, reps: int) -> li
         for name, raw, rolled in pairs:
             timings: dict[str, list[float]] = {"raw": [], "rollup": []}
             answers: dict[str, Any] = {}
+            ways = (("raw", raw), ("rollup", rolled)) if with_raw else (("rollup", rolled),)
             for _ in range(reps):
-                for way, fetch in (("raw", raw), ("rollup", rolled)):
+                for way, fetch in ways:
                     started = time.perf_counter()
                     answers[way] = await fetch()
                     timings[way].append((time.perf_counter() - started) * 1000)
+            same = _close(answers["raw"], answers["rollup"]) if with_raw else None
             results.append(
-                {"query": name, "reps": reps, "same_answers": _close(answers["raw"], answers["rollup"])}
-                | {f"{way}_p50_ms": _percentile(t, 0.5) for way, t in timings.items()}
-                | {f"{way}_max_ms": _percentile(t, 1) for way, t in timings.items()}
+                {"query": name, "reps": reps, "same_answers": same}
+                | {f"{way}_p50_ms": _percentile(t, 0.5) for way, t in timings.items() if t}
+                | {f"{way}_max_ms": _percentile(t, 1) for way, t in timings.items() if t}
             )
     return results
+
+
+def cold_database() -> None:
+    """PostgreSQL restarted and the OS page cache dropped: the next query reads from disk (root only; without it,
+    only the restart: PostgreSQL's own buffers are empty, the OS cache is not)."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "db.sh"), "down"], check=True, capture_output=True)
+    if os.geteuid() == 0:
+        subprocess.run(["sync"], check=True)
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    subprocess.run(["bash", str(ROOT / "scripts" / "db.sh"), "up"], check=True, capture_output=True)
+
+
+async def convert_all(database_url: str) -> tuple[int, float]:
+    """Every chunk of readings into the columnstore, as the policy does to each once it is a day old."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        started = time.monotonic()
+        chunks = int(await conn.fetchval(CONVERT_ALL, timeout=3600))
+        await conn.execute(ANALYZE)
+        return chunks, time.monotonic() - started
+    finally:
+        await conn.close()
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -271,7 +311,7 @@ async def steady_pass_ms(database_url: str, end: datetime) -> dict[str, float]:
 def influx_last(rows_total: int, plan: Plan, end: datetime, console: Console) -> dict[str, Any] | str:
     if reason := influxd_missing_reason():
         return reason
-    with influx_server() as (port, _pid):
+    with influx_server() as (port, _pid, _root):
         influx_query(port, "CREATE DATABASE fleet")
         for bodies in _batched_rounds(plan, end, 5000):
             run_load("127.0.0.1", port, [build_post("/write?db=fleet&precision=u", b) for b in bodies], 4, 2)
@@ -310,23 +350,48 @@ def run(plan: Plan, console: Console) -> dict[str, Any]:
     machine = asyncio.run(describe_machine(database_url))
     console.print(f"machine: {machine_line(machine)}")
     robot_ids = [row[0] for row in next(iter_rows(plan.robots, 1))]
-    results = []
     token = asyncio.run(_reader_key(database_url))
     # Sequential requests from one key: no rate limit should pace a latency measurement.
     unlimited = {"FLEET_KEY_REQUESTS_PER_S": "1000000", "FLEET_KEY_BURST": "1000000"}
+    queries = build_queries(robot_ids, end, timedelta(seconds=plan.per_robot * STEP_S))
+    busiest_day = (end - timedelta(seconds=plan.per_robot * STEP_S) / 2).date()
+    console.print("row store")
+    row_store = []
     with api_server(database_url, 1, unlimited) as (port, _pid):
-        for query in build_queries(robot_ids, end, timedelta(seconds=plan.per_robot * STEP_S)):
+        for query in queries:
             if not query.paths:  # the keyset page: take real cursors from first pages
                 query = _with_cursors(port, query, robot_ids, token)
             result = measure(port, query, plan.heavy_reps if query.heavy else plan.reps, token)
             console.print(f"  {result['query']}: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
-            results.append(result)
+            row_store.append(result)
+    row_rollup = asyncio.run(buckets_raw_and_rolled_up(database_url, robot_ids, end, min(plan.reps, 100)))
+    console.print(f"  {row_rollup['query']}: rollup p50 {row_rollup['rollup_p50_ms']} ms")
+    row_fleet = asyncio.run(fleet_raw_and_rolled_up(database_url, busiest_day, plan.heavy_reps, with_raw=False))
+    for pair in row_fleet:
+        console.print(f"  {pair['query']}: rollup p50 {pair['rollup_p50_ms']} ms")
+    chunks, convert_s = asyncio.run(convert_all(database_url))
+    console.print(f"columnstore: {chunks} chunks converted in {convert_s:.0f} s; each query cold, then warm")
+    results = []
+    for query in queries:
+        cold_database()
+        with api_server(database_url, 1, unlimited) as (port, _pid):
+            if not query.paths:
+                query = _with_cursors(port, query, robot_ids, token)
+            started = time.perf_counter()
+            status = run_load("127.0.0.1", port, [build_get(query.paths[0], token=token)], 1, 1).statuses
+            cold_ms = round((time.perf_counter() - started) * 1000, 1)
+            result = measure(port, query, plan.heavy_reps if query.heavy else plan.reps, token)
+            result |= {"cold_ms": cold_ms, "cold_200": status == {200: 1}}
+        console.print(f"  {result['query']}: cold {cold_ms} ms, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
+        results.append(result)
+    cold_database()
     rollup = asyncio.run(buckets_raw_and_rolled_up(database_url, robot_ids, end, min(plan.reps, 100)))
     console.print(
         f"  {rollup['query']}: raw p50 {rollup['raw_p50_ms']} ms / p99 {rollup['raw_p99_ms']} ms, rollup p50 "
         f"{rollup['rollup_p50_ms']} ms / p99 {rollup['rollup_p99_ms']} ms, same counts {rollup['same_counts']}"
+        f" (the first of each cold: {rollup['raw_first_ms']} and {rollup['rollup_first_ms']} ms)"
     )
-    busiest_day = (end - timedelta(seconds=plan.per_robot * STEP_S) / 2).date()
+    cold_database()
     fleet_rollup = asyncio.run(fleet_raw_and_rolled_up(database_url, busiest_day, plan.heavy_reps))
     for pair in fleet_rollup:
         console.print(
@@ -350,6 +415,9 @@ def run(plan: Plan, console: Console) -> dict[str, Any]:
         "queries": results,
         "buckets_raw_vs_rollup": rollup,
         "fleet_raw_vs_rollup": fleet_rollup,
+        "row_store": {"queries": row_store, "buckets_rollup": row_rollup, "fleet_rollup": row_fleet},
+        "columnstore_chunks": chunks,
+        "convert_s": round(convert_s, 1),
         "rollup_pass": upkeep,
         "influxdb_last": influx if isinstance(influx, dict) else None,
         "influxdb_skipped": influx if isinstance(influx, str) else None,

@@ -85,7 +85,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   dir = "{root}/data"
   wal-dir = "{root}/wal"
   query-log-enabled = false
-[http]
+{data_extra}[http]
   bind-address = "127.0.0.1:{http_port}"
   log-enabled = false
 [monitor]
@@ -102,18 +102,21 @@ def influxd_missing_reason() -> str | None:
 
 
 @contextmanager
-def influx_server() -> Iterator[tuple[int, int]]:
-    """InfluxDB 1.x on loopback in a temporary directory, removed afterwards; yields (http port, pid)."""
+def influx_server(data_extra: str = "") -> Iterator[tuple[int, int, Path]]:
+    """InfluxDB 1.x on loopback in a temporary directory, removed afterwards; yields (http port, pid, that
+    directory). ``data_extra``: more settings of its [data] section, one per line."""
     with tempfile.TemporaryDirectory(prefix="bench-influx-") as root:
         http_port, rpc_port = free_port(), free_port()
         config = Path(root) / "influxdb.conf"
-        config.write_text(INFLUX_CONFIG.format(root=root, http_port=http_port, rpc_port=rpc_port))
+        config.write_text(
+            INFLUX_CONFIG.format(root=root, http_port=http_port, rpc_port=rpc_port, data_extra=data_extra)
+        )
         process = subprocess.Popen(
             ["influxd", "-config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
             _wait_http(f"http://127.0.0.1:{http_port}/ping", process)
-            yield http_port, process.pid
+            yield http_port, process.pid, Path(root)
         finally:
             _stop(process)
 
