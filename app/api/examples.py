@@ -19,6 +19,7 @@ from app.schemas import (
     BucketSeries,
     CredentialInfo,
     DailyActivity,
+    DatabaseJob,
     DistancePage,
     Health,
     HistoryPage,
@@ -72,7 +73,18 @@ EXAMPLES: dict[str, Any] = {
     "StationaryPage": StationaryPage([StationaryRobot("R2-D2", 1.8, 60, _AT, _HERE)], None),
     "DistancePage": DistancePage([RobotDistance("R2-D2", 3600, 4123.7)], None),
     "ActivityPage": ActivityPage([DailyActivity("R2-D2", "2026-11-27", "UTC", {"moving": 6.5, "charging": 2.25})]),
-    "Health": Health("ok", "0.4.0", "up", "on", Storage("apache", "90d", "unavailable (apache edition)")),
+    "Health": Health(
+        "ok",
+        "0.4.0",
+        "up",
+        "on",
+        Storage(
+            "timescale",
+            "90d",
+            "columnstore, chunks converted after 1 day",
+            [DatabaseJob(1001, "refresh_minutes", True, _AT, "Success", _AT, 2880, 0, _AT + timedelta(seconds=30))],
+        ),
+    ),
     "CredentialInfo": _CREDENTIAL,
     "IssuedCredential": IssuedCredential(
         8, "robot", "R2-D2", "flt_r_<shown once>", "flt_r_Zq9x", _AT, robot_id="R2-D2", scopes=["ingest"]

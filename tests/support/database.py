@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 
@@ -54,8 +55,16 @@ REFRESH_EVERY_30_S = (
 REFRESH_MINUTES = "CALL refresh_minutes(NULL, NULL)"
 
 
-async def refresh_minutes(pool: asyncpg.Pool) -> None:
-    await pool.execute(REFRESH_MINUTES)
+async def refresh_minutes(pool: asyncpg.Pool | asyncpg.Connection, attempts: int = 100) -> None:
+    """A refresh now; where the database's own job is running one (a database whose job is not paused), after it."""
+    for attempt in range(attempts):
+        try:
+            await pool.execute(REFRESH_MINUTES)
+            return
+        except asyncpg.LockNotAvailableError:  # "due to a concurrent refresh"
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.1)
 
 
 async def execute_once(url: str, statement: str) -> None:
