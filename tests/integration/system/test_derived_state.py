@@ -25,7 +25,6 @@ import pytest
 from simulator.delivery import Deliverer, Stats
 from tests.support import oracle
 from tests.support.database import (
-    PAUSE_POLICIES,
     REFRESH_EVERY_30_S,
     REFRESH_EVERY_SECOND,
     TRUNCATE_ALL,
@@ -82,7 +81,7 @@ def apis(database_url: str) -> Iterator[tuple[ApiProcess, ApiProcess]]:
         if api.process is not None and api.process.poll() is None:
             api.stop(signal.SIGTERM)
     database_up()  # whatever a failed test left behind
-    asyncio.run(execute_once(database_url, f"{PAUSE_POLICIES}; {REFRESH_EVERY_30_S}"))
+    asyncio.run(execute_once(database_url, REFRESH_EVERY_30_S))
 
 
 class Load:
