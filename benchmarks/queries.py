@@ -33,6 +33,7 @@ from benchmarks.dataset import copy_fleet, iter_rows, line_protocol_bodies
 from benchmarks.loadgen import build_get, build_post, run_load
 from benchmarks.machine import describe_machine, machine_line
 from benchmarks.servers import ROOT, api_server, influx_query, influx_server, influxd_missing_reason
+from benchmarks.storage import CONVERT_ALL
 
 BENCH_DATABASE = "fleet_queries_bench"
 STEP_S = 10.0
@@ -46,7 +47,6 @@ RESET_ALL = (
     "UPDATE rollup_state SET rolled_up_xid = NULL, status_gap_s = NULL, refreshed_xid = NULL, refreshed_to = NULL"
 )
 REFRESH_MINUTES = "CALL refresh_minutes(NULL, NULL)"
-CONVERT_ALL = "SELECT count(compress_chunk(c, if_not_compressed => true)) FROM show_chunks('telemetry') AS c"
 ANALYZE = "VACUUM ANALYZE telemetry, telemetry_1m, robots, robot_latest"
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
 TAKE_RECENT = f"DELETE FROM telemetry WHERE time >= $1 RETURNING {', '.join(sql.TELEMETRY_COLUMNS)}"

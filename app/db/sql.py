@@ -659,8 +659,7 @@ SELECT_ALL_ROBOT_TAGS = "SELECT robot_id, tags FROM robots"
 
 # --- retention -----------------------------------------------------------------------------------------------
 
-# Whole chunks whose every reading is older than $1 are dropped (TimescaleDB's drop_chunks, Apache edition). The
-# transaction-level advisory lock lets one process of many do it at a time; the others skip this round.
+# The edition serving: `timescale` (the community edition, which the migrations need) or `apache`.
 SHOW_TIMESCALEDB_LICENSE = "SHOW timescaledb.license"
 # The jobs the database's scheduler runs for the service (ids from 1000; lower ones are TimescaleDB's own), with
 # how their runs went. TimescaleDB says "never" as -infinity, which asyncpg would read as the year 1: NULL here.
@@ -681,6 +680,7 @@ SELECT_COLUMNSTORE_AFTER = """
 SELECT config ->> 'compress_after', scheduled FROM timescaledb_information.jobs
 WHERE proc_name = 'policy_compression' AND hypertable_name = 'telemetry'
 """
+# One process at a time compares and sets the retention jobs (processes start together).
 LOCK_RETENTION = "SELECT pg_advisory_xact_lock(hashtext('fleet-retention'))"
 # Retention as the database's own jobs: one policy per hypertable the readings fill (the minute aggregate's
 # included). A new or changed job runs at once, then hourly: chunks are a day long, so each goes within an hour of
