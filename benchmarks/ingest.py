@@ -28,12 +28,22 @@ from benchmarks.alert_rules import bench_rules
 from benchmarks.dataset import chunks, generate_rows, json_bodies, line_protocol_bodies
 from benchmarks.loadgen import LoadResult, build_post, run_load
 from benchmarks.machine import CpuMeter, descendants, describe_machine, machine_line, pids_named
-from benchmarks.servers import ROOT, api_server, influx_query, influx_server, influxd_missing_reason
+from benchmarks.servers import (
+    ROOT,
+    api_server,
+    deployed_api_server,
+    influx_query,
+    influx_server,
+    influxd_missing_reason,
+)
 
 BENCH_DATABASE = "fleet_bench"
 COPY_ROWS_PER_TRANSACTION = 10_000
 INFLUX_LINES_PER_REQUEST = 5_000
 INFLUX_SINGLE = "InfluxDB single"
+# Single readings as a fleet sends them: each robot with its own token, to a server started as `make up` starts it.
+FLEET_SINGLE = "API single, fleet"
+FLEET_PASSES = ("cold", "warm")  # at once after start (every token new to every process), then again
 SINGLE_CONNECTIONS = 64
 LOADGEN_PROCESSES = 2
 
@@ -290,7 +300,7 @@ class Bench:
         rows = load.accepted + load.duplicates
         stored = asyncio.run(self.stored_rows())
         verified = load.statuses == {200: len(requests)} and load.duplicates == 0 and stored == expected == rows
-        latency = _latencies(load) if method == "API single" else {}
+        latency = _latencies(load) if method.startswith("API single") else {}
         self.record(Measurement(method, config, rows, load.elapsed_s, verified, cpu, **latency))
 
     async def set_alert_rules(self, port: int, rules: list[dict[str, Any]]) -> None:
@@ -388,6 +398,23 @@ class Bench:
                 port, pid, singles, len(singles), SINGLE_CONNECTIONS, "API single", config, own_tokens, warm_up=True
             )
 
+    def fleet_singles(self) -> None:
+        """The single readings again, each with its own robot's token, against a server started with `make up`'s
+        defaults (workers, limits, the access log written to a file): the first pass at once after start, every
+        token new to each process, then a second."""
+        with deployed_api_server(self.database_url) as (port, pid):
+            for temperature in FLEET_PASSES:
+                self.fleet_pass(port, pid, temperature)
+
+    def fleet_pass(self, port: int, pid: int, temperature: str) -> None:
+        """One pass of the fleet's single readings, each POSTed with its own robot's token."""
+        count = self.plan.single_requests
+        singles = json_bodies(self.rows[:count], 1)
+        tokens: list[str | None] = [self.robot_tokens[row[0]] for row in self.rows[:count]]
+        workers = load_settings().worker_count
+        config = f"1/POST, {SINGLE_CONNECTIONS} conn, make up's defaults ({workers} worker(s)), {temperature}"
+        self.api_run(port, pid, singles, count, SINGLE_CONNECTIONS, FLEET_SINGLE, config, tokens)
+
     def influx_phases(self) -> str | None:
         if reason := influxd_missing_reason():
             self.say(f"  InfluxDB skipped: {reason}")
@@ -442,6 +469,8 @@ class Bench:
                 asyncio.run(self.copy_ceiling(connections))
             self.say("phase 2-3: API batch and single")
             self.api_phases()
+            self.say("phase 3b: single readings from the fleet, as `make up` starts the service")
+            self.fleet_singles()
             self.say("phase 4: InfluxDB peer")
             influx_skipped = self.influx_phases()
         return summarise(machine, plan, self.results, influx_skipped)
@@ -530,13 +559,47 @@ def summarise(
             "api_batch <= 1.5 us API CPU per row": batch_us_per_row <= 1.5,
             "api_single >= 20000 rows/s": single.rows_per_s >= 20_000,
             "api_single p99 <= 20 ms": (single.p99_ms or 1e9) <= 20,
+            **_fleet_targets(results, influx_single),
         },
+        "fleet_single": _fleet_single(results, influx_single),
         "alert_rules": _alert_rules_cost(results),
         "rollups": _rollups_cost(results),
         "spread": _spread(results),
         "runs": [m.to_json() for m in results],
     }
     return summary
+
+
+def _fleet_single(results: list[Measurement], influx_single: Measurement | None) -> dict[str, Any] | None:
+    """The fleet's single readings, cold and warm (median runs), each against InfluxDB's single-point writes."""
+    medians = {
+        config.rsplit(", ", 1)[-1]: m for (name, config), m in _median_runs(results).items() if name == FLEET_SINGLE
+    }
+    if not medians:
+        return None
+    return {
+        temperature: {
+            "config": m.config,
+            "rows_per_s": round(m.rows_per_s),
+            "p50_ms": m.p50_ms,
+            "p99_ms": m.p99_ms,
+            "api_cpu_us_per_post": round(m.cpu_s.get("api", 0.0) / m.rows * 1e6, 1),
+            "over_influxdb_single": round(m.rows_per_s / influx_single.rows_per_s, 3) if influx_single else None,
+        }
+        for temperature, m in medians.items()
+    }
+
+
+def _fleet_targets(results: list[Measurement], influx_single: Measurement | None) -> dict[str, bool | None]:
+    """Issue 25's targets, on the warm pass: at least half InfluxDB's single-point writes, p99 within 20 ms."""
+    warm = (_fleet_single(results, influx_single) or {}).get("warm")
+    if warm is None:
+        return {}
+    ratio = warm["over_influxdb_single"]
+    return {
+        "fleet single >= 0.5 x influxdb single": None if ratio is None else ratio >= 0.5,
+        "fleet single p99 <= 20 ms": (warm["p99_ms"] or 1e9) <= 20,
+    }
 
 
 def _pair(results: list[Measurement], method: str, baseline_suffix: str) -> tuple[Measurement, Measurement] | None:

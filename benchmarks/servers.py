@@ -76,6 +76,27 @@ def api_server(database_url: str, workers: int, extra_env: dict[str, str] | None
         _stop(process)
 
 
+@contextmanager
+def deployed_api_server(database_url: str) -> Iterator[tuple[int, int]]:
+    """Run ``python -m app`` as ``make up`` does (scripts/api.sh): the settings at their defaults (workers,
+    limits, logging) unless the shell sets them, the log, access lines included, written to a file; yields
+    (port, pid)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "FLEET_DATABASE_URL": database_url,
+        "FLEET_HOST": "127.0.0.1",
+        "FLEET_PORT": str(port),
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as root, open(Path(root) / "api.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=log, stderr=log)
+        try:
+            _wait_http(f"http://127.0.0.1:{port}/", process)
+            yield port, process.pid
+        finally:
+            _stop(process)
+
+
 INFLUX_CONFIG = """
 reporting-disabled = true
 bind-address = "127.0.0.1:{rpc_port}"
