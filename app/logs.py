@@ -6,12 +6,15 @@ the same header and carried by a context variable into every line logged while t
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import itertools
 import logging
 import os
 import re
 import secrets
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +26,7 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # anything else (a log-injectio
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 _STANDARD.add("color_message")  # uvicorn's copy of its message with terminal colours
 _encode = msgspec.json.Encoder().encode
+ACCESS_LOGGER = "app.access"  # the name access lines carry, as if logged by this logger
 
 
 def request_id_from(header: bytes | None) -> str:
@@ -71,6 +75,62 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return _encode(line).decode()
+
+
+class AccessLog:
+    """The access lines, one a request, in the log's own format (JsonFormatter's object, or TextFormatter's line),
+    written to the log's stream in batches rather than through ``logging``.
+
+    Through ``logging`` each line cost ~30 us of a single-reading POST's ~150 us of CPU (a LogRecord, the caller's
+    frame, the handler's lock, a write and a flush): the largest part of a POST that is the app's own. Here a line
+    is encoded in ~2.5 us and a batch is written at FLUSH_LINES lines, FLUSH_S after its first line, and when the
+    app stops, as nginx's ``access_log ... buffer= flush=`` do. A crash (kill -9) can lose up to a second of access
+    lines, never a warning or an error: those still go through ``logging``, at once.
+    """
+
+    FLUSH_LINES = 256
+    FLUSH_S = 1.0
+
+    def __init__(self, log_format: str, write: Callable[[str], object] | None = None) -> None:
+        self._json = log_format == "json"
+        self._write = write
+        self._lines: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, fields: dict[str, Any]) -> None:
+        """Write a line with these fields (route, method, status, ...) soon."""
+        request_id = REQUEST_ID.get()
+        if self._json:
+            line: dict[str, Any] = {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "level": "info",
+                "logger": ACCESS_LOGGER,
+                "message": "request",
+            }
+            if request_id is not None:
+                line["request_id"] = request_id
+            self._lines.append(_encode(line | fields).decode())
+        else:
+            prefix = f"INFO    {ACCESS_LOGGER}" + (f" [{request_id}]" if request_id else "")
+            self._lines.append(f"{prefix}: request " + " ".join(f"{k}={v}" for k, v in fields.items()))
+        if len(self._lines) >= self.FLUSH_LINES:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.FLUSH_S, self.flush)
+
+    def flush(self) -> None:
+        """Write every waiting line now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._lines:
+            text, self._lines = "\n".join(self._lines) + "\n", []
+            (self._write or sys.stderr.write)(text)  # looked up now: the stream logging writes to, as it is then
+
+
+def access_log_for(log_format: str) -> AccessLog | None:
+    """An access log, or None when the log level leaves access lines out (as ``logging`` would at INFO)."""
+    return AccessLog(log_format) if logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO) else None
 
 
 class TextFormatter(logging.Formatter):

@@ -47,6 +47,7 @@ from app.api.robots import RobotsController
 from app.api.stream import stream_telemetry
 from app.api.telemetry import TelemetryController
 from app.api.webhooks import WebhooksController
+from app.logs import AccessLog, access_log_for
 from app.services import SERVICES_KEY, open_services
 from app.settings import Settings, load_settings
 from app.ui.routes import build_console_router
@@ -64,7 +65,7 @@ class FleetApp(Litestar):
     """Litestar routing on the raw path, so that a robot id can hold an encoded '/' (see app.api.paths), and
     every request observed (app.api.access)."""
 
-    access_log = True
+    access_log: AccessLog | None = None  # create_app sets it from the settings and the log level
     cors = False  # CORS is configured: cross-origin requests to the lean ingest route go through Litestar
 
     async def __call__(
@@ -99,13 +100,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
 
     @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    async def lifespan(running: Litestar) -> AsyncIterator[None]:
         async with open_services(settings) as services:
-            app.state[SERVICES_KEY] = services
+            running.state[SERVICES_KEY] = services
             try:
                 yield
             finally:
-                app.state[SERVICES_KEY] = None
+                running.state[SERVICES_KEY] = None
+                if app.access_log is not None:  # the lines of the last second
+                    app.access_log.flush()
 
     origins = [origin.strip() for origin in settings.server.cors_origins.split(",") if origin.strip()]
     app = FleetApp(
@@ -141,6 +144,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     add_body_schemas(app)
     add_response_examples(app)
     state_page_limits(app, settings)
-    app.access_log = settings.server.access_log
+    app.access_log = access_log_for(settings.server.log_format) if settings.server.access_log else None
     app.cors = bool(origins)
     return app

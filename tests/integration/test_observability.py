@@ -96,15 +96,17 @@ async def test_ingest_counters_rise_and_metrics_need_a_credential(
 
 
 async def test_request_ids_are_returned_and_logged_with_the_access_line(
-    client: httpx.AsyncClient, captured: Captured
+    settings: Settings, captured: Captured, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    mine = await client.get("/robots", headers={"X-Request-ID": "trace-42.a"})
-    assert mine.headers["x-request-id"] == "trace-42.a"
-    # An id that is not a sane token (too long, or with characters a log reader would trip on) is replaced.
-    odd = await client.get("/robots", headers={"X-Request-ID": "x" * 65})
-    assert odd.headers["x-request-id"] != "x" * 65 and len(odd.headers["x-request-id"]) == 16
-    await client.post("/telemetry/", json=[reading("log-1", NOW), reading("log-2", NOW)])
-    access = [line for line in captured.lines if line["logger"] == "app.access"]
+    async with serve_in_process(settings) as client:  # made after `captured` set the level: access lines are on
+        mine = await client.get("/robots", headers={"X-Request-ID": "trace-42.a"})
+        assert mine.headers["x-request-id"] == "trace-42.a"
+        # An id that is not a sane token (too long, or with characters a log reader would trip on) is replaced.
+        odd = await client.get("/robots", headers={"X-Request-ID": "x" * 65})
+        assert odd.headers["x-request-id"] != "x" * 65 and len(odd.headers["x-request-id"]) == 16
+        await client.post("/telemetry/", json=[reading("log-1", NOW), reading("log-2", NOW)])
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "app.access"]
     assert access[0]["request_id"] == "trace-42.a" and access[0]["route"] == "/robots" and access[0]["status"] == 200
     assert {"time", "level", "duration_ms", "method"} <= set(access[0])
     assert access[-1]["route"] == "/telemetry" and access[-1]["readings"] == 2
