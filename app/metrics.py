@@ -34,6 +34,10 @@ FLUSH_SECONDS = Histogram(
 )  # fmt: skip
 FLUSH_FAILURES = Counter("flush_failures", "Flushes that did not commit (their requests got 503).", namespace=_NS)
 QUEUED_ROWS = Gauge("ingest_queued_rows", "Rows waiting for a flush.", namespace=_NS, multiprocess_mode="livesum")
+CREDENTIAL_LOOKUPS = Counter(
+    "credential_lookups", "Tokens looked up in the database one by one: not among the credentials each process loads.",
+    namespace=_NS,
+)  # fmt: skip
 HTTP_REQUESTS = Counter(
     "http_requests", "HTTP requests, by route template, method and status.", ["route", "method", "status"],
     namespace=_NS,

@@ -36,6 +36,11 @@ async def fetch_live_credential(pool: Pool, token_hash: bytes) -> StoredCredenti
     return None if row is None else StoredCredential(*row)
 
 
+async def fetch_live_credentials(pool: Pool, limit: int) -> list[tuple[bytes, StoredCredential]]:
+    """The ``limit`` newest live credentials, each with its token's hash."""
+    return [(row[0], StoredCredential(*row[1:])) for row in await pool.fetch(sql.SELECT_LIVE_CREDENTIALS, limit)]
+
+
 async def fetch_live_ids(pool: Pool, credential_ids: Sequence[int]) -> set[int]:
     """Those of ``credential_ids`` that are neither revoked nor expired."""
     return {row[0] for row in await pool.fetch(sql.SELECT_LIVE_CREDENTIAL_IDS, list(credential_ids))}

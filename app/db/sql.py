@@ -583,6 +583,17 @@ LEFT JOIN robots r USING (robot_key)
 WHERE c.token_hash = $1 AND {LIVE_CREDENTIAL}
 """
 
+# Every live credential with its hash, newest first, at most $1: what each process loads into its token cache at
+# start and after every credential change, so that a fleet's requests find their tokens verified already.
+SELECT_LIVE_CREDENTIALS = f"""
+SELECT c.token_hash, c.credential_id, c.kind, c.name, c.scopes, c.robot_ids, c.fleet_tag, c.expires_at, r.robot_id
+FROM credentials c
+LEFT JOIN robots r USING (robot_key)
+WHERE {LIVE_CREDENTIAL}
+ORDER BY c.created_at DESC
+LIMIT $1
+"""
+
 # Of these credentials, the ones that still work: what a revocation ends is the rest.
 SELECT_LIVE_CREDENTIAL_IDS = f"""
 SELECT credential_id FROM credentials WHERE credential_id = ANY($1::int[]) AND {LIVE_CREDENTIAL}

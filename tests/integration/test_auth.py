@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from app.auth.tokens import hash_token
 from app.errors import ErrorKind
@@ -140,6 +141,43 @@ async def test_revocation_reaches_another_process_within_a_second(
             assert time.monotonic() - revoked_at < 1.0, "the other process still accepts the revoked key"
             await asyncio.sleep(0.02)
         assert_problem(await first.get("/robots", headers=bearer(reader)), ErrorKind.UNAUTHENTICATED)
+
+
+def credential_lookups() -> float:
+    return REGISTRY.get_sample_value("fleet_credential_lookups_total") or 0.0
+
+
+async def test_a_fleets_tokens_are_verified_without_a_database_look_up(
+    auth_settings: Settings, pool: asyncpg.Pool, conn: asyncpg.Connection
+) -> None:
+    """Each process loads the live credentials at start and again after every change: no robot's first request
+    waits for a look-up, and a revocation elsewhere does not leave the cache cold. A token issued since is looked
+    up once."""
+    robots = [f"preload-{i}" for i in range(20)]
+    tokens = [await issue_robot(pool, robot_id) for robot_id in robots]
+    async with serve_in_process(auth_settings) as client:
+        before = credential_lookups()
+        for i, (robot_id, token) in enumerate(zip(robots, tokens, strict=True)):
+            posted = await client.post("/telemetry/", json=reading(robot_id, NOW), headers=bearer(token))
+            assert posted.status_code == 200, i
+        assert credential_lookups() == before
+        late = await issue_robot(pool, "preload-late")  # as another process would: this one has not loaded it
+        for _ in range(2):
+            posted = await client.post("/telemetry/", json=reading("preload-late", NOW), headers=bearer(late))
+            assert posted.status_code == 200
+        assert credential_lookups() == before + 1
+        await conn.execute("UPDATE credentials SET revoked_at = now() WHERE name = $1", robots[0])
+        await conn.execute("UPDATE credential_epoch SET epoch = epoch + 1")
+        deadline = time.monotonic() + 10
+        revoked = reading(robots[0], NOW + timedelta(seconds=1))
+        while (await client.post("/telemetry/", json=revoked, headers=bearer(tokens[0]))).status_code != 401:
+            assert time.monotonic() < deadline, "the revoked token still works"
+            await asyncio.sleep(0.05)  # until the poll (every 100 ms here) has loaded the credentials anew
+        after_change = credential_lookups()  # the revoked token, unknown now, was looked up
+        for robot_id, token in [*zip(robots[1:], tokens[1:], strict=True), ("preload-late", late)]:
+            later = NOW + timedelta(seconds=1)
+            assert (await client.post("/telemetry/", json=reading(robot_id, later), headers=bearer(token))).is_success
+        assert credential_lookups() == after_change  # the late token too is among those loaded after the change
 
 
 async def test_limited_keys_see_only_their_robots(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
