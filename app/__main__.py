@@ -14,7 +14,7 @@ from app.settings import ServerSettings, load_settings
 
 
 def main() -> None:
-    server = load_settings().server  # read here too, so that a misspelt variable stops start-up at once
+    settings = load_settings()  # read here too, so that a misspelt variable stops start-up at once
     # Prometheus's multiprocess mode: each worker writes its metrics to files here, and a scrape sums them. It
     # must be set before any worker imports the client; a fresh directory per server start.
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
@@ -23,19 +23,19 @@ def main() -> None:
     else:
         metrics_dir = None
     try:
-        _serve(server)
+        _serve(settings.server, settings.worker_count)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _serve(server: ServerSettings) -> None:
+def _serve(server: ServerSettings, workers: int) -> None:
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=server.host,
         port=server.port,
-        workers=server.workers,
+        workers=workers,
         log_level=server.log_level,
         log_config=logging_config(server.log_format, server.log_level),
         access_log=False,  # the app writes its own access line, with the request id (app.api.access)

@@ -9,12 +9,14 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
 from app.timeranges import duration_seconds
 
 ENV_PREFIX = "FLEET_"
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 # Read by the shell scripts and the test suite, never by the service: allowed, not parsed.
 SCRIPT_ONLY_VARIABLES = frozenset(
     {
@@ -39,7 +41,9 @@ class _Group(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class ServerSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
-    workers: Positive = 1
+    # Processes serving requests; "auto": one per core, less the database's share when it is on this machine
+    # (Settings.worker_count, and benchmarks/NOTES.md for the measurements behind it).
+    workers: Positive | Literal["auto"] = "auto"
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     # One JSON object per line for machines, or "text" for a developer's terminal; one access line per request.
     log_format: Literal["json", "text"] = "json"
@@ -87,6 +91,15 @@ class DatabaseSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=
             return None
         seconds = duration_seconds(self.retention)
         return None if seconds is None else timedelta(seconds=seconds)
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the database is on this machine: a loopback host or a Unix socket (a path), named in the URL's
+        host or in its ``host`` parameter, or none named (libpq's default is the local socket)."""
+        url = urlsplit(self.database_url)
+        hosts = [url.hostname or "", *parse_qs(url.query).get("host", [])]
+        named = [host for host in hosts if host]
+        return all(host in _LOOPBACK or host.startswith("/") for host in named)
 
 
 class IngestSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -225,6 +238,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
+
+    @property
+    def worker_count(self) -> int:
+        """FLEET_WORKERS, or for "auto": one process per core this process may run on, less a quarter of them
+        (rounded down) when the database is on this machine. Measured on 2 cores with the database beside it:
+        single-reading POSTs from 1,000 robots ran 5,300-6,300/s with 2 workers, 4,500-5,400 with 1 and 4,600-5,400
+        with 3 (benchmarks/NOTES.md, issue 25)."""
+        workers = self.server.workers
+        if workers != "auto":
+            return workers
+        cores = len(os.sched_getaffinity(0))
+        return max(1, cores - cores // 4 if self.database.is_local else cores)
 
     def __post_init__(self) -> None:
         retention = self.database.retention

@@ -29,6 +29,9 @@ class ApiProcess:
             "FLEET_MIGRATE_ON_START": "false",
             "FLEET_FLUSH_TIMEOUT_MS": "3000",
             "FLEET_LOG_LEVEL": "warning",
+            # One process, as each crash models: with several workers, kill -9 of uvicorn's supervisor would leave
+            # its workers serving on the port (a worker outlives its killed parent).
+            "FLEET_WORKERS": "1",
             **settings,
         }
         self.process: subprocess.Popen[bytes] | None = None

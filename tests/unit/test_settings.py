@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import msgspec
@@ -60,3 +61,26 @@ def test_retention_shorter_than_the_accepted_past_is_refused() -> None:
         load_settings({"FLEET_RETENTION": "40d", "FLEET_MAX_PAST_S": str(50 * 86_400)})
     with pytest.raises(SettingsError, match="FLEET_RETENTION must be off or a duration"):
         load_settings({"FLEET_RETENTION": "ninety days"})
+
+
+@pytest.mark.parametrize(
+    ("cores", "url", "workers"),
+    [
+        (2, "postgresql://postgres@127.0.0.1:55432/fleet", 2),
+        (1, "postgresql://postgres@localhost/fleet", 1),
+        (4, "postgresql://postgres@[::1]/fleet", 3),
+        (8, "postgresql:///fleet?host=/var/run/postgresql", 6),
+        (8, "postgresql://fleet@db.internal:5432/fleet", 8),
+        (8, "postgresql://fleet@10.0.0.5/fleet?host=/tmp", 8),
+    ],
+)
+def test_auto_workers_are_the_cores_less_the_local_databases_share(
+    monkeypatch: pytest.MonkeyPatch, cores: int, url: str, workers: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)))
+    settings = load_settings({"FLEET_DATABASE_URL": url})
+    assert settings.server.workers == "auto"
+    assert settings.worker_count == workers
+    assert load_settings({"FLEET_DATABASE_URL": url, "FLEET_WORKERS": "3"}).worker_count == 3
+    with pytest.raises(SettingsError, match="FLEET_WORKERS"):
+        load_settings({"FLEET_WORKERS": "0"})
