@@ -104,7 +104,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             await apply_migrations(settings.database.database_url)
         pool = await create_pool(settings.database)
         stack.push_async_callback(pool.close)
-        ingest_pool = await create_pool(settings.database, settings.ingest.flush_concurrency + 1)
+        ingest_pool = await create_pool(settings.database, settings.ingest.flush_concurrency + 1, keep_sessions=True)
         stack.push_async_callback(ingest_pool.close)
         control_pool = await create_pool(settings.database, CONTROL_POOL_SIZE)
         stack.push_async_callback(control_pool.close)

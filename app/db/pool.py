@@ -18,8 +18,13 @@ else:  # asyncpg's classes are generic only in its stubs; Litestar resolves hand
     Connection = asyncpg.Connection | PoolConnectionProxy
 
 
-async def create_pool(settings: DatabaseSettings, max_size: int | None = None) -> Pool:
-    """A pool of ``max_size`` connections (default: the read pool's size)."""
+async def create_pool(settings: DatabaseSettings, max_size: int | None = None, *, keep_sessions: bool = False) -> Pool:
+    """A pool of ``max_size`` connections (default: the read pool's size).
+
+    ``keep_sessions``: a connection goes back to the pool without asyncpg's reset statement (advisory locks,
+    cursors, LISTEN and settings), one round trip fewer per use; an open transaction is still rolled back. Only for
+    a pool whose users leave no such state behind: the ingest pool, where it was one of a flush's eight round trips.
+    """
     size = settings.pool_max_size if max_size is None else max_size
     # statement_cache_size stays on: every statement here is a constant, so prepared plans are reused.
     return await asyncpg.create_pool(
@@ -27,4 +32,9 @@ async def create_pool(settings: DatabaseSettings, max_size: int | None = None) -
         min_size=min(settings.pool_min_size, size),
         max_size=size,
         command_timeout=settings.query_timeout_ms / 1000,
+        reset=_keep_session if keep_sessions else None,
     )
+
+
+async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """asyncpg has rolled back an open transaction already; nothing else to undo."""
