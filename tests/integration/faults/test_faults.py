@@ -9,6 +9,7 @@ import asyncio
 import os
 import random
 import signal
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -37,6 +38,7 @@ READINGS_PER_POST = 10
 LOAD_BEFORE_S = 1.5
 LOAD_AFTER_S = 1.5
 DELIVERY_DEADLINE_S = 60.0
+STATE_REPAIRED_WITHIN_S = 10.0  # several alert rounds (FLEET_ALERT_TICK_MS, 1 s), on a loaded machine
 READING = {"location": {"latitude": 1.0, "longitude": 2.0}, "battery_level": 50.0}
 FAULTS: tuple[str, ...] = ("postgres restart", "postgres immediate stop", "postgres kill -9", "postgres frozen 15 s")
 FAULTS += ("api SIGTERM", "api kill -9")
@@ -147,10 +149,19 @@ async def test_nothing_acknowledged_is_lost(api: ApiProcess, database_url: str, 
     }
     load = await run_with_fault(api, faults[name])
     account(load, await stored_keys(database_url))
-    # The restarted process repaired what a crash left unwritten: each robot's state is its newest reading.
+    # The restarted process repaired what a crash left unwritten: each robot's state is its newest reading. A flush
+    # that committed as the database went down was answered 503, so no process noted it: the alert rounds (every
+    # second) write the state from the committed readings. Seen once: three robots 30 ms behind right after a
+    # restart. So within a few rounds, not at once.
     newest: dict[str, datetime] = {}
     for robot_id, at in await stored_keys(database_url):
         newest[robot_id] = max(at, newest.get(robot_id, at))
+    deadline = time.monotonic() + STATE_REPAIRED_WITHIN_S
     async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
-        states = (await http.get("/robots")).json()["robots"]
-    assert {s["robot_id"]: datetime.fromisoformat(s["timestamp"]) for s in states} == newest
+        while True:
+            states = (await http.get("/robots")).json()["robots"]
+            latest = {s["robot_id"]: datetime.fromisoformat(s["timestamp"]) for s in states}
+            if latest == newest or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    assert latest == newest
