@@ -242,9 +242,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def worker_count(self) -> int:
         """FLEET_WORKERS, or for "auto": one process per core this process may run on, less a quarter of them
-        (rounded down) when the database is on this machine. Measured on 2 cores with the database beside it:
-        single-reading POSTs from 1,000 robots ran 5,300-6,300/s with 2 workers, 4,500-5,400 with 1 and 4,600-5,400
-        with 3 (benchmarks/NOTES.md, issue 25)."""
+        (rounded down) when the database is on this machine, where it takes about a fifth of the CPU of single
+        readings. On 2 cores with the database beside it, single readings from 1,000 robots ran fastest with 2
+        workers, slower with 1 or 3 (benchmarks/NOTES.md, issue 25)."""
         workers = self.server.workers
         if workers != "auto":
             return workers

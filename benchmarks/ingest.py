@@ -308,7 +308,13 @@ class Bench:
         them."""
         conn = await asyncpg.connect(self.database_url)
         try:
-            await conn.execute(RESET_ALERTS)
+            for attempt in range(TRUNCATE_ATTEMPTS):
+                try:
+                    await conn.execute(RESET_ALERTS)
+                    break
+                except asyncpg.DeadlockDetectedError:  # with the running server's alert round (seen once)
+                    if attempt == TRUNCATE_ATTEMPTS - 1:
+                        raise
             await conn.execute(BUMP_RULES_EPOCH)
         finally:
             await conn.close()
