@@ -10,6 +10,7 @@ from litestar import Controller, Request, get, post
 from app.api.access import READINGS_KEY
 from app.api.auth import SCOPE_OPT, principal_of
 from app.api.deps import PoolDep, PrincipalDep, SettingsDep, ingestor_of, limits_of
+from app.api.lean_ingest import check_media_type
 from app.api.openapi import TelemetryBodyOperation
 from app.api.pages import keyset_page_size
 from app.api.params import BucketWidth, Cursor, Limit, RobotIdPath, Since, Until, Zone
@@ -18,7 +19,7 @@ from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import resolve_robot
 from app.auth.principals import ANONYMOUS, Scope
 from app.db import telemetry
-from app.errors import ErrorKind, UnsupportedMediaType
+from app.errors import ErrorKind
 from app.schemas import BucketSeries, HistoryPage, IngestResult
 from app.timeranges import MIN_TIME, parse_range, parse_zone
 
@@ -53,9 +54,8 @@ class TelemetryController(Controller):
         ),
     )
     async def ingest(self, request: Request[Any, Any, Any]) -> IngestResult:
-        if request.content_type[0] != "application/json":  # no form or text body: pages cannot post cross-site
-            raise UnsupportedMediaType("send the readings as Content-Type: application/json")
         writer = principal_of(request)
+        check_media_type(request.content_type[0], writer)
         if writer is ANONYMOUS:  # authentication off: no client to tell apart
             result = await ingestor_of(request).ingest_body(await request.body(), writer)
         else:

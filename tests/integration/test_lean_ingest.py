@@ -76,3 +76,31 @@ async def test_the_route_is_still_in_the_document(cors_settings: Settings) -> No
     async with serve_in_process(cors_settings) as client:
         document = (await client.get("/docs/openapi.json")).json()
     assert document["paths"]["/telemetry"]["post"]["operationId"] == "ingestReadings"
+
+
+SEED_CONTENT_TYPES = ("application/x-www-form-urlencoded", "text/plain", None)  # curl -d, a text body, urllib
+
+
+async def test_with_authentication_off_any_content_type_is_read_as_json(settings: Settings, pool: asyncpg.Pool) -> None:
+    """The seed's clients send no JSON content type: in the seed's mode (authentication off) their readings are
+    stored, through both routes; a form body is still not JSON. With authentication on, 415 on both routes."""
+    body = msgspec.json.encode(reading("S1"))
+    async with serve_in_process(replace_settings(settings, auth="off", cors_origins=ORIGIN)) as client:
+        for content_type in SEED_CONTENT_TYPES:
+            headers = {} if content_type is None else {"content-type": content_type}
+            lean = await client.post("/telemetry", content=body, headers=headers)
+            framework = await client.post("/telemetry", content=body, headers=headers | {"origin": ORIGIN})
+            assert (lean.status_code, framework.status_code) == (200, 200), content_type
+            assert lean.json() == framework.json() == {"accepted": 1, "duplicates": 0}
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        assert_problem(await client.post("/telemetry", content=b"robot_id=S1", headers=form), ErrorKind.MALFORMED_BODY)
+    assert await pool.fetchval("SELECT count(*) FROM telemetry") == 2 * len(SEED_CONTENT_TYPES)
+    token = await issue_robot(pool, "S1")
+    async with serve_in_process(replace_settings(settings, auth="on", cors_origins=ORIGIN)) as client:
+        for content_type in SEED_CONTENT_TYPES:
+            headers = bearer(token) | ({} if content_type is None else {"content-type": content_type})
+            lean = await client.post("/telemetry", content=body, headers=headers)
+            framework = await client.post("/telemetry", content=body, headers=headers | {"origin": ORIGIN})
+            assert_problem(lean, ErrorKind.UNSUPPORTED_MEDIA_TYPE)
+            assert _answer(lean) == _answer(framework), content_type
+    assert await pool.fetchval("SELECT count(*) FROM telemetry") == 2 * len(SEED_CONTENT_TYPES)
