@@ -86,8 +86,7 @@ def summary(stats: Stats, elapsed_s: float) -> str:
     return "\n".join(["summary:", *lines, f"  {'elapsed_s':<15}{elapsed_s:.1f}"])
 
 
-async def main_async(config: SimConfig, console: Console) -> Stats:
-    sim = Simulation(config)
+async def main_async(config: SimConfig, console: Console, sim: Simulation) -> Stats:
     sim.on_alert = console.print  # above the live table, which rich redraws below
     if console.is_terminal:
         with Live(render(sim), console=console, refresh_per_second=1 / DISPLAY_INTERVAL_S) as live:
@@ -108,6 +107,24 @@ async def main_async(config: SimConfig, console: Console) -> Stats:
     return await sim.run(on_tick=log_progress)
 
 
+def credential_refusal(config: SimConfig) -> str | None:
+    """Why the API will refuse this run's requests, asked once before it starts (an empty batch stores nothing);
+    None if it will not. Without it, a run without a key printed one 401 warning per reading."""
+    headers = {"Authorization": f"Bearer {config.admin_key}"} if config.admin_key else {}
+    if config.admin_key:
+        response = httpx.get(config.url + "/admin/credentials", headers=headers, timeout=10)
+    else:
+        response = httpx.post(config.url + "/telemetry/", json=[], timeout=10)
+    if response.status_code == 401 and not config.admin_key:
+        return (
+            f"the API at {config.url} wants a credential (401): run `make admin-key`, then "
+            "FLEET_ADMIN_KEY=<the key> make simulate (or --admin-key)"
+        )
+    if response.status_code in (401, 403):
+        return f"the API refused the key ({response.status_code}): it needs the admin and read scopes"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -117,13 +134,20 @@ def main(argv: list[str] | None = None) -> int:
     except httpx.HTTPError as exc:
         console.print(f"[red]cannot reach the API at {config.url}: {exc!r}. Is it up (make up)?[/red]")
         return 1
+    if (refusal := credential_refusal(config)) is not None:
+        console.print(f"[red]{refusal}[/red]")
+        return 1
     started = time.monotonic()
     try:
-        stats = asyncio.run(main_async(config, console))
+        sim = Simulation(config)
+        stats = asyncio.run(main_async(config, console, sim))
     except KeyboardInterrupt:
         console.print("interrupted")
         return 130
     console.print(summary(stats, time.monotonic() - started))
+    if sim.refused is not None:
+        console.print(f"[red]{sim.refused}[/red]")
+        return 1
     if stats.generated and not stats.acknowledged:
         console.print(f"[red]nothing was acknowledged: is the API at {config.url} up, and the key right?[/red]")
         return 1

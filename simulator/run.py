@@ -65,6 +65,8 @@ class Simulation:
         self._encode = msgspec.json.Encoder().encode
         self.incidents = Incidents(self.fleet, config.centre) if config.incidents else None
         self.on_alert: Callable[[str], None] = print  # where alert events go (the display replaces it)
+        # Set at the first 401: the run stops producing, and what is queued is not sent (it would be refused too).
+        self.refused: str | None = None
 
     def rows_per_s(self) -> float:
         return self.stats.acknowledged / max(1e-9, time.monotonic() - self.started_at)
@@ -133,7 +135,7 @@ class Simulation:
         per_post = 1 if self.config.single else self.config.batch
         pending: dict[str, list[tuple[dict[str, object], datetime]]] = defaultdict(list)
         next_tick = started = loop.time()
-        while stop_at is None or loop.time() < stop_at:
+        while (stop_at is None or loop.time() < stop_at) and self.refused is None:
             now = datetime.now(UTC)
             for robot in self.fleet:
                 robot.step(dt_s)
@@ -166,10 +168,15 @@ class Simulation:
         while True:
             body, keys, token = await self.queue.get()
             try:
+                if self.refused is not None:
+                    self.stats.rejected += len(keys)
+                    continue
                 outcome = await deliverer.deliver(body, len(keys), deadline, token)
                 if outcome.acknowledged:
                     for robot_id, at in keys:
                         self.acknowledged[robot_id].add(at)
+                elif outcome.status == 401:
+                    self.refused = "the API refused a credential (401): the run stopped at the first refusal"
             finally:
                 self.queue.task_done()
 

@@ -150,3 +150,33 @@ def test_simulator_targets_the_api_make_up_started() -> None:
 def test_simulator_says_when_the_api_is_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
     assert simulator_main(["--url", "http://127.0.0.1:9", "--duration", "1"]) == 1
     assert "cannot reach the API" in capsys.readouterr().out
+
+
+async def test_the_simulator_stops_at_a_credential_the_api_refuses(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, a run without a key printed a 401 warning per reading (3,000 of them) before failing."""
+    async with live_api(replace_settings(settings, auth="on")) as base:
+        for key, said in ((None, "wants a credential (401)"), ("flt_k_wrong", "refused the key (401)")):
+            args = ["--url", base, "--duration", "5", "--robots", "3"] + (["--admin-key", key] if key else [])
+            started = time.monotonic()
+            assert await asyncio.to_thread(simulator_main, args) == 1
+            out = capsys.readouterr()
+            assert said in out.out and time.monotonic() - started < 5  # asked once, before the run
+            assert "rejected (401)" not in out.err
+
+
+async def test_a_run_stops_sending_at_the_first_401(settings: Settings, conn: asyncpg.Connection) -> None:
+    secured = replace_settings(settings, auth="on")
+    async with asyncpg.create_pool(settings.database.database_url, min_size=1, max_size=1) as pool:
+        admin_key = await issue_key(pool, "sim", "admin", "read")
+    async with live_api(secured) as base:
+        config = SimConfig(url=base, robots=4, rate_hz=10, batch=1, duration_s=30, connections=2, admin_key=admin_key)
+        sim = Simulation(config)
+        sending = asyncio.Event()
+        run = asyncio.create_task(sim.run(on_tick=lambda s: sending.set() if s.stats.acknowledged else None))
+        await asyncio.wait_for(sending.wait(), timeout=20)
+        await conn.execute("UPDATE credentials SET revoked_at = now() WHERE kind = 'robot'")
+        await conn.execute("UPDATE credential_epoch SET epoch = epoch + 1")
+        stats = await asyncio.wait_for(run, timeout=20)  # not the 30 s the run was asked for
+    assert sim.refused is not None and stats.rejected >= 1
