@@ -20,6 +20,11 @@ OUTSIDE_M = 150.0  # how far past the site's edge the wandering robot goes
 SITE_MARGIN_M = 50.0  # the demo geofence: the site square plus this
 
 
+# Twice a robot's send interval by default (10 readings a POST at 1 Hz): at 10 s, equal to it, the demo raised a
+# false offline alert about every 30 s. The silent robot sends nothing for 30 s, so it is still caught.
+OFFLINE_AFTER_S = 20
+
+
 def demo_rules(centre: tuple[float, float]) -> list[dict[str, Any]]:
     """One rule per incident, fleet-wide."""
     half = SITE_HALF_SIZE_M + SITE_MARGIN_M
@@ -30,7 +35,7 @@ def demo_rules(centre: tuple[float, float]) -> list[dict[str, Any]]:
     site = {"type": "Polygon", "coordinates": [ring]}
     conditions: list[tuple[str, dict[str, Any]]] = [
         ("battery low", {"kind": "battery", "below": 15, "margin": 5}),
-        ("silent", {"kind": "offline", "after": "10s"}),
+        ("silent", {"kind": "offline", "after": f"{OFFLINE_AFTER_S}s"}),
         ("left the site", {"kind": "geofence", "area": "allowed", "geometry": site}),
         ("fault", {"kind": "status", "statuses": ["error"]}),
         ("stuck", {"kind": "stationary", "after": "20s", "within_m": 3}),

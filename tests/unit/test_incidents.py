@@ -7,6 +7,7 @@ import msgspec
 from app.alerts.rules import decode_rule
 from simulator.fleet import SITE_HALF_SIZE_M, build_fleet
 from simulator.incidents import Incidents, demo_rules
+from simulator.run import SimConfig
 
 CENTRE = (37.4275, -122.1697)
 
@@ -33,3 +34,15 @@ def test_demo_rules_are_valid_rules() -> None:
     assert {rule.condition.__struct_config__.tag for rule in rules} == {
         "battery", "offline", "geofence", "status", "stationary"
     }  # fmt: skip
+
+
+def test_the_offline_rule_outlasts_a_robots_send_interval_and_not_the_silence() -> None:
+    defaults = SimConfig()
+    send_interval_s = defaults.batch / defaults.rate_hz
+    [silent] = [rule for rule in demo_rules(CENTRE) if rule["condition"]["kind"] == "offline"]
+    after_s = int(silent["condition"]["after"].removesuffix("s"))
+    assert 2 * send_interval_s <= after_s
+    fleet = build_fleet(6, CENTRE, seed=1)
+    incidents = Incidents(fleet, CENTRE)
+    silent_s = sum(1 for second in range(60) if fleet[1].robot_id in incidents.apply(second))
+    assert silent_s >= after_s + send_interval_s  # the scripted silence still raises the alert
