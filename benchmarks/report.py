@@ -107,18 +107,25 @@ def ingest_markdown(summary: dict[str, Any]) -> str:
     lines += [
         "",
         f"- API batch / COPY ceiling: **{ratios['api_batch_over_copy_ceiling']}** (target 0.75)",
-        f"- API batch / InfluxDB: **{ratios['api_batch_over_influxdb']}** (target 1.2)"
-        + (f"; InfluxDB skipped: {summary['influxdb_skipped']}" if summary["influxdb_skipped"] else ""),
+        (
+            f"- API batch / InfluxDB: **{ratios['api_batch_over_influxdb']}** (target 1.2)"
+            if ratios["api_batch_over_influxdb"] is not None
+            else f"- API batch / InfluxDB: skipped ({summary.get('influxdb_skipped') or 'not measured'})"
+        ),
         f"- API batch CPU per row: **{summary.get('api_batch_cpu_us_per_row')} µs** (target 1.5)",
         f"- API single: **{summary['api_single_rows_per_s']:,} rows/s**, p99 **{summary['api_single_p99_ms']} ms** "
         "(targets 20,000 rows/s, 20 ms)",
-        f"- InfluxDB single: **{summary.get('influxdb_single_rows_per_s') or 0:,} rows/s**, p99 "
-        f"**{summary.get('influxdb_single_p99_ms')} ms**; API single / InfluxDB single: "
-        f"**{summary['ratios'].get('api_single_over_influxdb_single')}**",
+        (
+            f"- InfluxDB single: **{summary['influxdb_single_rows_per_s']:,} rows/s**, p99 "
+            f"**{summary.get('influxdb_single_p99_ms')} ms**; API single / InfluxDB single: "
+            f"**{summary['ratios'].get('api_single_over_influxdb_single')}**"
+            if summary.get("influxdb_single_rows_per_s")
+            else f"- InfluxDB single: skipped ({summary.get('influxdb_skipped') or 'not measured'})"
+        ),
         *(
             f"- Single readings from {FLEET_ROBOTS} robots with their own tokens, `make up`'s defaults, {temperature}: "
             f"**{m['rows_per_s']:,} rows/s**, p50 {m['p50_ms']} ms, p99 **{m['p99_ms']} ms**, API CPU "
-            f"{m['api_cpu_us_per_post']} µs a POST; / InfluxDB single: **{m['over_influxdb_single']}** "
+            f"{m['api_cpu_us_per_post']} µs a POST; / InfluxDB single: **{m['over_influxdb_single'] or 'skipped'}** "
             "(targets 0.5, 20 ms)"
             for temperature, m in (summary.get("fleet_single") or {}).items()
         ),
