@@ -14,7 +14,7 @@ from app.api.auth import SCOPE_OPT
 from app.api.deps import PoolDep, PrincipalDep, SettingsDep
 from app.api.openapi import json_body_operation
 from app.api.pages import keyset_page_size
-from app.api.params import Cursor, Limit, ex
+from app.api.params import Cursor, Limit
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import visible_robot_ids, visible_rules
 from app.auth.principals import Scope
@@ -145,7 +145,7 @@ class AlertsController(Controller):
         alert_state: Annotated[
             AlertState | None, QueryParameter(name="state", description="Only alerts in this state.")
         ] = None,
-        robot_id: Annotated[str | None, Parameter(description="Only this robot's.", examples=ex("R2-D2"))] = None,
+        robot_id: Annotated[str | None, Parameter(description="Only this robot's.")] = None,
         kind: Annotated[Kind | None, Parameter(description=f"Only this kind: {', '.join(KINDS)}.")] = None,
         limit: Limit = None,
         cursor: Cursor = None,

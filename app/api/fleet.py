@@ -39,7 +39,7 @@ class FleetController(Controller):
         latest: LatestDep,
         settings: SettingsDep,
         principal: PrincipalDep,
-        below: Annotated[float, Parameter(ge=0, le=100, description="Percent.", examples=ex(20))] = 20.0,
+        below: Annotated[float, Parameter(ge=0, le=100, description="Percent.")] = 20.0,
         include_offline: Annotated[
             bool, Parameter(description="Include robots not heard from for stale_after (their last battery).")
         ] = True,
@@ -86,13 +86,12 @@ class FleetController(Controller):
         settings: SettingsDep,
         principal: PrincipalDep,
         limits: LimitsDep,
-        within_m: Annotated[float, Parameter(ge=0, description="Metres.", examples=ex(5))] = 5.0,
+        within_m: Annotated[float, Parameter(ge=0, description="Metres.")] = 5.0,
         window: Annotated[
             str | None,
             Parameter(
                 description="How far back to look: 30s, 5m, 1h, 1d (at most) or whole seconds. Default 10m.",
                 schema_extra=DURATION_SCHEMA,
-                examples=ex("10m"),
             ),
         ] = None,
         window_min: Annotated[

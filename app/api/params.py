@@ -21,7 +21,8 @@ _QUERY_NAMES_STATE = "query_names"  # operation id -> the query parameters it ta
 
 
 def ex(value: object) -> list[Example]:
-    """An example for /docs, where Swagger UI pre-fills it."""
+    """An example for /docs, where Swagger UI pre-fills it: only for required parameters (on an optional filter it
+    narrows what "Try it out" answers, tests/integration/test_problems.py)."""
     return [Example(value=value)]
 
 
@@ -43,7 +44,6 @@ StaleAfter = Annotated[
             "1d, or whole seconds. Default: the server's FLEET_STALE_AFTER_S."
         ),
         schema_extra=DURATION_SCHEMA,
-        examples=ex("5m"),
     ),
 ]
 # Times are RFC 3339 strings; a time without an offset is UTC. Epoch numbers are refused.
@@ -53,7 +53,6 @@ Since = Annotated[
     Parameter(
         description="Inclusive lower bound, RFC 3339 (UTC when no offset).",
         schema_extra=TIME_SCHEMA,
-        examples=ex("2026-11-27T00:00:00Z"),
     ),
 ]
 Until = Annotated[
@@ -61,7 +60,6 @@ Until = Annotated[
     Parameter(
         description="Exclusive upper bound, RFC 3339 (UTC when no offset); default now.",
         schema_extra=TIME_SCHEMA,
-        examples=ex("2026-11-28T00:00:00Z"),
     ),
 ]
 Zone = Annotated[
@@ -71,12 +69,11 @@ Zone = Annotated[
         # The shape of an IANA name. Not the list itself: as an enum, names like Etc/GMT+0 and Etc/GMT-0 collide in
         # client generators (openapi-python-client refuses the document).
         schema_extra={"pattern": ZONE_PATTERN},
-        examples=ex("Europe/Paris"),
     ),
 ]
 Limit = Annotated[
     int | None,
-    Parameter(ge=1, description="Page size. Above the server's maximum is a 400 that names it.", examples=ex(100)),
+    Parameter(ge=1, description="Page size. Above the server's maximum is a 400 that names it."),
 ]
 Cursor = Annotated[str | None, Parameter(min_length=1, description="The `next_cursor` of the previous page.")]
 BucketWidth = Annotated[
@@ -84,19 +81,17 @@ BucketWidth = Annotated[
     Parameter(
         description="Bucket width in the duration syntax: 30s, 1m, 5m, 1h, 1d, or whole seconds.",
         schema_extra=DURATION_SCHEMA,
-        examples=ex("1m"),
     ),
 ]
 StatusFilter = Annotated[
-    Status | None, Parameter(description="Only robots whose latest status is this.", examples=ex("charging"))
+    Status | None, Parameter(description="Only robots whose latest status is this, e.g. charging.")
 ]
 BatteryBelow = Annotated[
     float | None,
     Parameter(
         ge=0,
         le=100,
-        description="Only robots whose latest battery_level is below.",
-        examples=ex(20),
+        description="Only robots whose latest battery_level is below, e.g. 20.",
         schema_extra={"minimum": 0.0},  # Litestar drops a falsy ge from an optional parameter's schema
     ),
 ]

@@ -16,7 +16,6 @@ from app.alerts.events import EventType
 from app.api.auth import SCOPE_OPT
 from app.api.deps import BroadcasterDep, LimitsDep, PoolDep, PrincipalDep, SettingsDep
 from app.api.openapi import StreamOperation
-from app.api.params import ex
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import visible_robot_ids
 from app.auth.principals import Scope
@@ -95,9 +94,7 @@ async def stream_telemetry(
     settings: SettingsDep,
     principal: PrincipalDep,
     limits: LimitsDep,
-    robot_id: Annotated[
-        str | None, Parameter(description="Only this robot's readings and alerts.", examples=ex("R2-D2"))
-    ] = None,
+    robot_id: Annotated[str | None, Parameter(description="Only this robot's readings and alerts.")] = None,
     events: Annotated[
         list[StreamEvent] | None,
         Parameter(description="Only these event types (repeat the parameter for several); default: all."),
