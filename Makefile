@@ -9,7 +9,7 @@ ifeq ($(MODE),)
 MODE := $(shell docker info >/dev/null 2>&1 && echo docker || echo local)
 endif
 
-.PHONY: help deps db up down clean-db migrate run test test-abuse test-faults test-system lint typecheck check simulate webhook-receiver bench bench-queries fuzz admin-key admin
+.PHONY: help deps db up down clean-db migrate run test-deps test test-abuse test-faults test-system lint typecheck check simulate webhook-receiver bench bench-queries fuzz admin-key admin
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,16 +50,21 @@ migrate: db  ## apply pending migrations
 run: db  ## run the API in the foreground
 	@$(PY) -m app
 
-test: deps  ## run the test suite against a real TimescaleDB (started if needed)
+test-deps: deps  ## what the tests need beyond Python, each installed once: TimescaleDB, Chromium, Prometheus
+	@bash scripts/db.sh install
+	@bash scripts/browser.sh
+	@bash scripts/prometheus.sh
+
+test: test-deps  ## run the test suite against a real TimescaleDB (started if needed); nothing is skipped
 	@$(PY) -m pytest
 
-test-abuse: deps  ## only the abuse suite: each attack of the security review, against a real API process
+test-abuse: test-deps  ## only the abuse suite: each attack of the security review, against a real API process
 	@$(PY) -m pytest -m abuse
 
-test-faults: deps  ## only the fault suite: PostgreSQL and API crashes under load, every reading accounted for
+test-faults: test-deps  ## only the fault suite: PostgreSQL and API crashes under load, every reading accounted for
 	@$(PY) -m pytest -m faults
 
-test-system: deps  ## only the derived-state suite: two API processes under faults, every answer against the raw rows
+test-system: test-deps  ## only the derived-state suite: two API processes under faults, every answer against the raw rows
 	@$(PY) -m pytest -m system
 
 lint: deps
