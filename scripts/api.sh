@@ -19,7 +19,7 @@ case ${1:-start} in
         echo $! >"$PIDFILE"
         for _ in $(seq 60); do
             if curl -fsS "http://$HOST:$PORT/" >/dev/null 2>&1; then
-                echo "api: http://$HOST:$PORT  (Swagger UI: http://$HOST:$PORT/docs, log: $RUN/api.log)"
+                echo "api: http://$HOST:$PORT  (console: http://$HOST:$PORT/console, Swagger UI: http://$HOST:$PORT/docs, log: $RUN/api.log)"
                 exit 0
             fi
             running || break
