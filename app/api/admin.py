@@ -38,7 +38,7 @@ class AdminController(Controller):
         self, pool: PoolDep, authenticator: AuthenticatorDep, data: JSONBody[admin.NewRobot]
     ) -> IssuedCredential:
         issued = await admin.provision_robot(pool, data)
-        authenticator.forget()
+        authenticator.provisioned()
         return issued
 
     @delete(

@@ -39,6 +39,9 @@ class Authenticator:
         self._epoch: int | None = None
         self._poller: asyncio.Task[None] | None = None
         self._on_change: list[Callable[[], None]] = []
+        # Moved by every forget(): a load that began before it (its snapshot may hold a token revoked since) is
+        # not kept.
+        self._forgotten = 0
 
     async def start(self) -> None:
         if not self.enabled:
@@ -95,8 +98,16 @@ class Authenticator:
         return set(credential_ids) - await credentials.fetch_live_ids(self._pool, list(credential_ids))
 
     def forget(self) -> None:
-        """Drop every cached answer (this process changed credentials itself)."""
+        """Drop every cached answer (this process revoked or rotated a credential itself); the poll loads them
+        anew when it sees the epoch the change moved."""
+        self._forgotten += 1
         self._cache.clear()
+        for callback in self._on_change:
+            callback()
+
+    def provisioned(self) -> None:
+        """This process added or re-tagged a robot: tell the listeners. Every cached token is still right (a new
+        one is looked up on its first use), so the fleet's tokens stay loaded."""
         for callback in self._on_change:
             callback()
 
@@ -125,8 +136,10 @@ class Authenticator:
 
     async def _load(self) -> None:
         """Replace the cache with every live credential (the newest ``token_cache_size``), in one query."""
+        forgotten = self._forgotten
         loaded = await credentials.fetch_live_credentials(self._pool, self._settings.token_cache_size)
-        self._cache = {digest: _cached(stored) for digest, stored in loaded}
+        if forgotten == self._forgotten:  # else a revocation here came after the query's snapshot: the next poll
+            self._cache = {digest: _cached(stored) for digest, stored in loaded}
 
 
 def _cached(stored: credentials.StoredCredential) -> tuple[Principal, datetime | None]:

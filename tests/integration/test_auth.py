@@ -178,6 +178,14 @@ async def test_a_fleets_tokens_are_verified_without_a_database_look_up(
             later = NOW + timedelta(seconds=1)
             assert (await client.post("/telemetry/", json=reading(robot_id, later), headers=bearer(token))).is_success
         assert credential_lookups() == after_change  # the late token too is among those loaded after the change
+        admin_key = await issue_key(pool, "ops", "admin")
+        provisioned = await client.post("/admin/robots", json={"robot_id": "preload-new"}, headers=bearer(admin_key))
+        assert provisioned.status_code == 201
+        after_provisioning = credential_lookups()  # the admin key's first use
+        for robot_id, token in zip(robots[1:], tokens[1:], strict=True):  # provisioning here kept the cache
+            later = NOW + timedelta(seconds=2)
+            assert (await client.post("/telemetry/", json=reading(robot_id, later), headers=bearer(token))).is_success
+        assert credential_lookups() == after_provisioning
 
 
 async def test_limited_keys_see_only_their_robots(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
