@@ -204,13 +204,7 @@ class Bench:
 
     async def empty_telemetry(self, conn: asyncpg.Connection) -> None:
         await conn.execute(SCHEDULE_REFRESHES, False, timedelta(seconds=30))
-        for attempt in range(TRUNCATE_ATTEMPTS):
-            try:
-                await conn.execute(RESET_TELEMETRY)
-                break
-            except asyncpg.DeadlockDetectedError:  # with a refresh that was running: it has ended by now
-                if attempt == TRUNCATE_ATTEMPTS - 1:
-                    raise
+        await _truncate(conn, RESET_TELEMETRY)  # may deadlock with a refresh that was running: it has ended by now
         await conn.execute(RESET_ROLLUPS, load_settings().query.max_status_gap_s)
         await conn.execute(SCHEDULE_REFRESHES, *self.refreshes)
 
@@ -308,13 +302,7 @@ class Bench:
         them."""
         conn = await asyncpg.connect(self.database_url)
         try:
-            for attempt in range(TRUNCATE_ATTEMPTS):
-                try:
-                    await conn.execute(RESET_ALERTS)
-                    break
-                except asyncpg.DeadlockDetectedError:  # with the running server's alert round (seen once)
-                    if attempt == TRUNCATE_ATTEMPTS - 1:
-                        raise
+            await _truncate(conn, RESET_ALERTS)  # may deadlock with the running server's alert round (seen once)
             await conn.execute(BUMP_RULES_EPOCH)
         finally:
             await conn.close()
@@ -482,6 +470,17 @@ class Bench:
         return summarise(machine, plan, self.results, influx_skipped)
 
 
+async def _truncate(conn: asyncpg.Connection, statement: str) -> None:
+    """A reset's TRUNCATE, tried again when it deadlocked with work of the database's or the server's."""
+    for attempt in range(TRUNCATE_ATTEMPTS):
+        try:
+            await conn.execute(statement)
+            return
+        except asyncpg.DeadlockDetectedError:
+            if attempt == TRUNCATE_ATTEMPTS - 1:
+                raise
+
+
 def _latencies(load: LoadResult) -> dict[str, float]:
     return {"p50_ms": load.percentile_ms(50), "p95_ms": load.percentile_ms(95), "p99_ms": load.percentile_ms(99)}
 
@@ -499,6 +498,11 @@ def _median_runs(results: list[Measurement]) -> dict[tuple[str, str], Measuremen
     for m in results:
         groups.setdefault((m.method, m.config), []).append(m)
     return {key: sorted(runs, key=lambda m: m.rows_per_s)[(len(runs) - 1) // 2] for key, runs in groups.items()}
+
+
+def _medians_by_last(results: list[Measurement], method: str, separator: str) -> dict[str, Measurement]:
+    """A method's median runs, by what follows the last ``separator`` of their configuration (cold, warm; off)."""
+    return {config.rsplit(separator, 1)[-1]: m for (name, config), m in _median_runs(results).items() if name == method}
 
 
 def _spread(results: list[Measurement]) -> list[dict[str, Any]]:
@@ -536,6 +540,7 @@ def summarise(
     assert ceiling and batch and single
     # API CPU per stored row in the best batch configuration (all API processes, seconds -> microseconds).
     batch_us_per_row = round(batch.cpu_s.get("api", 0.0) / batch.rows * 1e6, 2)
+    fleet = _fleet_single(results, influx_single)
     summary: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine,
@@ -565,9 +570,9 @@ def summarise(
             "api_batch <= 1.5 us API CPU per row": batch_us_per_row <= 1.5,
             "api_single >= 20000 rows/s": single.rows_per_s >= 20_000,
             "api_single p99 <= 20 ms": (single.p99_ms or 1e9) <= 20,
-            **_fleet_targets(results, influx_single),
+            **_fleet_targets(fleet),
         },
-        "fleet_single": _fleet_single(results, influx_single),
+        "fleet_single": fleet,
         "alert_rules": _alert_rules_cost(results),
         "rollups": _rollups_cost(results),
         "spread": _spread(results),
@@ -578,9 +583,7 @@ def summarise(
 
 def _fleet_single(results: list[Measurement], influx_single: Measurement | None) -> dict[str, Any] | None:
     """The fleet's single readings, cold and warm (median runs), each against InfluxDB's single-point writes."""
-    medians = {
-        config.rsplit(", ", 1)[-1]: m for (name, config), m in _median_runs(results).items() if name == FLEET_SINGLE
-    }
+    medians = _medians_by_last(results, FLEET_SINGLE, ", ")
     if not medians:
         return None
     return {
@@ -596,9 +599,9 @@ def _fleet_single(results: list[Measurement], influx_single: Measurement | None)
     }
 
 
-def _fleet_targets(results: list[Measurement], influx_single: Measurement | None) -> dict[str, bool | None]:
+def _fleet_targets(fleet: dict[str, Any] | None) -> dict[str, bool | None]:
     """Issue 25's targets, on the warm pass: at least half InfluxDB's single-point writes, p99 within 20 ms."""
-    warm = (_fleet_single(results, influx_single) or {}).get("warm")
+    warm = (fleet or {}).get("warm")
     if warm is None:
         return {}
     ratio = warm["over_influxdb_single"]
@@ -635,11 +638,7 @@ def _alert_rules_cost(results: list[Measurement]) -> dict[str, Any] | None:
 def _rollups_cost(results: list[Measurement]) -> dict[str, Any] | None:
     """Batch ingest with the minutes refreshed every second, and with the quarter hours' passes too, each against
     neither, by the median runs of the side-by-side phases."""
-    medians = {
-        m.config.rsplit(" rollups ", 1)[-1]: m
-        for (name, _), m in _median_runs(results).items()
-        if name == ROLLUPS_METHOD
-    }
+    medians = _medians_by_last(results, ROLLUPS_METHOD, " rollups ")
     if "off" not in medians or len(medians) < 2:
         return None
     off = medians.pop("off")

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0
@@ -57,23 +58,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def api_server(database_url: str, workers: int, extra_env: dict[str, str] | None = None) -> Iterator[tuple[int, int]]:
     """Run ``python -m app``; yields (port, pid)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "FLEET_DATABASE_URL": database_url,
-        "FLEET_HOST": "127.0.0.1",
-        "FLEET_PORT": str(port),
-        "FLEET_WORKERS": str(workers),
-        "FLEET_LOG_LEVEL": "warning",
-        "FLEET_MIGRATE_ON_START": "false",
-        **(extra_env or {}),
-    }
-    process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env)
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/", process)
-        yield port, process.pid
-    finally:
-        _stop(process)
+    settings = {"FLEET_WORKERS": str(workers), "FLEET_LOG_LEVEL": "warning", "FLEET_MIGRATE_ON_START": "false"}
+    with _app_process(database_url, settings | (extra_env or {})) as served:
+        yield served
 
 
 @contextmanager
@@ -81,20 +68,34 @@ def deployed_api_server(database_url: str) -> Iterator[tuple[int, int]]:
     """Run ``python -m app`` as ``make up`` does (scripts/api.sh): the settings at their defaults (workers,
     limits, logging) unless the shell sets them, the log, access lines included, written to a file; yields
     (port, pid)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-api-") as root,
+        open(Path(root) / "api.log", "wb") as log,
+        _app_process(database_url, {}, log) as served,
+    ):
+        yield served
+
+
+@contextmanager
+def _app_process(
+    database_url: str, settings: dict[str, str], log: IO[bytes] | None = None
+) -> Iterator[tuple[int, int]]:
+    """``python -m app`` on a free loopback port with these settings over the shell's, stopped on exit; its output
+    to ``log`` (default: this process's); yields (port, pid) once it answers."""
     port = free_port()
     env = {
         **os.environ,
         "FLEET_DATABASE_URL": database_url,
         "FLEET_HOST": "127.0.0.1",
         "FLEET_PORT": str(port),
+        **settings,
     }
-    with tempfile.TemporaryDirectory(prefix="bench-api-") as root, open(Path(root) / "api.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=log, stderr=log)
-        try:
-            _wait_http(f"http://127.0.0.1:{port}/", process)
-            yield port, process.pid
-        finally:
-            _stop(process)
+    process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/", process)
+        yield port, process.pid
+    finally:
+        _stop(process)
 
 
 INFLUX_CONFIG = """

@@ -102,12 +102,14 @@ class Authenticator:
         anew when it sees the epoch the change moved."""
         self._forgotten += 1
         self._cache.clear()
-        for callback in self._on_change:
-            callback()
+        self._notify_change()
 
     def provisioned(self) -> None:
         """This process added or re-tagged a robot: tell the listeners. Every cached token is still right (a new
         one is looked up on its first use), so the fleet's tokens stay loaded."""
+        self._notify_change()
+
+    def _notify_change(self) -> None:
         for callback in self._on_change:
             callback()
 
@@ -131,8 +133,7 @@ class Authenticator:
                 except Exception as exc:  # tokens are looked up one by one until the next change
                     log.warning("credentials not loaded, looking tokens up one by one: %r", exc)
                     self._cache.clear()
-                for callback in self._on_change:
-                    callback()
+                self._notify_change()
 
     async def _load(self) -> None:
         """Replace the cache with every live credential (the newest ``token_cache_size``), in one query."""

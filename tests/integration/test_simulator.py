@@ -128,11 +128,16 @@ async def test_short_simulation_loses_nothing(settings: Settings, conn: asyncpg.
     assert datetime.now(UTC) - newest < timedelta(minutes=1)
 
 
-async def test_simulation_with_credentials_provisions_its_robots(settings: Settings, conn: asyncpg.Connection) -> None:
-    secured = replace_settings(settings, auth="on")
-    async with asyncpg.create_pool(settings.database.database_url, min_size=1, max_size=1) as pool:
-        admin_key = await issue_key(pool, "sim", "admin", "read")
-    async with live_api(secured) as base:
+@pytest.fixture
+async def admin_key(pool: asyncpg.Pool) -> str:
+    """The operator key a run provisions its robots with (admin) and checks them with (read)."""
+    return await issue_key(pool, "sim", "admin", "read")
+
+
+async def test_simulation_with_credentials_provisions_its_robots(
+    settings: Settings, conn: asyncpg.Connection, admin_key: str
+) -> None:
+    async with live_api(replace_settings(settings, auth="on")) as base:
         config = SimConfig(url=base, robots=4, rate_hz=10, batch=5, duration_s=1.0, connections=4, admin_key=admin_key)
         stats = await Simulation(config).run()
     assert stats.generated > 0 and stats.acknowledged == stats.generated
@@ -166,11 +171,10 @@ async def test_the_simulator_stops_at_a_credential_the_api_refuses(
             assert "rejected (401)" not in out.err
 
 
-async def test_a_run_stops_sending_at_the_first_401(settings: Settings, conn: asyncpg.Connection) -> None:
-    secured = replace_settings(settings, auth="on")
-    async with asyncpg.create_pool(settings.database.database_url, min_size=1, max_size=1) as pool:
-        admin_key = await issue_key(pool, "sim", "admin", "read")
-    async with live_api(secured) as base:
+async def test_a_run_stops_sending_at_the_first_401(
+    settings: Settings, conn: asyncpg.Connection, admin_key: str
+) -> None:
+    async with live_api(replace_settings(settings, auth="on")) as base:
         config = SimConfig(url=base, robots=4, rate_hz=10, batch=1, duration_s=30, connections=2, admin_key=admin_key)
         sim = Simulation(config)
         sending = asyncio.Event()
