@@ -15,6 +15,7 @@ from app.auth import admin
 from app.db.migrations import apply_migrations
 from app.db.pool import create_pool
 from app.errors import FleetError
+from app.mqtt import accounts
 from app.settings import load_settings
 
 
@@ -37,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     revoke = commands.add_parser("revoke", help="revoke a credential by id")
     revoke.add_argument("credential_id", type=int)
     commands.add_parser("list", help="list every credential (never the secrets)")
+    commands.add_parser(
+        "write-broker-accounts",
+        help="write the MQTT broker's password and ACL files from the robots' tokens (FLEET_MQTT_ACCOUNTS_DIR)",
+    )
     return parser
 
 
@@ -55,6 +60,13 @@ async def run(args: argparse.Namespace) -> int:
         elif args.command == "decommission-robot":
             await admin.decommission_robot(pool, args.robot_id, args.delete_history)
             print(f"decommissioned robot {args.robot_id}" + (", its history deleted" if args.delete_history else ""))
+            return 0
+        elif args.command == "write-broker-accounts":
+            if not settings.mqtt.mqtt_accounts_dir or not settings.mqtt.mqtt_secret_file:
+                print("admin: set FLEET_MQTT_ACCOUNTS_DIR and FLEET_MQTT_SECRET_FILE", file=sys.stderr)
+                return 2
+            changed = await accounts.write_accounts(pool, settings.mqtt)
+            print(f"broker accounts in {settings.mqtt.mqtt_accounts_dir}: " + ("written" if changed else "unchanged"))
             return 0
         elif args.command == "revoke":
             await admin.revoke(pool, args.credential_id)

@@ -160,3 +160,9 @@ class UnknownAlert(FleetError):
 
 class UnknownWebhook(FleetError):
     kind = ErrorKind.UNKNOWN_WEBHOOK
+
+
+class ServiceFault(FleetError):
+    """Not the client's doing: a fault of the service, logged where it happened."""
+
+    kind = ErrorKind.INTERNAL

@@ -38,6 +38,15 @@ CREDENTIAL_LOOKUPS = Counter(
     "credential_lookups", "Tokens looked up in the database one by one: not among the credentials each process loads.",
     namespace=_NS,
 )  # fmt: skip
+MQTT_ACKS = Counter("mqtt_acks", "MQTT messages answered on the robot's ack topic after their commit.", namespace=_NS)
+MQTT_DEAD_LETTERS = Counter(
+    "mqtt_dead_letters", "MQTT messages refused for good (a problem on the robot's errors topic), by problem type.",
+    ["reason"], namespace=_NS,
+)  # fmt: skip
+MQTT_DEFERRED = Counter(
+    "mqtt_deferred", "MQTT messages answered 'retry later' (rate limit, storage unavailable), by problem type.",
+    ["reason"], namespace=_NS,
+)  # fmt: skip
 HTTP_REQUESTS = Counter(
     "http_requests", "HTTP requests, by route template, method and status.", ["route", "method", "status"],
     namespace=_NS,

@@ -28,6 +28,8 @@ from app.ingest.fanout import Broadcaster
 from app.ingest.latest import LatestState
 from app.ingest.relay import CommitRelay
 from app.limits import ConcurrencyLimiter, RateLimiter
+from app.mqtt.accounts import BrokerAccounts
+from app.mqtt.subscriber import MqttSubscriber
 from app.rollups import Rollups
 from app.sampling import Sampler
 from app.schemas import Storage
@@ -145,6 +147,17 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         ingestor.start()
         stack.push_async_callback(ingestor.close)  # flushes (and acknowledges) every queued reading
         stack.callback(broadcaster.close)  # live streams end first
+        limits = Limits.from_settings(settings.limits)
+        if settings.mqtt.mqtt_accounts_dir:
+            accounts = BrokerAccounts(control_pool, settings.mqtt)
+            await accounts.start()
+            stack.push_async_callback(accounts.close)
+        if settings.mqtt.enabled:
+            subscriber = MqttSubscriber(
+                settings.mqtt, ingestor, limits.robot_rate, settings.ingest.max_body_bytes, f"fleet-{ingestor.instance}"
+            )
+            subscriber.start()
+            stack.push_async_callback(subscriber.close)  # before the ingestor's: it answers what it took
         pools = {"read": pool, "ingest": ingest_pool, "control": control_pool}
         period = settings.database.retention_period  # None: FLEET_RETENTION=off, and no database jobs either
         if await retention.set_retention_policies(pool, period):
@@ -178,7 +191,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             settings=settings,
             pool=pool,
             control_pool=control_pool,
-            limits=Limits.from_settings(settings.limits),
+            limits=limits,
             latest=latest,
             ingestor=ingestor,
             broadcaster=broadcaster,

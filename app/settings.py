@@ -28,6 +28,9 @@ SCRIPT_ONLY_VARIABLES = frozenset(
         "FLEET_TEST_SERVER_URL",
         "FLEET_ADMIN_KEY",
         "FLEET_API_URL",
+        "FLEET_MQTT_PORT",
+        "FLEET_MQTT_BIND",
+        "FLEET_MQTT_DIR",
     }
 )
 
@@ -229,6 +232,36 @@ class AlertSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     webhook_attempts_per_s: Positive = 100
 
 
+class MqttSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # The broker robots publish readings to (issue 22): "mqtt://host:port", or empty for no MQTT. Each process
+    # takes a share of the robots' messages (a shared subscription) and answers each on the robot's ack topic
+    # after its readings are committed, or with a problem on its errors topic.
+    mqtt_url: str = ""
+    # The service's own broker account; its password is read from mqtt_secret_file (never an environment variable,
+    # which any child process and many crash reports show).
+    mqtt_username: str = "fleet-service"
+    mqtt_secret_file: str = ""
+    # Where the broker reads its password and ACL files: the service writes them there from the robots' live
+    # tokens whenever credentials change (checked every mqtt_accounts_poll_ms), and signals the broker whose pid
+    # is in mosquitto.pid there to reload them. Empty: the broker's accounts are managed elsewhere.
+    mqtt_accounts_dir: str = ""
+    mqtt_accounts_poll_ms: Positive = 1000
+    # Messages taken from the broker but not yet answered, per process: past it the service stops reading from
+    # the broker (TCP pushes back on it, and it queues for the robots) instead of growing memory.
+    mqtt_max_in_flight: Positive = 20_000
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.mqtt_url)
+
+    @property
+    def broker_address(self) -> tuple[str, int]:
+        url = urlsplit(self.mqtt_url)
+        if url.scheme != "mqtt" or not url.hostname:
+            raise ValueError(f"FLEET_MQTT_URL must be mqtt://host[:port], not {self.mqtt_url[:40]!r}")
+        return url.hostname, url.port or 1883
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
@@ -238,6 +271,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
+    mqtt: MqttSettings = msgspec.field(default_factory=MqttSettings)
 
     @property
     def worker_count(self) -> int:
@@ -252,6 +286,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return max(1, cores - cores // 4 if self.database.is_local else cores)
 
     def __post_init__(self) -> None:
+        if self.mqtt.enabled:
+            self.mqtt.broker_address  # noqa: B018 (checked now, not at the first connection)
+            if not self.mqtt.mqtt_secret_file:
+                raise ValueError("FLEET_MQTT_URL needs FLEET_MQTT_SECRET_FILE: the file with the service's password")
         retention = self.database.retention
         if retention == "off":
             return

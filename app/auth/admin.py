@@ -13,7 +13,7 @@ from msgspec import Meta
 
 from app.auth.lookalikes import skeleton
 from app.auth.principals import KEY_SCOPES, Scope
-from app.auth.tokens import generate_token, hash_token, shown_prefix
+from app.auth.tokens import broker_hash, generate_token, hash_token, shown_prefix
 from app.db import credentials
 from app.db.pool import Pool
 from app.errors import BadParameter, UnknownRobot
@@ -57,7 +57,13 @@ async def provision_robot(pool: Pool, new: NewRobot) -> IssuedCredential:
         await credentials.store_skeletons(pool, [(key, skeleton(other)) for key, other in missing])
     token = generate_token("robot")
     credential_id, created_at = await credentials.provision_robot(
-        pool, robot_id, skeleton(robot_id), sorted(set(new.tags)), hash_token(token), shown_prefix(token)
+        pool,
+        robot_id,
+        skeleton(robot_id),
+        sorted(set(new.tags)),
+        hash_token(token),
+        shown_prefix(token),
+        broker_hash(token),
     )
     return IssuedCredential(credential_id, "robot", robot_id, token, shown_prefix(token), created_at, robot_id=robot_id)
 
@@ -74,7 +80,9 @@ async def rotate_robot_token(pool: Pool, robot_id: str, grace_s: int) -> IssuedC
     robot_id = _robot_id(robot_id)
     token = generate_token("robot")
     old_expire_at = datetime.now(UTC) + timedelta(seconds=grace_s)
-    issued = await credentials.rotate_robot_token(pool, robot_id, hash_token(token), shown_prefix(token), old_expire_at)
+    issued = await credentials.rotate_robot_token(
+        pool, robot_id, hash_token(token), shown_prefix(token), broker_hash(token), old_expire_at
+    )
     if issued is None:
         raise UnknownRobot(robot_id)
     credential_id, created_at = issued

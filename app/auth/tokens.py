@@ -5,6 +5,7 @@ SHA-256 (not a slow password hash) is right for random 256-bit tokens: there is 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from typing import Final, Literal
@@ -24,6 +25,21 @@ def generate_token(kind: CredentialKind) -> str:
 
 def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+# Mosquitto's password-file hash ("$7$": PBKDF2-SHA512, 12 bytes of salt), with its own default iterations: the
+# broker checks a robot's token itself when it connects over MQTT, so it needs a hash in its own form. Few
+# iterations suffice for the same reason SHA-256 does above.
+BROKER_HASH_ITERATIONS: Final = 101
+BROKER_SALT_BYTES: Final = 12
+
+
+def broker_hash(token: str, salt: bytes | None = None) -> str:
+    """The token's hash as a line of Mosquitto's password file carries it after ``username:``."""
+    salt = secrets.token_bytes(BROKER_SALT_BYTES) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha512", token.encode(), salt, BROKER_HASH_ITERATIONS)
+    encode = base64.b64encode
+    return f"$7${BROKER_HASH_ITERATIONS}${encode(salt).decode()}${encode(digest).decode()}"
 
 
 def shown_prefix(token: str) -> str:

@@ -46,6 +46,11 @@ async def fetch_live_ids(pool: Pool, credential_ids: Sequence[int]) -> set[int]:
     return {row[0] for row in await pool.fetch(sql.SELECT_LIVE_CREDENTIAL_IDS, list(credential_ids))}
 
 
+async def fetch_broker_accounts(pool: Pool) -> list[tuple[str, str]]:
+    """Each robot with a live token the broker can check: its id and that token's broker hash."""
+    return [(row[0], row[1]) for row in await pool.fetch(sql.SELECT_BROKER_ACCOUNTS)]
+
+
 async def fetch_epoch(pool: Pool) -> int:
     epoch: int = await pool.fetchval(sql.SELECT_CREDENTIAL_EPOCH)
     return epoch
@@ -61,7 +66,13 @@ async def store_skeletons(pool: Pool, skeletons: Sequence[tuple[int, str]]) -> N
 
 
 async def provision_robot(
-    pool: Pool, robot_id: str, id_skeleton: str, tags: Sequence[str], token_hash: bytes, token_prefix: str
+    pool: Pool,
+    robot_id: str,
+    id_skeleton: str,
+    tags: Sequence[str],
+    token_hash: bytes,
+    token_prefix: str,
+    broker_hash: str,
 ) -> tuple[int, datetime]:
     """Register (or re-tag) the robot and store its first token; returns the credential's id and creation time.
     Conflict if another robot's id has the same skeleton, or this one has a working token already."""
@@ -77,14 +88,14 @@ async def provision_robot(
                 " or decommission it (DELETE /admin/robots/{robot_id}) first"
             )
         row = await conn.fetchrow(
-            sql.INSERT_CREDENTIAL, "robot", robot_id, robot_key, [], None, None, token_hash, token_prefix
+            sql.INSERT_CREDENTIAL, "robot", robot_id, robot_key, [], None, None, token_hash, token_prefix, broker_hash
         )
     assert row is not None
     return row["credential_id"], row["created_at"]
 
 
 async def rotate_robot_token(
-    pool: Pool, robot_id: str, token_hash: bytes, token_prefix: str, old_expire_at: datetime
+    pool: Pool, robot_id: str, token_hash: bytes, token_prefix: str, broker_hash: str, old_expire_at: datetime
 ) -> tuple[int, datetime] | None:
     """A new token for a provisioned robot; its live tokens expire at ``old_expire_at``. None: unknown robot."""
     async with pool.acquire() as conn, conn.transaction():
@@ -93,7 +104,16 @@ async def rotate_robot_token(
             return None
         await conn.execute(sql.EXPIRE_ROBOT_TOKENS, found["robot_key"], old_expire_at)
         row = await conn.fetchrow(
-            sql.INSERT_CREDENTIAL, "robot", robot_id, found["robot_key"], [], None, None, token_hash, token_prefix
+            sql.INSERT_CREDENTIAL,
+            "robot",
+            robot_id,
+            found["robot_key"],
+            [],
+            None,
+            None,
+            token_hash,
+            token_prefix,
+            broker_hash,
         )
         await conn.execute(sql.BUMP_CREDENTIAL_EPOCH)
     assert row is not None
@@ -139,6 +159,7 @@ async def insert_key(
         fleet_tag,
         token_hash,
         token_prefix,
+        None,  # keys do not connect to the broker
     )
     assert row is not None
     return row["credential_id"], row["created_at"]

@@ -599,6 +599,16 @@ SELECT_LIVE_CREDENTIAL_IDS = f"""
 SELECT credential_id FROM credentials WHERE credential_id = ANY($1::int[]) AND {LIVE_CREDENTIAL}
 """
 
+# The broker's accounts: each robot's newest live token that has a broker hash (one line per robot in its password
+# file; during a rotation's grace the old token works over HTTP only).
+SELECT_BROKER_ACCOUNTS = f"""
+SELECT DISTINCT ON (r.robot_id) r.robot_id, c.broker_hash
+FROM credentials c
+JOIN robots r USING (robot_key)
+WHERE c.kind = 'robot' AND c.broker_hash IS NOT NULL AND {LIVE_CREDENTIAL}
+ORDER BY r.robot_id, c.created_at DESC
+"""
+
 SELECT_CREDENTIAL_EPOCH = "SELECT epoch FROM credential_epoch"
 BUMP_CREDENTIAL_EPOCH = "UPDATE credential_epoch SET epoch = epoch + 1"
 
@@ -620,8 +630,8 @@ WHERE robots.robot_key = s.robot_key
 """
 
 INSERT_CREDENTIAL = """
-INSERT INTO credentials (kind, name, robot_key, scopes, robot_ids, fleet_tag, token_hash, token_prefix)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+INSERT INTO credentials (kind, name, robot_key, scopes, robot_ids, fleet_tag, token_hash, token_prefix, broker_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 RETURNING credential_id, created_at
 """
 

@@ -11,9 +11,9 @@ import pytest
 from litestar import get
 
 from app.api.examples import EXAMPLES
-from app.api.problems import PROBLEMS, problem_type
 from app.errors import ErrorKind
 from app.main import create_app
+from app.problems import PROBLEMS, problem_type
 from app.settings import Settings
 from tests.support.problems import assert_problem
 from tests.support.servers import serve_in_process

@@ -1,0 +1,18 @@
+"""The robot's side of fleet telemetry: readings go to a durable outbox first, and leave it only when the service
+has acknowledged them after its commit, over MQTT or HTTP."""
+
+from fleet_client.client import RobotClient, Stats
+from fleet_client.outbox import Outbox
+from fleet_client.transports import Acked, HttpTransport, MqttTransport, Refused, Retry, Transport
+
+__all__ = [
+    "Acked",
+    "HttpTransport",
+    "MqttTransport",
+    "Outbox",
+    "Refused",
+    "Retry",
+    "RobotClient",
+    "Stats",
+    "Transport",
+]

@@ -1,0 +1,63 @@
+"""The MQTT conversation and the broker's accounts, without a broker: topics, problems, the password file's hash
+in Mosquitto's own form, and which robot ids can be broker users."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from app.auth.tokens import broker_hash
+from app.errors import InvalidReading, StorageUnavailable
+from app.mqtt.accounts import render_acl, render_passwords
+from app.mqtt.messages import batch_of, encode_problem, fits_mqtt, robot_of, topic_for
+from app.schemas import FieldError
+
+# Made by `mosquitto_passwd -b -c pw robot-1 secret-token` (Mosquitto 2.0.11): the broker must accept our hashes.
+MOSQUITTO_LINE = (
+    "robot-1:$7$101$MJLzGspSWQ83zW/m$QHurtEKaMhEr1VLUq2rPN0jUmDjb0QSulkulS2YyWE2ihgmNoG6eZ8QHSX8B4xKDNIKElD8+GuY8BA9N"
+    "YmDgCg=="
+)
+
+
+def test_the_broker_hash_is_mosquittos_own() -> None:
+    hashed = MOSQUITTO_LINE.split(":", 1)[1]
+    salt = base64.b64decode(hashed.split("$")[3])
+    assert broker_hash("secret-token", salt) == hashed
+    assert broker_hash("secret-token") != broker_hash("secret-token")  # a fresh salt each time
+
+
+@pytest.mark.parametrize(
+    ("topic", "robot_id"),
+    [
+        ("fleet/r1/telemetry", "r1"),
+        ("fleet/r1/ack", None),
+        ("fleet/a/b/telemetry", None),
+        ("fleet//telemetry", None),
+        ("other/r1/telemetry", None),
+    ],
+)
+def test_only_a_robots_telemetry_topic_names_a_robot(topic: str, robot_id: str | None) -> None:
+    assert robot_of(topic) == robot_id
+
+
+def test_robot_ids_that_cannot_be_broker_users_are_left_out_of_the_accounts() -> None:
+    assert fits_mqtt("amr-07") and fits_mqtt("café")
+    assert not any(fits_mqtt(r) for r in ("site/7", "a+b", "a#", "a:b", "a b"))
+    accounts = [("amr-07", "$7$h1"), ("site/7", "$7$h2"), ("fleet-service", "$7$h3")]
+    lines = render_passwords("fleet-service", "s3cret", accounts).splitlines()
+    assert [line.split(":")[0] for line in lines] == ["fleet-service", "amr-07"]
+    assert lines == render_passwords("fleet-service", "s3cret", accounts).splitlines()  # same text: no rewrite
+    assert "pattern write fleet/%u/telemetry" in render_acl("fleet-service").splitlines()
+
+
+def test_problems_carry_their_batch_and_retry_after() -> None:
+    errors = [FieldError(field="$[0].battery_level", message="too low", index=0)]
+    invalid = json.loads(encode_problem(InvalidReading("1 problem", errors=errors), "b1"))
+    assert (invalid["status"], invalid["type"], invalid["batch"]) == (422, "/problems/invalid-reading", "b1")
+    assert "retry_after_s" not in invalid
+    busy = json.loads(encode_problem(StorageUnavailable("queue full", retry_after_s=2), None))
+    assert (busy["status"], busy["retry_after_s"], "batch" in busy) == (503, 2, False)
+    assert topic_for("r1", "errors") == "fleet/r1/errors"
+    assert batch_of(b'{"batch": "b7", "readings": 5}') == "b7" and batch_of(b"[1]") is None
