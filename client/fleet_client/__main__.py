@@ -23,13 +23,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--count", type=int, default=100, help="readings to record (0: only send the outbox)")
     parser.add_argument("--rate", type=float, default=0.0, help="readings per second (0: as fast as possible)")
     parser.add_argument("--batch", type=int, default=100, help="readings per message or POST, at most")
+    parser.add_argument("--ack-timeout", type=float, default=10.0, help="MQTT: seconds to wait for an ack, then resend")
     parser.add_argument("--drain-timeout", type=float, default=60.0, help="seconds to wait for the outbox to empty")
     return parser
 
 
-def transport_for(url: str, robot_id: str, token: str) -> Transport:
+def transport_for(url: str, robot_id: str, token: str, ack_timeout_s: float = 10.0) -> Transport:
     if url.startswith("mqtt://"):
-        return MqttTransport.from_url(url, robot_id, token)
+        return MqttTransport.from_url(url, robot_id, token, ack_timeout_s=ack_timeout_s)
     return HttpTransport(url, token)
 
 
