@@ -21,7 +21,7 @@ db: deps  ## start the local TimescaleDB cluster (installing it if missing) and 
 	@bash scripts/db.sh up
 	@$(PY) -m app.migrate --create-database
 
-up:  ## start the database and the API, and print the URL
+up:  ## start the database, the MQTT broker and the API, and print the URLs
 ifeq ($(MODE),docker)
 	@echo "make up: Docker engine found, using docker compose (MODE=local to override)"
 	docker compose up -d --build --wait
@@ -29,15 +29,17 @@ ifeq ($(MODE),docker)
 else
 	@echo "make up: no Docker engine answered, using the local cluster (MODE=docker to override)"
 	@$(MAKE) --no-print-directory db
+	@bash scripts/mqtt.sh start
 	@bash scripts/api.sh start
 endif
 	@echo "auth: every route but /, /docs and the /console page needs a credential; 'make admin-key' prints a new admin key to this terminal (once)"
 
-down:  ## stop the API and the database
+down:  ## stop the API, the broker and the database
 ifeq ($(MODE),docker)
 	docker compose down
 else
 	@bash scripts/api.sh stop
+	@bash scripts/mqtt.sh stop
 	@bash scripts/db.sh down
 endif
 
@@ -50,8 +52,9 @@ migrate: db  ## apply pending migrations
 run: db  ## run the API in the foreground
 	@$(PY) -m app
 
-test-deps: deps  ## what the tests need beyond Python, each installed once: TimescaleDB, Chromium, Prometheus
+test-deps: deps  ## what the tests need beyond Python, each installed once: TimescaleDB, Chromium, Prometheus, Mosquitto
 	@bash scripts/db.sh install
+	@bash scripts/mqtt.sh install
 	@bash scripts/browser.sh
 	@bash scripts/prometheus.sh
 
@@ -82,7 +85,7 @@ admin-key: db  ## create an operator key with every scope and print it here, onc
 admin: db  ## the admin CLI: make admin ARGS="list" | "provision-robot R1" | "revoke 3" ...
 	@$(PY) -m app.admin $(ARGS)
 
-simulate: deps  ## run the fleet simulator against the API (make up first); ARGS=--incidents for alerts
+simulate: deps  ## run the fleet simulator against the API (make up first); ARGS=--incidents for alerts, ARGS="--transport mqtt" through the robot client
 	@$(PY) -m simulator $(ARGS)
 
 webhook-receiver: deps  ## print the alert webhooks it receives on :9000, checking signatures with SECRET=whsec_...

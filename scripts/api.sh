@@ -15,11 +15,16 @@ case ${1:-start} in
     start)
         if running; then echo "api: already running (pid $(cat "$PIDFILE")) on http://$HOST:$PORT"; exit 0; fi
         cd "$ROOT"
+        # Robots over MQTT: the broker `make up` started (scripts/mqtt.sh), unless FLEET_MQTT_URL names another.
+        if [ -z "${FLEET_MQTT_URL:-}" ] && bash scripts/mqtt.sh status >/dev/null 2>&1; then
+            eval "$(bash scripts/mqtt.sh env)"
+        fi
         FLEET_HOST=$HOST FLEET_PORT=$PORT nohup .venv/bin/python -m app >"$RUN/api.log" 2>&1 &
         echo $! >"$PIDFILE"
         for _ in $(seq 60); do
             if curl -fsS "http://$HOST:$PORT/" >/dev/null 2>&1; then
                 echo "api: http://$HOST:$PORT  (console: http://$HOST:$PORT/console, Swagger UI: http://$HOST:$PORT/docs, log: $RUN/api.log)"
+                if [ -n "${FLEET_MQTT_URL:-}" ]; then echo "api: takes robots' readings from $FLEET_MQTT_URL too"; fi
                 exit 0
             fi
             running || break

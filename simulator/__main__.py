@@ -48,7 +48,18 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         help="script incidents (a flat battery, a silent robot, one leaving the site, a fault, one stuck) with demo "
         "alert rules that catch them, and print the alert events",
     )
+    p.add_argument(
+        "--transport",
+        choices=("direct", "http", "mqtt"),
+        default=d.transport,
+        help="direct: the simulator's own HTTP sender; http or mqtt: each robot sends through the robot client "
+        "(fleet_client) with its own SQLite outbox (needs --admin-key: robots use their own tokens)",
+    )
+    p.add_argument("--mqtt-url", default=d.mqtt_url, help="the broker, for --transport mqtt")
+    p.add_argument("--outbox-dir", default=d.outbox_dir, help="where each robot's outbox file goes")
     a = p.parse_args(argv)
+    if a.transport != "direct" and not a.admin_key:
+        p.error("--transport http or mqtt needs --admin-key (or FLEET_ADMIN_KEY): each robot uses its own token")
     lat, lon = (float(part) for part in a.centre.split(","))
     return SimConfig(
         url=a.url,
@@ -64,11 +75,15 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         verify=not a.no_verify,
         admin_key=a.admin_key,
         incidents=a.incidents,
+        transport=a.transport,
+        mqtt_url=a.mqtt_url,
+        outbox_dir=a.outbox_dir,
     )
 
 
 def render(sim: Simulation) -> Table:
-    table = Table(title=f"{sim.config.robots} robots -> {sim.config.url}", show_header=True)
+    target = sim.config.mqtt_url if sim.config.transport == "mqtt" else sim.config.url
+    table = Table(title=f"{sim.config.robots} robots -> {target} ({sim.config.transport})", show_header=True)
     for name in ("sent", "acknowledged", "duplicates", "retried", "rejected", "dropped", "queued", "rows/s"):
         table.add_column(name, justify="right")
     s = sim.stats

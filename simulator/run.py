@@ -10,10 +10,14 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import msgspec
 
+from simulator.clients import ClientFleet
 from simulator.delivery import Deliverer, Stats
 from simulator.fleet import build_fleet
 from simulator.incidents import Incidents, describe_alert_event, ensure_demo_rules
@@ -51,6 +55,11 @@ class SimConfig:
     # Scripted incidents (simulator.incidents) and the demo alert rules that catch them; alert events are printed.
     incidents: bool = False
     incident_offset_s: float = 0.0  # where in the incident cycle the run starts (tests start at a fault)
+    # "direct": the simulator's own HTTP sender (an in-memory queue, batches of ``batch``). "http" or "mqtt": each
+    # robot sends through the robot client (fleet_client), with an SQLite outbox per robot in ``outbox_dir``.
+    transport: str = "direct"
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    outbox_dir: str = ".run/outboxes"
 
 
 class Simulation:
@@ -67,6 +76,7 @@ class Simulation:
         self.on_alert: Callable[[str], None] = print  # where alert events go (the display replaces it)
         # Set at the first 401: the run stops producing, and what is queued is not sent (it would be refused too).
         self.refused: str | None = None
+        self.clients: ClientFleet | None = None  # robots sending through fleet_client (config.transport)
 
     def rows_per_s(self) -> float:
         return self.stats.acknowledged / max(1e-9, time.monotonic() - self.started_at)
@@ -85,8 +95,16 @@ class Simulation:
                 created = await ensure_demo_rules(client, config.centre)
                 self.on_alert(f"incidents on: {created} demo alert rules created; alert events follow")
                 watcher = asyncio.create_task(self.watch_alerts(client))
-            deliverer = Deliverer(client, self.stats, rng=random.Random(config.seed))
             stop_at = asyncio.get_running_loop().time() + config.duration_s if config.duration_s else None
+            if config.transport != "direct":
+                await self._run_clients(stop_at, on_tick)
+                if config.verify:
+                    self.stats.lost = await self.count_lost(client)
+                if watcher:
+                    watcher.cancel()
+                    await asyncio.gather(watcher, return_exceptions=True)
+                return self.stats
+            deliverer = Deliverer(client, self.stats, rng=random.Random(config.seed))
             deadline = stop_at + config.drain_s if stop_at else None
             senders = [asyncio.create_task(self._send(deliverer, deadline)) for _ in range(config.connections)]
             try:
@@ -101,6 +119,20 @@ class Simulation:
                 self.stats.lost = await self.count_lost(client)
         return self.stats
 
+    async def _run_clients(self, stop_at: float | None, on_tick: Callable[[Simulation], None] | None) -> None:
+        """Every robot records into its outbox and its client sends it; then wait for the outboxes to empty."""
+        config = self.config
+        self.clients = clients = ClientFleet(
+            config.transport, config.url, config.mqtt_url, Path(config.outbox_dir), self.tokens
+        )
+        try:
+            await self._produce(stop_at, on_tick)
+            await asyncio.to_thread(clients.drain, config.drain_s)
+            clients.fill(self.stats)
+            self.acknowledged = defaultdict(set, clients.acknowledged())
+        finally:
+            self.stats.unacknowledged = await asyncio.to_thread(clients.close)
+
     async def provision(self, client: httpx.AsyncClient) -> None:
         """Provision every robot through the admin API; each then sends with its own token."""
         semaphore = asyncio.Semaphore(self.config.connections)
@@ -108,6 +140,8 @@ class Simulation:
         async def provision_robot(robot_id: str) -> None:
             async with semaphore:
                 response = await client.post("/admin/robots", json={"robot_id": robot_id, "tags": ["simulated"]})
+                if response.status_code == 409:  # provisioned by an earlier run: a new token for this one
+                    response = await client.post(f"/admin/robots/{quote(robot_id, safe='')}/tokens")
             response.raise_for_status()
             self.tokens[robot_id] = response.json()["token"]
 
@@ -137,6 +171,7 @@ class Simulation:
         next_tick = started = loop.time()
         while (stop_at is None or loop.time() < stop_at) and self.refused is None:
             now = datetime.now(UTC)
+            recorded: list[dict[str, Any]] = []
             for robot in self.fleet:
                 robot.step(dt_s)
             elapsed_s = loop.time() - started + self.config.incident_offset_s
@@ -144,10 +179,16 @@ class Simulation:
             for robot in self.fleet:
                 if robot.robot_id in silent:
                     continue
-                pending[robot.robot_id].append((robot.reading(now), now))
                 self.stats.generated += 1
+                if self.clients is not None:
+                    recorded.append(robot.reading(now))
+                    continue
+                pending[robot.robot_id].append((robot.reading(now), now))
                 if len(pending[robot.robot_id]) >= per_post:
                     self._enqueue(pending.pop(robot.robot_id))
+            if self.clients is not None:
+                await asyncio.to_thread(self.clients.record, recorded)
+                self.clients.fill(self.stats)
             if on_tick:
                 on_tick(self)
             next_tick += dt_s

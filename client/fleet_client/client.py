@@ -148,8 +148,8 @@ class RobotClient:
         if wait_s > 0:
             self._wake.wait(min(wait_s, IDLE_WAIT_S))
             return None
-        if len(self._in_flight) >= self._transport.max_in_flight:
-            self._wake.wait(IDLE_WAIT_S)
+        if len(self._in_flight) >= self._transport.max_in_flight or not self._transport.ready():
+            self._wake.wait(IDLE_WAIT_S)  # not connected yet (or again): waiting is not a failed attempt
             return None
         if self._resend:
             return self._resend.popleft()

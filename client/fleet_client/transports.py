@@ -51,6 +51,9 @@ Done = Callable[[Result], None]
 class Transport(Protocol):
     max_in_flight: int  # batches awaiting an answer at once
 
+    def ready(self) -> bool:
+        """Whether a batch sent now could be answered (MQTT: connected and subscribed to the answers)."""
+
     def send(self, batch_id: str, readings: Sequence[bytes], done: Done) -> None:
         """Send the encoded readings; call ``done`` once with the answer (from any thread)."""
 
@@ -93,6 +96,9 @@ class HttpTransport:
     """``POST /telemetry`` with the robot's token, one batch at a time over one kept-alive connection."""
 
     max_in_flight = 1
+
+    def ready(self) -> bool:
+        return True  # each request finds out for itself
 
     def __init__(self, base_url: str, token: str, timeout_s: float = HTTP_TIMEOUT_S) -> None:
         url = urlsplit(base_url)
@@ -176,6 +182,9 @@ class MqttTransport:
 
     def wait_ready(self, timeout_s: float) -> bool:
         return self._ready.wait(timeout_s)
+
+    def ready(self) -> bool:
+        return self._ready.is_set()
 
     def send(self, batch_id: str, readings: Sequence[bytes], done: Done) -> None:
         if not self._ready.is_set():

@@ -24,10 +24,11 @@ from app.errors import ErrorKind
 from app.problems import problem_type
 from app.settings import Settings, replace_settings, settings_from
 from fleet_client import MqttTransport, RobotClient
+from simulator.run import SimConfig, Simulation
 from tests.support.auth import bearer, issue_key, issue_robot
 from tests.support.broker import Broker
 from tests.support.builders import reading
-from tests.support.servers import serve_in_process
+from tests.support.servers import live_api, serve_in_process
 
 ANSWER_WITHIN_S = 15.0  # a loaded CI machine; an answer here comes in milliseconds
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
@@ -221,3 +222,27 @@ async def test_a_decommissioned_robot_is_disconnected_and_cannot_come_back(
     finally:
         transport.close()
     assert "disconnected, not authorised" in broker.log()
+
+
+@pytest.mark.parametrize("transport", ["mqtt", "http"])
+async def test_the_simulator_drives_its_robots_through_the_client(
+    settings: Settings, broker: Broker, pool: asyncpg.Pool, tmp_path: Path, transport: str
+) -> None:
+    mqtt = {name.removeprefix("FLEET_").lower(): value for name, value in broker.service_settings().items()}
+    served = settings_from(mqtt, replace_settings(settings, auth="on", auth_poll_ms=100), strict=False)
+    admin = await issue_key(pool, "simulator", "admin", "read")
+    async with live_api(served) as url:
+        config = SimConfig(
+            url=url,
+            robots=5,
+            rate_hz=5,
+            duration_s=2,
+            drain_s=ANSWER_WITHIN_S,
+            admin_key=admin,
+            transport=transport,
+            mqtt_url=broker.url,
+            outbox_dir=str(tmp_path / "outboxes"),
+        )
+        stats = await Simulation(config).run()
+    assert stats.generated >= 25 and stats.acknowledged == stats.generated, stats
+    assert (stats.lost, stats.unacknowledged, stats.rejected, stats.dropped) == (0, 0, 0, 0)

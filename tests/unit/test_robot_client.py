@@ -71,6 +71,9 @@ class ScriptedTransport:
         self.sent: list[tuple[float, list[dict[str, object]]]] = []
         self.lock = threading.Lock()
 
+    def ready(self) -> bool:
+        return True
+
     def send(self, batch_id: str, readings: Sequence[bytes], done: Done) -> None:
         with self.lock:
             self.sent.append((time.monotonic(), [json.loads(r) for r in readings]))
