@@ -28,6 +28,7 @@ from benchmarks.alert_rules import bench_rules
 from benchmarks.dataset import chunks, generate_rows, json_bodies, line_protocol_bodies
 from benchmarks.loadgen import LoadResult, build_post, run_load
 from benchmarks.machine import CpuMeter, descendants, describe_machine, machine_line, pids_named
+from benchmarks.mqtt_load import run_mqtt_load
 from benchmarks.servers import (
     ROOT,
     api_server,
@@ -35,6 +36,7 @@ from benchmarks.servers import (
     influx_query,
     influx_server,
     influxd_missing_reason,
+    mqtt_broker,
 )
 
 BENCH_DATABASE = "fleet_bench"
@@ -43,6 +45,11 @@ INFLUX_LINES_PER_REQUEST = 5_000
 INFLUX_SINGLE = "InfluxDB single"
 # Single readings as a fleet sends them: each robot with its own token, to a server started as `make up` starts it.
 FLEET_SINGLE = "API single, fleet"
+MQTT_SINGLE = "MQTT single, fleet"
+SUBSCRIBER_CONNECTED_S = 2.0  # after the API answers HTTP, its MQTT subscribers connect and subscribe
+# Each robot as fast as its acks come (the rate the service sustains), then at a robot's pace: 5 readings a second
+# each, 5,000/s from the fleet, where publish-to-ack latency is what a robot sees rather than a queue's length.
+MQTT_PACES_HZ = (0.0, 5.0)
 FLEET_PASSES = ("cold", "warm")  # at once after start (every token new to every process), then again
 SINGLE_CONNECTIONS = 64
 LOADGEN_PROCESSES = 2
@@ -409,6 +416,39 @@ class Bench:
         config = f"1/POST, {SINGLE_CONNECTIONS} conn, make up's defaults ({workers} worker(s)), {temperature}"
         self.api_run(port, pid, singles, count, SINGLE_CONNECTIONS, FLEET_SINGLE, config, tokens)
 
+    def mqtt_singles(self) -> None:
+        """The same single readings over MQTT: each of the fleet's robots on its own connection with its own token,
+        one reading per QoS 1 message, the next after the service's ack (sent after commit); Mosquitto and the
+        service started as `make up` starts them."""
+        count = self.plan.single_requests
+        rows = self.rows[:count]
+        by_robot: dict[str, list[bytes]] = {}
+        for row, body in zip(rows, json_bodies(rows, 1), strict=True):
+            by_robot.setdefault(row[0], []).append(body)
+        robots = [(robot_id, self.robot_tokens[robot_id], readings) for robot_id, readings in by_robot.items()]
+        workers = load_settings().worker_count
+        with (
+            mqtt_broker(self.database_url) as broker,
+            deployed_api_server(self.database_url, broker.service_settings()) as (_, pid),
+        ):
+            time.sleep(SUBSCRIBER_CONNECTED_S)
+            for rate_hz in MQTT_PACES_HZ:
+                asyncio.run(self.reset())
+                meter = CpuMeter(
+                    {"postgres": postgres_pids, "api": lambda: descendants(pid), "mosquitto": lambda: [broker.pid()]}
+                )
+                load = run_mqtt_load(
+                    "127.0.0.1", broker.port, robots, LOADGEN_PROCESSES, on_connected=meter.start, rate_hz=rate_hz
+                )
+                cpu = meter.stop() | {"loadgen": round(load.cpu_s, 2)}
+                acked = load.accepted + load.duplicates
+                stored = asyncio.run(self.stored_rows())
+                verified = load.requests == count and load.duplicates == 0 and stored == count == acked
+                pace = f"{rate_hz:g} Hz a robot" if rate_hz else "as fast as acked"
+                config = f"1/message, QoS 1, {len(robots)} robots, {pace}, make up's defaults ({workers} worker(s))"
+                measured = Measurement(MQTT_SINGLE, config, acked, load.elapsed_s, verified, cpu, **_latencies(load))
+                self.record(measured)
+
     def influx_phases(self) -> str | None:
         if reason := influxd_missing_reason():
             self.say(f"  InfluxDB skipped: {reason}")
@@ -465,6 +505,8 @@ class Bench:
             self.api_phases()
             self.say("phase 3b: single readings from the fleet, as `make up` starts the service")
             self.fleet_singles()
+            self.say("phase 3c: the fleet's single readings over MQTT, acknowledged after commit")
+            self.mqtt_singles()
             self.say("phase 4: InfluxDB peer")
             influx_skipped = self.influx_phases()
         return summarise(machine, plan, self.results, influx_skipped)
@@ -541,6 +583,7 @@ def summarise(
     # API CPU per stored row in the best batch configuration (all API processes, seconds -> microseconds).
     batch_us_per_row = round(batch.cpu_s.get("api", 0.0) / batch.rows * 1e6, 2)
     fleet = _fleet_single(results, influx_single)
+    mqtt = _mqtt_single(results, influx_single)
     summary: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine,
@@ -571,8 +614,10 @@ def summarise(
             "api_single >= 20000 rows/s": single.rows_per_s >= 20_000,
             "api_single p99 <= 20 ms": (single.p99_ms or 1e9) <= 20,
             **_fleet_targets(fleet),
+            **_mqtt_targets(mqtt),
         },
         "fleet_single": fleet,
+        "mqtt_single": mqtt,
         "alert_rules": _alert_rules_cost(results),
         "rollups": _rollups_cost(results),
         "spread": _spread(results),
@@ -609,6 +654,38 @@ def _fleet_targets(fleet: dict[str, Any] | None) -> dict[str, bool | None]:
         "fleet single >= 0.5 x influxdb single": None if ratio is None else ratio >= 0.5,
         "fleet single p99 <= 20 ms": (warm["p99_ms"] or 1e9) <= 20,
     }
+
+
+def _mqtt_single(results: list[Measurement], influx_single: Measurement | None) -> dict[str, Any] | None:
+    """The fleet's single readings over MQTT (the median runs), as fast as acked and paced, each against InfluxDB's
+    single-point writes."""
+    medians = {config: m for (method, config), m in _median_runs(results).items() if method == MQTT_SINGLE}
+    if not medians:
+        return None
+    return {
+        median.config.split(", ")[3]: {
+            "config": median.config,
+            "rows_per_s": round(median.rows_per_s),
+            "p50_ms": median.p50_ms,
+            "p99_ms": median.p99_ms,
+            "cpu_us_per_reading": {name: round(cpu / median.rows * 1e6, 1) for name, cpu in median.cpu_s.items()},
+            "over_influxdb_single": round(median.rows_per_s / influx_single.rows_per_s, 3) if influx_single else None,
+        }
+        for median in medians.values()
+    }
+
+
+def _mqtt_targets(mqtt: dict[str, Any] | None) -> dict[str, bool | None]:
+    """Issue 22's targets: as fast as acked, at least twice InfluxDB's single-point writes; p99 from publish to ack
+    within 50 ms, both as fast as acked and at a robot's pace."""
+    if not mqtt:
+        return {}
+    fastest = mqtt.get("as fast as acked")
+    ratio = fastest["over_influxdb_single"] if fastest else None
+    targets: dict[str, bool | None] = {"mqtt single >= 2 x influxdb single": None if ratio is None else ratio >= 2}
+    for pace, m in mqtt.items():
+        targets[f"mqtt single p99 <= 50 ms ({pace})"] = (m["p99_ms"] or 1e9) <= 50
+    return targets
 
 
 def _pair(results: list[Measurement], method: str, baseline_suffix: str) -> tuple[Measurement, Measurement] | None:

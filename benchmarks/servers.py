@@ -64,16 +64,78 @@ def api_server(database_url: str, workers: int, extra_env: dict[str, str] | None
 
 
 @contextmanager
-def deployed_api_server(database_url: str) -> Iterator[tuple[int, int]]:
+def deployed_api_server(database_url: str, extra_env: dict[str, str] | None = None) -> Iterator[tuple[int, int]]:
     """Run ``python -m app`` as ``make up`` does (scripts/api.sh): the settings at their defaults (workers,
-    limits, logging) unless the shell sets them, the log, access lines included, written to a file; yields
-    (port, pid)."""
+    limits, logging) unless the shell sets them (or ``extra_env``: a broker's, as `make up` adds), the log, access
+    lines included, written to a file; yields (port, pid)."""
     with (
         tempfile.TemporaryDirectory(prefix="bench-api-") as root,
         open(Path(root) / "api.log", "wb") as log,
-        _app_process(database_url, {}, log) as served,
+        _app_process(database_url, extra_env or {}, log) as served,
     ):
         yield served
+
+
+MQTT_SCRIPT = ROOT / "scripts" / "mqtt.sh"
+
+
+class MqttBroker:
+    """Mosquitto started by scripts/mqtt.sh as `make up` starts it, on a free port and in a directory of its own,
+    its accounts written from ``database_url``'s robots; and the settings that point an API process at it."""
+
+    def __init__(self, directory: Path, database_url: str, accounts_poll_ms: int = 1000) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self._poll_ms = accounts_poll_ms
+        self._env = {
+            **os.environ,
+            "FLEET_MQTT_DIR": str(directory),
+            "FLEET_MQTT_PORT": str(self.port),
+            "FLEET_DATABASE_URL": database_url,
+        }
+
+    def _script(self, command: str) -> None:
+        subprocess.run(["bash", str(MQTT_SCRIPT), command], env=self._env, check=True, capture_output=True)
+
+    def start(self) -> None:
+        self._script("start")
+
+    def stop(self) -> None:
+        self._script("stop")
+
+    def kill(self) -> None:
+        """kill -9: what it acknowledged but had not yet delivered is gone (Mosquitto 2.0.11)."""
+        self._script("kill9")
+
+    def pid(self) -> int:
+        return int((self.directory / "mosquitto.pid").read_text())
+
+    def service_settings(self) -> dict[str, str]:
+        """The API process's FLEET_* settings for this broker, as `make up` sets them."""
+        return {
+            "FLEET_MQTT_URL": self.url,
+            "FLEET_MQTT_SECRET_FILE": str(self.directory / "service.secret"),
+            "FLEET_MQTT_ACCOUNTS_DIR": str(self.directory),
+            "FLEET_MQTT_ACCOUNTS_POLL_MS": str(self._poll_ms),
+        }
+
+    def log(self) -> str:
+        try:
+            return (self.directory / "mosquitto.log").read_text()
+        except FileNotFoundError:
+            return ""
+
+
+@contextmanager
+def mqtt_broker(database_url: str) -> Iterator[MqttBroker]:
+    with tempfile.TemporaryDirectory(prefix="bench-mqtt-") as root:
+        broker = MqttBroker(Path(root) / "mqtt", database_url)
+        broker.start()
+        try:
+            yield broker
+        finally:
+            broker.stop()
 
 
 @contextmanager

@@ -2,23 +2,17 @@
 same group commit as HTTP, and answer each on the robot's ack topic only after its commit.
 
 The broker's own acknowledgement is not durability (Mosquitto killed -9 loses QoS 1 messages it acknowledged), so
-a robot keeps each batch until the ack here. This process also acknowledges each message to the broker only after
-answering it (manual acks), and caps the messages it holds unanswered (MQTT 5 receive maximum): past it the broker
-holds them back, so a flood queues at the broker, not in this process's memory.
+a robot keeps each batch until the ack here. This process acknowledges each message to the broker only after
+answering it, and holds at most ``mqtt_max_in_flight`` unanswered (app.mqtt.connection stops reading past it).
+Acks go at QoS 0: one that is lost costs the robot a resend, which is stored once and acknowledged again. Problems
+go at QoS 1.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from typing import Any, Final
-
-from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
+from typing import Final
 
 from app import metrics
 from app.auth.principals import Principal, Scope
@@ -26,6 +20,7 @@ from app.errors import BodyTooLarge, FleetError, ServiceFault
 from app.ingest.buffer import Ingestor
 from app.limits import RateLimiter
 from app.mqtt.accounts import read_secret
+from app.mqtt.connection import MqttConnection
 from app.mqtt.messages import (
     ACK,
     ERRORS,
@@ -40,7 +35,8 @@ from app.mqtt.messages import (
 from app.settings import MqttSettings
 
 KEEPALIVE_S: Final = 30
-RECONNECT_MAX_S: Final = 5  # the broker restarted: try again at least this often
+RECONNECT_MIN_S: Final = 0.5  # the broker went away: try again after this, doubling up to RECONNECT_MAX_S
+RECONNECT_MAX_S: Final = 5.0
 DRAIN_TIMEOUT_S: Final = 10  # at shutdown, how long answers to messages already taken may take
 
 log = logging.getLogger(__name__)
@@ -55,98 +51,67 @@ class MqttSubscriber:
         self._rate = rate
         self._max_body_bytes = max_body_bytes
         self._name = name
-        self._client: Client | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        # Messages handed over by the client's network thread, and whether the event loop was woken for them.
-        self._lock = threading.Lock()
-        self._inbox: list[MQTTMessage] = []
-        self._wake_pending = False
+        self._password = read_secret(settings.mqtt_secret_file)
+        self._session: asyncio.Task[None] | None = None
+        self._connection: MqttConnection | None = None
+        self._closing = False
         self._handling: set[asyncio.Task[None]] = set()
         # A robot over MQTT writes only its own readings, like its token over HTTP; the broker's ACL already holds
         # it to its own topic. Negative ids never meet a credential's: the ingest queue's share is per writer.
         self._principals: dict[str, Principal] = {}
 
     def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        host, port = self._settings.broker_address
-        client = Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self._name,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            reconnect_on_failure=True,
-        )
-        client.username_pw_set(self._settings.mqtt_username, read_secret(self._settings.mqtt_secret_file))
-        client.manual_ack_set(True)
-        client.reconnect_delay_set(1, RECONNECT_MAX_S)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.ReceiveMaximum = min(self._settings.mqtt_max_in_flight, 65_535)
-        client.connect_async(host, port, KEEPALIVE_S, clean_start=True, properties=properties)
-        client.loop_start()
-        self._client = client
+        self._session = asyncio.create_task(self._keep_connected(), name="mqtt-session")
 
     async def close(self) -> None:
         """Take no more messages, answer those taken (the ingestor still flushes), then leave the broker."""
-        client = self._client
-        if client is None:
-            return
-        client.on_message = None
-        client.unsubscribe(SHARED_SUBSCRIPTION)
+        self._closing = True
         if self._handling:
             await asyncio.wait(self._handling, timeout=DRAIN_TIMEOUT_S)
-        client.disconnect()
-        await asyncio.to_thread(client.loop_stop)
+        if self._session is not None:
+            self._session.cancel()
+            await asyncio.gather(self._session, return_exceptions=True)
+        if self._connection is not None:
+            self._connection.close()
 
-    # The client's network thread: as little as possible, then over to the event loop.
+    async def _keep_connected(self) -> None:
+        loop = asyncio.get_running_loop()
+        host, port = self._settings.broker_address
+        delay_s, failing = RECONNECT_MIN_S, False
+        while True:
+            try:
+                _, connection = await loop.create_connection(
+                    lambda: MqttConnection(self._take, self._settings.mqtt_max_in_flight), host, port
+                )
+                self._connection = connection
+                await connection.open(
+                    self._name, self._settings.mqtt_username, self._password, KEEPALIVE_S, SHARED_SUBSCRIPTION, 1
+                )
+                log.info("mqtt: connected to %s:%s, subscribed to %s", host, port, SHARED_SUBSCRIPTION)
+                delay_s, failing = RECONNECT_MIN_S, False
+                await connection.closed
+                log.warning("mqtt: the broker closed the connection; reconnecting")
+            except (OSError, ConnectionError) as exc:
+                if not failing:
+                    log.warning("mqtt: cannot reach the broker at %s:%s (%r); retrying", host, port, exc)
+                failing = True
+                if self._connection is not None:
+                    self._connection.close()
+            await asyncio.sleep(delay_s)
+            delay_s = min(RECONNECT_MAX_S, delay_s * 2)
 
-    def _on_connect(
-        self, client: Client, userdata: Any, flags: ConnectFlags, reason: ReasonCode, properties: Properties | None
-    ) -> None:
-        if reason.is_failure:
-            log.warning("mqtt: the broker refused the service's connection: %s", reason)
+    def _take(self, connection: MqttConnection, topic: str, payload: bytes, packet_id: int | None) -> None:
+        if self._closing:  # not acknowledged to the broker: it is the robot's to send again
             return
-        log.info("mqtt: connected; subscribing to %s", SHARED_SUBSCRIPTION)
-        client.subscribe(SHARED_SUBSCRIPTION, qos=1)
+        task = asyncio.create_task(self._handle(connection, topic, payload, packet_id))
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
 
-    def _on_disconnect(
-        self,
-        client: Client,
-        userdata: Any,
-        flags: DisconnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        log.warning("mqtt: disconnected from the broker (%s); reconnecting", reason)
-
-    def _on_message(self, client: Client, userdata: Any, message: MQTTMessage) -> None:
-        with self._lock:
-            self._inbox.append(message)
-            wake = not self._wake_pending
-            self._wake_pending = True
-        if wake and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._take_inbox)
-
-    # The event loop.
-
-    def _take_inbox(self) -> None:
-        with self._lock:
-            messages, self._inbox = self._inbox, []
-            self._wake_pending = False
-        for message in messages:
-            task = asyncio.create_task(self._handle(message))
-            self._handling.add(task)
-            task.add_done_callback(self._handling.discard)
-
-    async def _handle(self, message: MQTTMessage) -> None:
-        client = self._client
-        assert client is not None
-        robot_id = robot_of(message.topic)
+    async def _handle(self, connection: MqttConnection, topic: str, payload: bytes, packet_id: int | None) -> None:
+        robot_id = robot_of(topic)
         if robot_id is None:  # the ACL lets no one publish elsewhere under the subscription; nothing to answer
-            client.ack(message.mid, message.qos)
+            connection.puback(packet_id)
             return
-        payload = bytes(message.payload)
         batch: str | None = None
         try:
             if len(payload) > self._max_body_bytes:
@@ -156,22 +121,20 @@ class MqttSubscriber:
             self._rate.take(robot_id)
             result = await self._ingestor.ingest_body(bytes(decoded.readings), self._principal(robot_id))
         except FleetError as exc:
-            self._refuse(client, robot_id, exc, batch if batch is not None else batch_of(payload))
+            self._refuse(connection, robot_id, exc, batch if batch is not None else batch_of(payload))
         except Exception:
             log.exception("mqtt: a message of robot %r could not be handled", robot_id)
-            fault = ServiceFault(
-                "the service failed to handle this message; it is logged, retry it later", retry_after_s=1
-            )
-            self._refuse(client, robot_id, fault, batch)
+            fault = ServiceFault("the service failed to handle this message; it is logged, retry it", retry_after_s=1)
+            self._refuse(connection, robot_id, fault, batch)
         else:
-            client.publish(topic_for(robot_id, ACK), encode_ack(decoded.batch, result.accepted, result.duplicates), 1)
+            connection.publish(topic_for(robot_id, ACK), encode_ack(decoded.batch, result.accepted, result.duplicates))
             metrics.MQTT_ACKS.inc()
-        client.ack(message.mid, message.qos)
+        connection.puback(packet_id)
 
-    def _refuse(self, client: Client, robot_id: str, exc: FleetError, batch: str | None) -> None:
+    def _refuse(self, connection: MqttConnection, robot_id: str, exc: FleetError, batch: str | None) -> None:
         retry = "Retry-After" in exc.headers
         (metrics.MQTT_DEFERRED if retry else metrics.MQTT_DEAD_LETTERS).labels(exc.kind.value).inc()
-        client.publish(topic_for(robot_id, ERRORS), encode_problem(exc, batch), 1)
+        connection.publish(topic_for(robot_id, ERRORS), encode_problem(exc, batch), qos=1)
 
     def _principal(self, robot_id: str) -> Principal:
         principal = self._principals.get(robot_id)

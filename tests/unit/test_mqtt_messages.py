@@ -11,6 +11,7 @@ import pytest
 from app.auth.tokens import broker_hash
 from app.errors import InvalidReading, StorageUnavailable
 from app.mqtt.accounts import render_acl, render_passwords
+from app.mqtt.connection import PINGRESP, PUBLISH, encode_packet, encode_string, split_packets
 from app.mqtt.messages import batch_of, encode_problem, fits_mqtt, robot_of, topic_for
 from app.schemas import FieldError
 
@@ -61,3 +62,17 @@ def test_problems_carry_their_batch_and_retry_after() -> None:
     assert (busy["status"], busy["retry_after_s"], "batch" in busy) == (503, 2, False)
     assert topic_for("r1", "errors") == "fleet/r1/errors"
     assert batch_of(b'{"batch": "b7", "readings": 5}') == "b7" and batch_of(b"[1]") is None
+
+
+def test_packets_are_split_whole_whatever_the_reads_cut_them_into() -> None:
+    small = encode_packet(PUBLISH, encode_string("fleet/r1/telemetry") + b"{}")
+    large = encode_packet(PUBLISH | 0x02, encode_string("fleet/r2/telemetry") + b"\x00\x07" + b"x" * 10_000)
+    stream = small + large + bytes([PINGRESP, 0])
+    assert large[1] & 0x80 and large[2] & 0x80 == 0  # a two-byte remaining length
+    for cut in (1, 2, 3, len(small) + 1, len(small) + 2, len(small) + 3, len(stream) - 1):
+        buffer, packets = bytearray(), []
+        for piece in (stream[:cut], stream[cut:]):
+            buffer += piece
+            packets += split_packets(buffer)
+        assert [kind for kind, _ in packets] == [PUBLISH, PUBLISH | 0x02, PINGRESP], cut
+        assert packets[1][1].endswith(b"x" * 10_000) and not buffer
