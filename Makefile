@@ -86,7 +86,7 @@ admin: db  ## the admin CLI: make admin ARGS="list" | "provision-robot R1" | "re
 	@$(PY) -m app.admin $(ARGS)
 
 simulate: deps  ## run the fleet simulator against the API (make up first); ARGS=--incidents for alerts, ARGS="--transport mqtt" through the robot client
-	@$(PY) -m simulator $(ARGS)
+	@$(PY) -m simulator $(if $(FLEET_ADMIN_KEY),,--local-key) $(ARGS)
 
 webhook-receiver: deps  ## print the alert webhooks it receives on :9000, checking signatures with SECRET=whsec_...
 	@$(PY) -m simulator.webhook_receiver $(if $(SECRET),--secret "$(SECRET)") $(ARGS)

@@ -8,14 +8,16 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 
+import asyncpg
 import httpx
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from simulator.delivery import Stats
+from simulator.keys import local_admin_key
 from simulator.run import SimConfig, Simulation
 
 DISPLAY_INTERVAL_S = 0.5
@@ -43,6 +45,12 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         "Without one the API must run with FLEET_AUTH=off",
     )
     p.add_argument(
+        "--local-key",
+        action="store_true",
+        help="without --admin-key: make a key on the local database (FLEET_DATABASE_URL) for this run and revoke it "
+        "at the end; `make simulate` passes it",
+    )
+    p.add_argument(
         "--incidents",
         action="store_true",
         help="script incidents (a flat battery, a silent robot, one leaving the site, a fault, one stuck) with demo "
@@ -58,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     p.add_argument("--mqtt-url", default=d.mqtt_url, help="the broker, for --transport mqtt")
     p.add_argument("--outbox-dir", default=d.outbox_dir, help="where each robot's outbox file goes")
     a = p.parse_args(argv)
-    if a.transport != "direct" and not a.admin_key:
+    if a.transport != "direct" and not a.admin_key and not a.local_key:
         p.error("--transport http or mqtt needs --admin-key (or FLEET_ADMIN_KEY): each robot uses its own token")
     lat, lon = (float(part) for part in a.centre.split(","))
     return SimConfig(
@@ -78,6 +86,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         transport=a.transport,
         mqtt_url=a.mqtt_url,
         outbox_dir=a.outbox_dir,
+        local_key=a.local_key and not a.admin_key,
     )
 
 
@@ -149,6 +158,18 @@ def main(argv: list[str] | None = None) -> int:
     except httpx.HTTPError as exc:
         console.print(f"[red]cannot reach the API at {config.url}: {exc!r}. Is it up (make up)?[/red]")
         return 1
+    if not config.local_key:
+        return simulate(config, console)
+    try:
+        with local_admin_key() as key:
+            console.print("a key for this run was made on the local database; it is revoked when the run ends")
+            return simulate(replace(config, admin_key=key), console)
+    except (OSError, asyncpg.PostgresError) as exc:
+        console.print(f"[red]no key could be made on the local database ({exc!r}): pass --admin-key[/red]")
+        return 1
+
+
+def simulate(config: SimConfig, console: Console) -> int:
     if (refusal := credential_refusal(config)) is not None:
         console.print(f"[red]{refusal}[/red]")
         return 1

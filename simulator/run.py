@@ -52,6 +52,7 @@ class SimConfig:
     # An operator key with the admin and read scopes (`make admin-key`): each robot is provisioned through the
     # admin API and sends with its own token. None: no credentials (an API running with FLEET_AUTH=off).
     admin_key: str | None = None
+    local_key: bool = False  # no key given: make one on the local database for this run (simulator.keys)
     # Scripted incidents (simulator.incidents) and the demo alert rules that catch them; alert events are printed.
     incidents: bool = False
     incident_offset_s: float = 0.0  # where in the incident cycle the run starts (tests start at a fault)

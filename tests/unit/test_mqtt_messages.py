@@ -3,15 +3,17 @@ in Mosquitto's own form, and which robot ids can be broker users."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from typing import cast
 
 import pytest
 
 from app.auth.tokens import broker_hash
 from app.errors import InvalidReading, StorageUnavailable
 from app.mqtt.accounts import render_acl, render_passwords
-from app.mqtt.connection import PINGRESP, PUBLISH, encode_packet, encode_string, split_packets
+from app.mqtt.connection import PINGRESP, PUBLISH, MqttConnection, encode_packet, encode_string, split_packets
 from app.mqtt.messages import batch_of, encode_problem, fits_mqtt, robot_of, topic_for
 from app.schemas import FieldError
 
@@ -76,3 +78,39 @@ def test_packets_are_split_whole_whatever_the_reads_cut_them_into() -> None:
             packets += split_packets(buffer)
         assert [kind for kind, _ in packets] == [PUBLISH, PUBLISH | 0x02, PINGRESP], cut
         assert packets[1][1].endswith(b"x" * 10_000) and not buffer
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.paused, self.written = False, b""
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+
+async def test_past_its_cap_of_unanswered_messages_a_connection_stops_reading_until_answers_go_out() -> None:
+    taken: list[int | None] = []
+    connection = MqttConnection(lambda _, topic, payload, packet_id: taken.append(packet_id), max_unacked=4)
+    transport = FakeTransport()
+    connection.connection_made(cast(asyncio.Transport, transport))
+    messages = b"".join(
+        encode_packet(PUBLISH | 0x02, encode_string("fleet/r1/telemetry") + packet_id.to_bytes(2, "big") + b"{}")
+        for packet_id in range(1, 5)
+    )
+    connection.data_received(messages)
+    assert taken == [1, 2, 3, 4] and transport.paused  # the broker holds the rest
+    connection.puback(1)
+    assert transport.paused  # 3 unanswered: more than half the cap
+    connection.puback(2)
+    assert not transport.paused
+    await asyncio.sleep(0)  # packets of one loop turn go out together
+    assert transport.written == bytes([0x40, 2, 0, 1, 0x40, 2, 0, 2])
