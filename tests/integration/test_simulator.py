@@ -186,3 +186,16 @@ async def test_a_run_stops_sending_at_the_first_401(
         await conn.execute("UPDATE credential_epoch SET epoch = epoch + 1")
         stats = await asyncio.wait_for(run, timeout=20)  # not the 30 s the run was asked for
     assert sim.refused is not None and stats.rejected >= 1
+
+
+async def test_make_simulate_makes_a_key_for_its_run_and_revokes_it_after(
+    settings: Settings, conn: asyncpg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make up` then `make simulate`, with no key of the user's: the Makefile passes --local-key."""
+    monkeypatch.setenv("FLEET_DATABASE_URL", database_url)
+    async with live_api(replace_settings(settings, auth="on")) as base:
+        args = ["--url", base, "--local-key", "--robots", "3", "--rate", "5", "--duration", "1"]
+        assert await asyncio.to_thread(simulator_main, args) == 0
+    keys = await conn.fetch("SELECT name, revoked_at FROM credentials WHERE kind = 'key'")
+    assert [(k["name"], k["revoked_at"] is not None) for k in keys] == [("simulator (make simulate)", True)]
+    assert await conn.fetchval("SELECT count(*) FROM credentials WHERE kind = 'robot'") == 3
