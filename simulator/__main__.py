@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         choices=("direct", "http", "mqtt"),
         default=d.transport,
         help="direct: the simulator's own HTTP sender; http or mqtt: each robot sends through the robot client "
-        "(fleet_client) with its own SQLite outbox (needs --admin-key: robots use their own tokens)",
+        "(fleet_robot) with its own SQLite outbox (needs --admin-key: robots use their own tokens)",
     )
     p.add_argument("--mqtt-url", default=d.mqtt_url, help="the broker, for --transport mqtt")
     p.add_argument("--outbox-dir", default=d.outbox_dir, help="where each robot's outbox file goes")

@@ -1,4 +1,4 @@
-"""The simulated fleet sending through the robot client (fleet_client), as real robots would: each robot records
+"""The simulated fleet sending through the robot client (fleet_robot), as real robots would: each robot records
 into its own SQLite outbox and sends over MQTT or HTTP; a reading leaves the outbox only after the service's ack."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fleet_client import HttpTransport, MqttTransport, RobotClient, Transport
+from fleet_robot import HttpTransport, MqttTransport, RobotClient, Transport
 from simulator.delivery import Stats
 
 

@@ -57,7 +57,7 @@ class SimConfig:
     incidents: bool = False
     incident_offset_s: float = 0.0  # where in the incident cycle the run starts (tests start at a fault)
     # "direct": the simulator's own HTTP sender (an in-memory queue, batches of ``batch``). "http" or "mqtt": each
-    # robot sends through the robot client (fleet_client), with an SQLite outbox per robot in ``outbox_dir``.
+    # robot sends through the robot client (fleet_robot), with an SQLite outbox per robot in ``outbox_dir``.
     transport: str = "direct"
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     outbox_dir: str = ".run/outboxes"
@@ -77,7 +77,7 @@ class Simulation:
         self.on_alert: Callable[[str], None] = print  # where alert events go (the display replaces it)
         # Set at the first 401: the run stops producing, and what is queued is not sent (it would be refused too).
         self.refused: str | None = None
-        self.clients: ClientFleet | None = None  # robots sending through fleet_client (config.transport)
+        self.clients: ClientFleet | None = None  # robots sending through fleet_robot (config.transport)
 
     def rows_per_s(self) -> float:
         return self.stats.acknowledged / max(1e-9, time.monotonic() - self.started_at)

@@ -20,7 +20,7 @@ import rclpy  # type: ignore[import-not-found]
 from rclpy.node import Node  # type: ignore[import-not-found]
 from sensor_msgs.msg import BatteryState, NavSatFix, NavSatStatus  # type: ignore[import-not-found]
 
-from fleet_client import HttpTransport, MqttTransport, RobotClient, Transport
+from fleet_robot import HttpTransport, MqttTransport, RobotClient, Transport
 
 
 class FleetBridge(Node):  # type: ignore[misc]

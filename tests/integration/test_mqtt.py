@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY
 from app.errors import ErrorKind
 from app.problems import problem_type
 from app.settings import Settings, replace_settings, settings_from
-from fleet_client import MqttTransport, RobotClient
+from fleet_robot import MqttTransport, RobotClient
 from simulator.run import SimConfig, Simulation
 from tests.support.auth import bearer, issue_key, issue_robot
 from tests.support.broker import Broker

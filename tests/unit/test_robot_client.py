@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet_client import Acked, Outbox, Refused, Retry, RobotClient
-from fleet_client.transports import Done, Result, problem_result, result_of
+from fleet_robot import Acked, Outbox, Refused, Retry, RobotClient
+from fleet_robot.transports import Done, Result, problem_result, result_of
 
 
 def test_the_outbox_keeps_readings_and_its_count_across_a_reopen(tmp_path: Path) -> None:

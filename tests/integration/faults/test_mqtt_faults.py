@@ -1,4 +1,4 @@
-"""The fault suite's MQTT rows, and the robot client's power-cut test: robot clients (`python -m fleet_client`, each
+"""The fault suite's MQTT rows, and the robot client's power-cut test: robot clients (`python -m fleet_robot`, each
 its own process and SQLite outbox) send over MQTT while the broker is killed -9, the API is killed -9, PostgreSQL
 restarts, or a client itself is killed -9 mid-batch and started again on its outbox. Then each robot's stored
 readings are counted against its own outbox: every reading it ever recorded is stored exactly once."""
@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from benchmarks.servers import ROOT
-from fleet_client import Outbox
+from fleet_robot import Outbox
 from tests.support.auth import issue_robot
 from tests.support.broker import Broker
 from tests.support.faults import ApiProcess, database_up, restart_database
@@ -50,7 +50,7 @@ class Fleet:
         return self.directory / f"{robot_id}.db"
 
     def start(self, robot_id: str, count: int = READINGS_PER_ROBOT) -> None:
-        command = [sys.executable, "-m", "fleet_client", "--robot-id", robot_id, "--url", self.url]
+        command = [sys.executable, "-m", "fleet_robot", "--robot-id", robot_id, "--url", self.url]
         command += ["--token-file", str(self.directory / f"{robot_id}.token"), "--outbox", str(self.outbox(robot_id))]
         command += ["--count", str(count), "--rate", str(RATE_HZ), "--batch", str(BATCH)]
         command += ["--ack-timeout", str(ACK_TIMEOUT_S), "--drain-timeout", str(DRAIN_TIMEOUT_S)]

@@ -29,6 +29,7 @@ from tests.support.database import (
     REFRESH_EVERY_SECOND,
     TRUNCATE_ALL,
     execute_once,
+    refresh_minutes,
 )
 from tests.support.faults import ApiProcess, database_up, freeze_database, kill_database, restart_database
 from tests.support.sse import sse_events
@@ -46,6 +47,7 @@ LOAD_BEFORE_S = 2.0
 LOAD_AFTER_S = 3.0
 DEADLINE_S = 90.0
 GAP_S = 300
+JOB_REFRESH_WITHIN_S = 15
 ZONES = ("UTC", "Asia/Kolkata", "Asia/Kathmandu")  # +5:30 and +5:45, without DST: wall clocks off the hour
 WIDTHS = {"1m": timedelta(minutes=1), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
 SETTINGS = {
@@ -249,10 +251,16 @@ async def test_every_derived_answer_equals_the_raw_rows(
     try:
         await until_true(lambda: conn.fetchval(FOLLOWED))
         rows = [oracle.Raw(*record) for record in await conn.fetch(EVERY_ROW)]
-        # The database's own job (in its background worker) refreshed the minutes during the load, so buckets
-        # read them where it went. (Not necessarily after the fault: TimescaleDB waits 5 minutes before running a
-        # job again that a restart of the database interrupted. Until then buckets read more from the readings.)
-        await until_true(lambda: conn.fetchval(REFRESHED))
+        # The database's own job (in its background worker) refreshes the minutes every second during the load, so
+        # buckets read them where it went. Not necessarily after the fault: TimescaleDB waits 5 minutes before
+        # running a job again that a restart of the database interrupted, and on a loaded machine the job may not
+        # have run once before the restart came. Then the refresh is run by hand (the job's own procedure), so the
+        # answers below still mix the minutes and the readings.
+        try:
+            await until_true(lambda: conn.fetchval(REFRESHED), within_s=JOB_REFRESH_WITHIN_S)
+        except AssertionError:
+            await refresh_minutes(conn)
+        assert await conn.fetchval(REFRESHED)
     finally:
         await conn.close()
     keys = [(row.robot_id, row.time) for row in rows]

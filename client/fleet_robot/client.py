@@ -19,8 +19,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from fleet_client.outbox import Outbox
-from fleet_client.transports import Acked, Refused, Result, Retry, Transport
+from fleet_robot.outbox import Outbox
+from fleet_robot.transports import Acked, Refused, Result, Retry, Transport
 
 log = logging.getLogger(__name__)
 

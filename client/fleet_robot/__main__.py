@@ -1,4 +1,4 @@
-"""``python -m fleet_client``: record readings for one robot into its outbox and send them, over MQTT or HTTP,
+"""``python -m fleet_robot``: record readings for one robot into its outbox and send them, over MQTT or HTTP,
 until the outbox is empty; what a robot would do, and what the tests kill mid-batch."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from fleet_client.client import RobotClient
-from fleet_client.transports import HttpTransport, MqttTransport, Transport
+from fleet_robot.client import RobotClient
+from fleet_robot.transports import HttpTransport, MqttTransport, Transport
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fleet_client", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fleet_robot", description=__doc__)
     parser.add_argument("--robot-id", required=True)
     parser.add_argument("--token-file", required=True, type=Path, help="a file holding the robot's token")
     parser.add_argument("--outbox", required=True, type=Path, help="the outbox's SQLite file (created if missing)")

@@ -1,9 +1,9 @@
 """The robot's side of fleet telemetry: readings go to a durable outbox first, and leave it only when the service
 has acknowledged them after its commit, over MQTT or HTTP."""
 
-from fleet_client.client import RobotClient, Stats
-from fleet_client.outbox import Outbox
-from fleet_client.transports import Acked, HttpTransport, MqttTransport, Refused, Retry, Transport
+from fleet_robot.client import RobotClient, Stats
+from fleet_robot.outbox import Outbox
+from fleet_robot.transports import Acked, HttpTransport, MqttTransport, Refused, Retry, Transport
 
 __all__ = [
     "Acked",
