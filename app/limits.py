@@ -1,6 +1,6 @@
 """Per-credential limits that keep one client from using up what others need: request rates and concurrent work.
 
-Both are per process: with several workers, a client gets each worker's allowance (documented in the README).
+Both are per process: with several workers, a client gets each worker's allowance (documented in docs/security.md).
 """
 
 from __future__ import annotations

@@ -436,7 +436,7 @@ async def test_look_alike_robot_ids_are_refused_at_provisioning(
 async def test_the_first_reading_stored_for_a_second_wins_whoever_sent_it(
     client: httpx.AsyncClient, pool: asyncpg.Pool, conn: asyncpg.Connection
 ) -> None:
-    """H3, as decided in the README: a gateway's reading of a robot's second, stored first, stands; the robot's
+    """H3, as decided in docs/security.md: a gateway's reading of a robot's second, stored first, stands; the robot's
     own one is acknowledged as a duplicate. A gateway cannot claim more than FLEET_MAX_FUTURE_S ahead."""
     token = await issue_robot(pool, "H3")
     gateway = await issue_key(pool, "site gateway", "ingest")

@@ -1,33 +1,54 @@
-// Open alerts, newest first, with acknowledge; kept current by the stream's alert events.
+// Open alerts, grouped by rule (newest group first), with counts, paging and bulk acknowledge; kept current by
+// the stream's alert events. A storm of events is applied once per animation frame, and only what changed is
+// touched in the page: an item being typed in keeps its focus and its text.
 
-import { request } from "/console/assets/api.js";
+import { fetchAll, request } from "/console/assets/api.js";
 import { ago } from "/console/assets/table.js";
+
+const PAGE = 20;  // items shown per group, and added by "show more"
+const OPEN_GROUPS = 3;  // groups open when first seen; the rest show their header and counts only
+const ACK_CONCURRENCY = 6;  // bulk acknowledge: requests in flight at once
 
 export class AlertsPanel {
   constructor(list, counter, onChange) {
     this.list = list;
     this.counter = counter;
-    this.onChange = onChange;  // called after every change, with the open alerts' count per robot
+    this.onChange = onChange;  // called once per frame after changes, with the open alerts' count per robot
     this.alerts = new Map();  // alert_id -> alert, open ones only
+    this.items = new Map();  // alert_id -> { alert, li }: an item is rebuilt only when its alert changed
+    this.groups = new Map();  // rule key -> { li, details, summary, ol, more, bulk, shown }
+    this.open = new Set();  // rule keys whose group is open
+    this.seen = new Set();  // rule keys ever shown (a group is opened by default only the first time)
+    this.dirty = false;
     list.addEventListener("click", (event) => {
-      const button = event.target.closest("button[data-alert]");
-      if (button) this.acknowledge(Number(button.dataset.alert), button);
+      const button = event.target.closest("button");
+      if (!button) return;
+      if (button.dataset.alert) this.acknowledge(Number(button.dataset.alert), button);
+      else if (button.dataset.more) this.showMore(button.dataset.more);
+      else if (button.dataset.ackAll) this.acknowledgeGroup(button.dataset.ackAll, button);
     });
   }
 
   async load() {
+    const loaded = new Map();
     for (const state of ["active", "acknowledged"]) {
-      const page = await request(`/alerts?state=${state}&limit=1000`);
-      for (const alert of page.alerts) this.alerts.set(alert.alert_id, alert);
+      for (const alert of await fetchAll("/alerts", "alerts", { state, limit: "1000" })) loaded.set(alert.alert_id, alert);
     }
-    this.render();
+    this.alerts = loaded;  // what the stream said meanwhile is in the next events, or in this load already
+    this.schedule();
   }
 
   // An alert.opened / alert.acknowledged / alert.resolved event.
   apply(alert) {
     if (alert.state === "resolved") this.alerts.delete(alert.alert_id);
     else this.alerts.set(alert.alert_id, alert);
-    this.render();
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.dirty) return;
+    this.dirty = true;
+    requestAnimationFrame(() => this.render());
   }
 
   async acknowledge(alertId, button) {
@@ -41,6 +62,35 @@ export class AlertsPanel {
     }
   }
 
+  async acknowledgeGroup(key, button) {
+    const active = [...this.alerts.values()].filter((a) => ruleKey(a) === key && a.state === "active");
+    button.disabled = true;
+    let done = 0;
+    let failed = 0;
+    const queue = active.map((a) => a.alert_id);
+    const worker = async () => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+        try {
+          this.apply(await request(`/alerts/${id}/acknowledge`, { method: "POST", body: { note: null } }));
+        } catch {
+          failed += 1;
+        }
+        done += 1;
+        button.textContent = `Acknowledging… ${done} of ${active.length}`;
+      }
+    };
+    await Promise.all(Array.from({ length: ACK_CONCURRENCY }, worker));
+    button.title = failed ? `${failed} could not be acknowledged` : "";
+    button.disabled = false;
+    this.schedule();
+  }
+
+  showMore(key) {
+    const group = this.groups.get(key);
+    if (group) group.shown += PAGE;
+    this.schedule();
+  }
+
   countsByRobot() {
     const counts = new Map();
     for (const alert of this.alerts.values()) counts.set(alert.robot_id, (counts.get(alert.robot_id) || 0) + 1);
@@ -48,14 +98,78 @@ export class AlertsPanel {
   }
 
   render() {
-    const sorted = [...this.alerts.values()].sort((a, b) => b.alert_id - a.alert_id);
+    this.dirty = false;
     const now = Date.now();
-    this.list.replaceChildren(...sorted.map((alert) => this.item(alert, now)));
-    this.counter.textContent = `(${sorted.length})`;
+    const byRule = new Map();  // rule key -> its alerts, newest first
+    for (const alert of [...this.alerts.values()].sort((a, b) => b.alert_id - a.alert_id)) {
+      const key = ruleKey(alert);
+      if (!byRule.has(key)) byRule.set(key, []);
+      byRule.get(key).push(alert);
+    }
+    for (const [alertId, item] of this.items) if (!this.alerts.has(alertId)) this.items.delete(alertId);
+    const groups = [];
+    for (const [key, alerts] of byRule) {
+      if (!this.seen.has(key)) {
+        this.seen.add(key);
+        if (this.seen.size <= OPEN_GROUPS) this.open.add(key);
+      }
+      groups.push(this.renderGroup(key, alerts, now));
+    }
+    for (const key of this.groups.keys()) if (!byRule.has(key)) this.groups.delete(key);
+    reconcile(this.list, groups);
+    this.counter.textContent = `(${this.alerts.size})`;
     this.onChange(this.countsByRobot());
   }
 
+  renderGroup(key, alerts, now) {
+    let group = this.groups.get(key);
+    if (!group) {
+      group = this.makeGroup(key);
+      this.groups.set(key, group);
+    }
+    const active = alerts.filter((a) => a.state === "active").length;
+    group.summary.textContent = `${alerts[0].rule_name}: ${alerts.length} open, ${active} active`;
+    group.bulk.hidden = active === 0;
+    if (!group.bulk.disabled) group.bulk.textContent = `Acknowledge all ${active} active`;
+    group.details.open = this.open.has(key);
+    if (group.details.open) {
+      const shown = alerts.slice(0, group.shown).map((alert) => this.item(alert, now));
+      reconcile(group.ol, shown);
+      const left = alerts.length - shown.length;
+      group.more.hidden = left <= 0;
+      group.more.textContent = `Show ${Math.min(PAGE, left)} more (${left} not shown)`;
+    } else {
+      group.ol.replaceChildren();  // a closed group holds no items: a storm of thousands stays cheap
+    }
+    return group.li;
+  }
+
+  makeGroup(key) {
+    const li = Object.assign(document.createElement("li"), { className: "alert-group" });
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    const bulk = Object.assign(document.createElement("button"), { type: "button", className: "ack-all" });
+    bulk.dataset.ackAll = key;
+    const ol = Object.assign(document.createElement("ol"), { className: "alert-items" });
+    const more = Object.assign(document.createElement("button"), { type: "button", className: "more" });
+    more.dataset.more = key;
+    details.append(summary, bulk, ol, more);
+    details.addEventListener("toggle", () => {
+      if (details.open === this.open.has(key)) return;
+      if (details.open) this.open.add(key);
+      else this.open.delete(key);
+      this.schedule();
+    });
+    li.append(details);
+    return { li, details, summary, ol, more, bulk, shown: PAGE };
+  }
+
   item(alert, now) {
+    const cached = this.items.get(alert.alert_id);
+    if (cached && cached.alert === alert) {
+      cached.opened.textContent = `${alert.reason} (opened ${ago(alert.opened_at, now)})`;
+      return cached.li;
+    }
     const li = document.createElement("li");
     li.className = `alert ${alert.state}`;
     li.dataset.alert = alert.alert_id;
@@ -66,9 +180,9 @@ export class AlertsPanel {
     state.className = "state";
     state.textContent = alert.state === "active" ? "ACTIVE" : `acknowledged by ${alert.acknowledged_by}`;
     head.append(strong, " ", state);
-    const reason = document.createElement("p");
-    reason.textContent = `${alert.reason} (opened ${ago(alert.opened_at, now)})`;
-    li.append(head, reason);
+    const opened = document.createElement("p");
+    opened.textContent = `${alert.reason} (opened ${ago(alert.opened_at, now)})`;
+    li.append(head, opened);
     if (alert.note) {
       const note = document.createElement("p");
       note.className = "note";
@@ -85,6 +199,26 @@ export class AlertsPanel {
       form.append(input, button);
       li.append(form);
     }
+    this.items.set(alert.alert_id, { alert, li, opened });
     return li;
+  }
+}
+
+function ruleKey(alert) {
+  return alert.rule_id === null ? `deleted: ${alert.rule_name}` : String(alert.rule_id);
+}
+
+// Make parent's children exactly `wanted`, in order, moving as few as it can: a node already in place is not
+// touched, so one being typed in keeps its focus.
+function reconcile(parent, wanted) {
+  const keep = new Set(wanted);
+  for (const child of [...parent.children]) if (!keep.has(child)) child.remove();
+  let cursor = parent.firstElementChild;
+  for (const node of wanted) {
+    if (node === cursor) {
+      cursor = cursor.nextElementSibling;
+      continue;
+    }
+    parent.insertBefore(node, cursor);
   }
 }

@@ -4,6 +4,15 @@
 const KEY_ITEM = "fleet-console-key";
 
 export class Unauthorized extends Error {}
+export class Forbidden extends Error {}
+
+async function problemDetail(response) {
+  try {
+    return (await response.json()).detail || `HTTP ${response.status}`;
+  } catch {
+    return `HTTP ${response.status}`;
+  }
+}
 
 export function storedKey() {
   return sessionStorage.getItem(KEY_ITEM);
@@ -69,6 +78,7 @@ export function openStream(path, onEvent, onState) {
       signal: controller.signal,
     });
     if (response.status === 401) throw new Unauthorized("the key was refused");
+    if (response.status === 403) throw new Forbidden(await problemDetail(response));
     if (!response.ok || !response.body) throw new Error(`stream: HTTP ${response.status}`);
     onState("live");
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -105,6 +115,10 @@ export function openStream(path, onEvent, onState) {
       } catch (error) {
         if (error instanceof Unauthorized) {
           onState("signed out");
+          return;
+        }
+        if (error instanceof Forbidden) {  // retrying cannot help: the key lacks the scope
+          onState(`no live updates: ${error.message}`);
           return;
         }
         if (stopped) return;

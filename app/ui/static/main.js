@@ -35,6 +35,7 @@ const alerts = new AlertsPanel($("#alerts"), $("#alert-count"), (counts) => {
 });
 state.detail = detail;
 state.map = map;
+state.alerts = alerts;
 table.onSort = () => renderTable();
 $("#filter").addEventListener("change", () => renderTable());
 $("#search").addEventListener("input", () => renderTable());
@@ -58,6 +59,9 @@ function renderSummary() {
 }
 
 function setLive(text) {
+  // Back after an interruption: alerts that closed meanwhile sent events this page never got. Load them anew.
+  if (text === "live" && state.streamState !== "live" && state.wasLive) alerts.load().catch(() => {});
+  if (text === "live") state.wasLive = true;
   state.streamState = text;
   const live = $("#live");
   live.textContent = text === "live" ? "● live" : text;
