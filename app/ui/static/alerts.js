@@ -3,7 +3,7 @@
 // touched in the page: an item being typed in keeps its focus and its text.
 
 import { fetchAll, request } from "/console/assets/api.js";
-import { ago } from "/console/assets/table.js";
+import { ago, reconcile } from "/console/assets/table.js";
 
 const PAGE = 20;  // items shown per group, and added by "show more"
 const OPEN_GROUPS = 3;  // groups open when first seen; the rest show their header and counts only
@@ -13,13 +13,15 @@ export class AlertsPanel {
   constructor(list, counter, onChange) {
     this.list = list;
     this.counter = counter;
-    this.onChange = onChange;  // called once per frame after changes, with the open alerts' count per robot
+    // Called at most once per frame, when robots' counts of open alerts moved: (count per robot, those robots' ids).
+    this.onChange = onChange;
     this.alerts = new Map();  // alert_id -> alert, open ones only
     this.items = new Map();  // alert_id -> { alert, li }: an item is rebuilt only when its alert changed
     this.groups = new Map();  // rule key -> { li, details, summary, ol, more, bulk, shown }
     this.open = new Set();  // rule keys whose group is open
     this.seen = new Set();  // rule keys ever shown (a group is opened by default only the first time)
     this.dirty = false;
+    this.lastCounts = new Map();  // robot_id -> open alerts, as last handed to onChange
     list.addEventListener("click", (event) => {
       const button = event.target.closest("button");
       if (!button) return;
@@ -118,7 +120,13 @@ export class AlertsPanel {
     for (const key of this.groups.keys()) if (!byRule.has(key)) this.groups.delete(key);
     reconcile(this.list, groups);
     this.counter.textContent = `(${this.alerts.size})`;
-    this.onChange(this.countsByRobot());
+    // Only the robots whose count of open alerts moved: acknowledging a thousand changes none of them.
+    const counts = this.countsByRobot();
+    const moved = [...new Set([...counts.keys(), ...this.lastCounts.keys()])].filter(
+      (robotId) => counts.get(robotId) !== this.lastCounts.get(robotId),
+    );
+    this.lastCounts = counts;
+    if (moved.length) this.onChange(counts, moved);
   }
 
   renderGroup(key, alerts, now) {
@@ -166,8 +174,12 @@ export class AlertsPanel {
 
   item(alert, now) {
     const cached = this.items.get(alert.alert_id);
+    const openedText = `${alert.reason} (opened ${ago(alert.opened_at, now)})`;
     if (cached && cached.alert === alert) {
-      cached.opened.textContent = `${alert.reason} (opened ${ago(alert.opened_at, now)})`;
+      if (cached.openedText !== openedText) {  // "12 min ago" moves rarely; rewriting the text costs a layout
+        cached.opened.textContent = openedText;
+        cached.openedText = openedText;
+      }
       return cached.li;
     }
     const li = document.createElement("li");
@@ -181,7 +193,7 @@ export class AlertsPanel {
     state.textContent = alert.state === "active" ? "ACTIVE" : `acknowledged by ${alert.acknowledged_by}`;
     head.append(strong, " ", state);
     const opened = document.createElement("p");
-    opened.textContent = `${alert.reason} (opened ${ago(alert.opened_at, now)})`;
+    opened.textContent = openedText;
     li.append(head, opened);
     if (alert.note) {
       const note = document.createElement("p");
@@ -199,26 +211,11 @@ export class AlertsPanel {
       form.append(input, button);
       li.append(form);
     }
-    this.items.set(alert.alert_id, { alert, li, opened });
+    this.items.set(alert.alert_id, { alert, li, opened, openedText });
     return li;
   }
 }
 
 function ruleKey(alert) {
   return alert.rule_id === null ? `deleted: ${alert.rule_name}` : String(alert.rule_id);
-}
-
-// Make parent's children exactly `wanted`, in order, moving as few as it can: a node already in place is not
-// touched, so one being typed in keeps its focus.
-function reconcile(parent, wanted) {
-  const keep = new Set(wanted);
-  for (const child of [...parent.children]) if (!keep.has(child)) child.remove();
-  let cursor = parent.firstElementChild;
-  for (const node of wanted) {
-    if (node === cursor) {
-      cursor = cursor.nextElementSibling;
-      continue;
-    }
-    parent.insertBefore(node, cursor);
-  }
 }

@@ -76,7 +76,7 @@ export class FleetTable {
       });
     const now = Date.now();
     const rows = sorted.map((robot) => this.row(robot, alertCounts.get(robot.robot_id) || 0, now));
-    this.body.replaceChildren(...rows);
+    reconcile(this.body, rows);
     return sorted.length;
   }
 
@@ -90,16 +90,15 @@ export class FleetTable {
       this.rows.set(robot.robot_id, tr);
     }
     const [id, status, battery, seen, online, open] = tr.cells;
-    id.textContent = robot.robot_id;
-    status.textContent = robot.status || "—";
-    status.className = `status s-${robot.status || "unknown"}`;
-    battery.textContent = `${robot.battery_level.toFixed(0)} %`;
-    battery.className = robot.battery_level < LOW_BATTERY_PCT ? "low" : "";
-    seen.textContent = ago(robot.last_seen, now);
+    // Only what changed is written: a write costs a style and layout pass, and most cells of 1,000 rows re-sorted
+    // every second are as they were.
+    set(id, robot.robot_id);
+    set(status, robot.status || "—", `status s-${robot.status || "unknown"}`);
+    set(battery, `${robot.battery_level.toFixed(0)} %`, robot.battery_level < LOW_BATTERY_PCT ? "low" : "");
+    set(seen, ago(robot.last_seen, now));
     seen.dataset.time = robot.last_seen;
-    online.textContent = robot.online ? "online" : "offline";
-    online.className = robot.online ? "" : "offline";
-    open.textContent = alerts ? String(alerts) : "";
+    set(online, robot.online ? "online" : "offline", robot.online ? "" : "offline");
+    set(open, alerts ? String(alerts) : "");
     return tr;
   }
 
@@ -114,6 +113,26 @@ export class FleetTable {
   // "12 s ago" moves on every second without re-sorting.
   tick() {
     const now = Date.now();
-    for (const cell of this.body.querySelectorAll("td[data-time]")) cell.textContent = ago(cell.dataset.time, now);
+    for (const cell of this.body.querySelectorAll("td[data-time]")) set(cell, ago(cell.dataset.time, now));
+  }
+}
+
+function set(cell, text, className = null) {
+  if (cell.textContent !== text) cell.textContent = text;
+  if (className !== null && cell.className !== className) cell.className = className;
+}
+
+// Make parent's children exactly `wanted`, in order, moving as few as it can: rows already in place are not
+// touched, so focus and scroll stay where they were.
+export function reconcile(parent, wanted) {
+  const keep = new Set(wanted);
+  for (const child of [...parent.children]) if (!keep.has(child)) child.remove();
+  let cursor = parent.firstElementChild;
+  for (const node of wanted) {
+    if (node === cursor) {
+      cursor = cursor.nextElementSibling;
+      continue;
+    }
+    parent.insertBefore(node, cursor);
   }
 }

@@ -20,16 +20,19 @@ from tests.support.builders import reading
 from tests.support.servers import live_api
 
 ROBOTS = 1000
+ALERT_PAGE = 20  # alerts a group shows, and adds at each "show more" (app/ui/static/alerts.js)
 STORM_WITHIN_MS = 30_000  # a loaded CI machine; here the storm shows in a second or two
 # The issue's target is 100 ms; a test only holds the page to a loose bound (CI machines are loaded), and the
 # figures are recorded. Before grouping and frame batching, the page took 22 s and then 41 s to answer.
 LONGEST_TASK_BOUND_MS = 2000
 OBSERVE_LONG_TASKS = """() => {
   window.longTasks = [];
+  window.phases = [];
   new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) window.longTasks.push(entry.duration);
+    for (const entry of list.getEntries()) window.longTasks.push([entry.startTime, entry.duration]);
   }).observe({ type: "longtask" });
 }"""
+PHASES = ("1,000 readings, no alert", "storm opens", "paging", "bulk acknowledge", "storm closes")
 
 
 def fleet(at: datetime, battery: float) -> list[dict[str, Any]]:
@@ -42,6 +45,11 @@ def fleet(at: datetime, battery: float) -> list[dict[str, Any]]:
         )
         for i in range(ROBOTS)
     ]
+
+
+async def mark(page: Page) -> None:
+    """The start of the next phase, on the page's clock (as long tasks are timed)."""
+    await page.evaluate("() => window.phases.push(performance.now())")
 
 
 async def probe(page: Page, until: asyncio.Event, delays: list[float]) -> None:
@@ -74,35 +82,49 @@ async def test_a_storm_of_a_thousand_alerts_leaves_the_console_answering(
         delays: list[float] = []
         calm = asyncio.Event()
         prober = asyncio.create_task(probe(page, calm, delays))
+        await mark(page)  # the same readings without an alert: what the stream alone costs the page
+        assert (await api.post("/telemetry", json=fleet(now + timedelta(seconds=1), 50.0))).status_code == 200
+        await wait_for(page, f"window.fleetConsole.appliedUpdates >= {ROBOTS}", STORM_WITHIN_MS)
         started = time.monotonic()
-        assert (await api.post("/telemetry", json=fleet(now + timedelta(seconds=1), 10.0))).status_code == 200
-        await wait_for(page, f"window.fleetConsole.alerts.alerts.size === {ROBOTS}", STORM_WITHIN_MS)
+        await mark(page)
+        assert (await api.post("/telemetry", json=fleet(now + timedelta(seconds=2), 10.0))).status_code == 200
+        await wait_for(page, f"document.querySelector('#alert-count').textContent === '({ROBOTS})'", STORM_WITHIN_MS)
         shown_s = time.monotonic() - started
-        assert await page.inner_text("#alert-count") == f"({ROBOTS})"
         summary = page.locator("#alerts .alert-group summary")
         assert await summary.count() == 1 and f"{ROBOTS} open, {ROBOTS} active" in await summary.inner_text()
         await page.screenshot(path=str(SCREENSHOTS / "console-storm.png"))
         # Every open alert is reachable: page through the group to its end.
+        await mark(page)
         more = page.locator("#alerts .alert-group button.more")
-        while await more.is_visible():
+        for expected in range(2 * ALERT_PAGE, ROBOTS + 1, ALERT_PAGE):
             await more.click()
-        assert await page.locator("#alerts li.alert").count() == ROBOTS
+            await wait_for(page, f"document.querySelectorAll('#alerts li.alert').length === {expected}", 5000)
+        assert await more.is_hidden()
         # Acknowledge them all at once, then let the storm close.
+        await mark(page)
         await page.click("#alerts .alert-group button.ack-all")
         await wait_for(
             page, "[...window.fleetConsole.alerts.alerts.values()].every((a) => a.state === 'acknowledged')", 60_000
         )
         active = (await api.get("/alerts", params={"state": "active"})).json()["alerts"]
         assert active == []
-        assert (await api.post("/telemetry", json=fleet(now + timedelta(seconds=2), 90.0))).status_code == 200
-        await wait_for(page, "window.fleetConsole.alerts.alerts.size === 0", STORM_WITHIN_MS)
+        await mark(page)
+        assert (await api.post("/telemetry", json=fleet(now + timedelta(seconds=3), 90.0))).status_code == 200
+        await wait_for(page, "document.querySelector('#alert-count').textContent === '(0)'", STORM_WITHIN_MS)
+        assert await page.locator("#alerts li").count() == 0
         calm.set()
         await prober
-        long_tasks = await page.evaluate("() => window.longTasks")
-    longest = max(long_tasks, default=0.0)
+        long_tasks: list[list[float]] = await page.evaluate("() => window.longTasks")
+        marks: list[float] = await page.evaluate("() => window.phases")
+    longest = max((duration for _, duration in long_tasks), default=0.0)
+    by_phase = []
+    for index, name in enumerate(PHASES):
+        end = marks[index + 1] if index + 1 < len(marks) else float("inf")
+        in_phase = [duration for at, duration in long_tasks if marks[index] <= at < end]
+        by_phase.append(f"{name}: {len(in_phase)} over 50 ms, longest {max(in_phase, default=0):.0f} ms")
     figures = (
-        f"alert storm, {ROBOTS} robots: shown in {shown_s:.1f} s; longest task {longest:.0f} ms "
-        f"({len(long_tasks)} over 50 ms); slowest probe of the main thread {max(delays):.0f} ms over {len(delays)}\n"
+        f"alert storm, {ROBOTS} robots: shown in {shown_s:.1f} s; longest task {longest:.0f} ms; "
+        f"slowest probe of the main thread {max(delays):.0f} ms over {len(delays)}\n" + "\n".join(by_phase) + "\n"
     )
     (SCREENSHOTS / "console-storm.txt").write_text(figures)
     print(figures)
