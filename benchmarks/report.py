@@ -37,7 +37,7 @@ def run_cli(
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--output", type=Path, default=None, help=f"where to write {name}.json and the rest")
     args = parser.parse_args()
-    # A quick run is a check, not a result: it must not overwrite the full run that the README quotes (docs/benchmarks.md).
+    # A quick run is a check, not a result: it must not overwrite the full run that docs/benchmarks.md quotes.
     output: Path = args.output or (RESULTS_DIR / "quick" if args.quick else RESULTS_DIR)
     console = Console(soft_wrap=True)
     started = time.monotonic()
