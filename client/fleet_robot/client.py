@@ -175,11 +175,18 @@ class RobotClient:
             elif isinstance(result, Retry):
                 self._resend.appendleft(items)
                 self.stats.retries += 1
-                self._failures += 1
-                base_s, cap_s = self._backoff
-                jitter_s = self._rng.uniform(0, min(cap_s, base_s * 2 ** min(self._failures, 16)))
-                self._resume_at = time.monotonic() + max(jitter_s, result.after_s or 0.0)
-                log.info("batch %s not stored (%s); again in %.1f s", batch_id, result.reason, self._resume_at)
+                now = time.monotonic()
+                if now >= self._resume_at:
+                    # The first failure since sending resumed. The other batches in flight fail with it (a broker
+                    # gone takes them all) and do not count again: counted apiece, 8 of them pushed the backoff to
+                    # its 30 s cap after a one-second outage.
+                    self._failures += 1
+                    base_s, cap_s = self._backoff
+                    jitter_s = self._rng.uniform(0, min(cap_s, base_s * 2 ** min(self._failures, 16)))
+                    self._resume_at = now + max(jitter_s, result.after_s or 0.0)
+                else:
+                    self._resume_at = max(self._resume_at, now + (result.after_s or 0.0))
+                log.info("batch %s not stored (%s); again in %.1f s", batch_id, result.reason, self._resume_at - now)
             elif isinstance(result, Refused) and result.status == TOO_LARGE and len(items) > 1:
                 half = len(items) // 2  # too many readings in one message: send it as two
                 self._resend.extendleft([items[half:], items[:half]])

@@ -117,3 +117,53 @@ def test_a_batch_too_large_is_split_and_a_refused_one_is_set_aside(tmp_path: Pat
     assert [seq for seq, _, _ in dead] == [1, 2]  # the first half was refused; the second stored
     assert json.loads(dead[0][2])["type"] == "/problems/invalid-reading"
     assert (client.stats.accepted, client.stats.refused) == (2, 2)
+
+
+class FailingAllAtOnce:
+    """Holds every batch sent, then fails them all together (a broker gone), then acks what comes again."""
+
+    max_in_flight = 8
+
+    def __init__(self) -> None:
+        self.held: list[Done] = []
+        self.failed = False
+        self.lock = threading.Lock()
+
+    def ready(self) -> bool:
+        return True
+
+    def send(self, batch_id: str, readings: Sequence[bytes], done: Done) -> None:
+        with self.lock:
+            if self.failed:
+                done(Acked(len(readings), 0))
+                return
+            self.held.append(done)
+
+    def fail_all(self) -> None:
+        with self.lock:
+            self.failed, held = True, self.held
+        for done in held:
+            done(Retry("disconnected from the broker"))
+
+    def close(self) -> None:
+        pass
+
+
+def test_batches_that_fail_together_back_off_once_not_once_each(tmp_path: Path) -> None:
+    transport = FailingAllAtOnce()
+    client = RobotClient("r1", transport, tmp_path / "o.db", max_batch=1, backoff_base_s=0.1, backoff_cap_s=30)
+    client.record_many([{"battery_level": float(i)} for i in range(8)])
+    client.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(transport.held) < 8:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        failed_at = time.monotonic()
+        transport.fail_all()
+        assert client.wait_sent(10)
+        resumed_after_s = time.monotonic() - failed_at
+    finally:
+        client.close()
+    # One failure: a backoff of at most 0.2 s (0.1 doubled once). Counted once per batch it was up to 25.6 s.
+    assert resumed_after_s < 2.0 and client.stats.retries == 8
