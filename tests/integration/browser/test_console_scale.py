@@ -20,7 +20,6 @@ from tests.support.builders import reading
 from tests.support.servers import live_api
 
 ROBOTS = 1000
-ALERT_PAGE = 20  # alerts a group shows, and adds at each "show more" (app/ui/static/alerts.js)
 STORM_WITHIN_MS = 30_000  # a loaded CI machine; here the storm shows in a second or two
 # The issue's target is 100 ms; a test only holds the page to a loose bound (CI machines are loaded), and the
 # figures are recorded. Before grouping and frame batching, the page took 22 s and then 41 s to answer.
@@ -31,6 +30,16 @@ OBSERVE_LONG_TASKS = """() => {
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) window.longTasks.push([entry.startTime, entry.duration]);
   }).observe({ type: "longtask" });
+}"""
+# "Show more" clicked until it hides, two frames apart (the panel renders on the next frame): in the page, as 49
+# round trips from the test took 10 s.
+PAGE_TO_THE_END = """async () => {
+  const more = document.querySelector("#alerts .alert-group button.more");
+  for (let clicks = 0; !more.hidden && clicks < 1000; clicks++) {
+    more.click();
+    await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  }
+  return document.querySelectorAll("#alerts li.alert").length;
 }"""
 PHASES = ("1,000 readings, no alert", "storm opens", "paging", "bulk acknowledge", "storm closes")
 
@@ -95,11 +104,8 @@ async def test_a_storm_of_a_thousand_alerts_leaves_the_console_answering(
         await page.screenshot(path=str(SCREENSHOTS / "console-storm.png"))
         # Every open alert is reachable: page through the group to its end.
         await mark(page)
-        more = page.locator("#alerts .alert-group button.more")
-        for expected in range(2 * ALERT_PAGE, ROBOTS + 1, ALERT_PAGE):
-            await more.click()
-            await wait_for(page, f"document.querySelectorAll('#alerts li.alert').length === {expected}", 5000)
-        assert await more.is_hidden()
+        listed = await page.evaluate(PAGE_TO_THE_END)
+        assert listed == ROBOTS
         # Acknowledge them all at once, then let the storm close.
         await mark(page)
         await page.click("#alerts .alert-group button.ack-all")
