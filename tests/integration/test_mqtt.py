@@ -48,10 +48,15 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         yield created
 
 
+def with_broker(settings: Settings, broker: Broker, **changes: Any) -> Settings:
+    """``settings`` with ``changes``, pointed at ``broker`` as `make up` points the API at its broker."""
+    mqtt = {name.removeprefix("FLEET_").lower(): value for name, value in broker.service_settings().items()}
+    return settings_from(mqtt, replace_settings(settings, **changes), strict=False)
+
+
 @pytest.fixture
 async def api(settings: Settings, broker: Broker) -> AsyncIterator[httpx.AsyncClient]:
-    mqtt = {name.removeprefix("FLEET_").lower(): value for name, value in broker.service_settings().items()}
-    served = settings_from(mqtt, replace_settings(settings, auth="on", auth_poll_ms=100), strict=False)
+    served = with_broker(settings, broker, auth="on", auth_poll_ms=100)
     async with serve_in_process(served) as http:
         yield http
 
@@ -229,8 +234,7 @@ async def test_a_decommissioned_robot_is_disconnected_and_cannot_come_back(
 async def test_the_simulator_drives_its_robots_through_the_client(
     settings: Settings, broker: Broker, pool: asyncpg.Pool, tmp_path: Path, transport: str
 ) -> None:
-    mqtt = {name.removeprefix("FLEET_").lower(): value for name, value in broker.service_settings().items()}
-    served = settings_from(mqtt, replace_settings(settings, auth="on", auth_poll_ms=100), strict=False)
+    served = with_broker(settings, broker, auth="on", auth_poll_ms=100)
     admin = await issue_key(pool, "simulator", "admin", "read")
     async with live_api(served) as url:
         config = SimConfig(
@@ -252,9 +256,8 @@ async def test_the_simulator_drives_its_robots_through_the_client(
 async def test_a_robot_over_mqtt_has_the_robots_rate_limit_and_is_told_when_to_send_again(
     settings: Settings, broker: Broker, pool: asyncpg.Pool, conn: asyncpg.Connection
 ) -> None:
-    mqtt = {name.removeprefix("FLEET_").lower(): value for name, value in broker.service_settings().items()}
-    limited = replace_settings(settings, auth="on", robot_requests_per_s=1, robot_burst=3)
-    async with serve_in_process(settings_from(mqtt, limited, strict=False)):
+    limited = with_broker(settings, broker, auth="on", robot_requests_per_s=1, robot_burst=3)
+    async with serve_in_process(limited):
         token = await issue_robot(pool, "mqtt-6")
         await wait_for_account(broker, "mqtt-6")
         robot = RawRobot(broker, "mqtt-6", token)
