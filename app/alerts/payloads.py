@@ -31,6 +31,32 @@ class Acknowledgement(msgspec.Struct, forbid_unknown_fields=True):
     ) = None
 
 
+# One transaction's worth: a storm's alerts are acknowledged a thousand at a time (the console pages through more).
+MAX_BULK_ACKNOWLEDGE = 1000
+AlertId = Annotated[int, Meta(ge=1, le=2**53 - 1)]
+
+
+class BulkAcknowledgement(msgspec.Struct, forbid_unknown_fields=True):
+    alert_ids: Annotated[
+        list[AlertId],
+        Meta(min_length=1, max_length=MAX_BULK_ACKNOWLEDGE, description="The alerts to acknowledge."),
+    ]
+    note: (
+        Annotated[str, Meta(max_length=1000, pattern=NO_NUL, description="What the operator is doing about it.")] | None
+    ) = None
+
+
+class BulkAcknowledged(msgspec.Struct):
+    acknowledged: Annotated[list[Alert], Meta(description="The alerts this call acknowledged, by id.")]
+    unchanged: Annotated[
+        list[int],
+        Meta(
+            description="The ids it did not: resolved or acknowledged already, unknown, or of a robot this key "
+            "does not see."
+        ),
+    ]
+
+
 class NewWebhook(msgspec.Struct, forbid_unknown_fields=True):
     url: Annotated[
         str,

@@ -8,19 +8,27 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.params import JSONBody, Parameter, PathParameter, QueryParameter
 
 from app.alerts.events import Alert, AlertState, alert_from
-from app.alerts.payloads import Acknowledgement, AlertPage, RulePage
+from app.alerts.payloads import (
+    MAX_BULK_ACKNOWLEDGE,
+    Acknowledgement,
+    AlertPage,
+    BulkAcknowledged,
+    BulkAcknowledgement,
+    RulePage,
+)
 from app.alerts.rules import KINDS, RULE_SCHEMA_RULES, AlertRule, Kind, NewRule, decode_rule, rule_from, rule_values
 from app.api.auth import SCOPE_OPT
 from app.api.deps import PoolDep, PrincipalDep, SettingsDep
 from app.api.openapi import json_body_operation
 from app.api.pages import keyset_page_size
-from app.api.params import Cursor, Limit
+from app.api.params import Cursor, Limit, Since, Until
 from app.api.problems import AUTH_ERRORS, problem_responses
 from app.auth.access import visible_robot_ids, visible_rules
 from app.auth.principals import Scope
 from app.cursors import IdPager
 from app.db import alerts
 from app.errors import Conflict, ErrorKind, UnknownAlert, UnknownAlertRule
+from app.timeranges import parse_range
 
 RuleIdPath = Annotated[int, PathParameter(ge=1, le=2**31 - 1, description="The rule's id.")]
 # 2**53 - 1: ids stay exact as JSON numbers in every client (a double holds integers up to it)
@@ -133,9 +141,10 @@ class AlertsController(Controller):
     @get(
         "/",
         operation_id="listAlerts",
-        responses=problem_responses(ErrorKind.BAD_CURSOR, *AUTH_ERRORS),
+        responses=problem_responses(ErrorKind.BAD_CURSOR, ErrorKind.BAD_PARAMETER, ErrorKind.BAD_RANGE, *AUTH_ERRORS),
         summary="Alerts, newest first, in pages",
-        description="`active`: open and not acknowledged; `acknowledged`: open and acknowledged; `resolved`: closed.",
+        description="`active`: open and not acknowledged; `acknowledged`: open and acknowledged; `resolved`: closed. "
+        "`since` and `until` bound when the alert opened.",
     )
     async def list_alerts(
         self,
@@ -147,9 +156,13 @@ class AlertsController(Controller):
         ] = None,
         robot_id: Annotated[str | None, Parameter(description="Only this robot's.")] = None,
         kind: Annotated[Kind | None, Parameter(description=f"Only this kind: {', '.join(KINDS)}.")] = None,
+        rule_id: Annotated[int | None, Parameter(ge=1, le=2**31 - 1, description="Only this rule's.")] = None,
+        since: Since = None,
+        until: Until = None,
         limit: Limit = None,
         cursor: Cursor = None,
     ) -> AlertPage:
+        opened_since, opened_until = parse_range(since, until)
         size = keyset_page_size(limit, settings)
         visible = await visible_robot_ids(pool, principal)
         records = await alerts.fetch_alerts_page(
@@ -160,6 +173,9 @@ class AlertsController(Controller):
             kind,
             None if visible is None else sorted(visible),
             size,
+            rule_id,
+            opened_since,
+            opened_until,
         )
         found = [alert_from(record) for record in records]
         return AlertPage(found, ALERT_PAGES.next_cursor([alert.alert_id for alert in found], size))
@@ -172,6 +188,28 @@ class AlertsController(Controller):
     )
     async def get_alert(self, pool: PoolDep, principal: PrincipalDep, alert_id: AlertIdPath) -> Alert:
         return await _visible_alert(pool, principal, await alerts.fetch_alert(pool, alert_id), alert_id)
+
+    @post(
+        "/acknowledge",
+        operation_id="acknowledgeAlerts",
+        status_code=200,
+        opt={SCOPE_OPT: Scope.OPERATE},
+        responses=problem_responses(ErrorKind.BAD_PARAMETER, *AUTH_ERRORS),
+        summary="Acknowledge many open alerts at once (operate scope)",
+        description=f"Up to {MAX_BULK_ACKNOWLEDGE:,} ids, in one transaction, with one note. Those not open and "
+        "unacknowledged (or not this key's to see) are listed as unchanged, not refused: in a storm, alerts close "
+        "while an operator acknowledges them.",
+    )
+    async def acknowledge_many(
+        self, pool: PoolDep, principal: PrincipalDep, data: JSONBody[BulkAcknowledgement]
+    ) -> BulkAcknowledged:
+        visible = await visible_robot_ids(pool, principal)
+        records = await alerts.acknowledge_alerts(
+            pool, data.alert_ids, principal.name, data.note, None if visible is None else sorted(visible)
+        )
+        acknowledged = [alert_from(record) for record in records]
+        done = {alert.alert_id for alert in acknowledged}
+        return BulkAcknowledged(acknowledged, sorted({i for i in data.alert_ids if i not in done}))
 
     @post(
         "/{alert_id:int}/acknowledge",

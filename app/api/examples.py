@@ -9,7 +9,15 @@ import msgspec
 
 from app.alerts.events import Alert
 from app.alerts.geofence import GeoPolygon
-from app.alerts.payloads import AlertPage, CreatedWebhook, Delivery, DeliveryPage, RulePage, Webhook
+from app.alerts.payloads import (
+    AlertPage,
+    BulkAcknowledged,
+    CreatedWebhook,
+    Delivery,
+    DeliveryPage,
+    RulePage,
+    Webhook,
+)
 from app.alerts.rules import AlertRule, BatteryCondition, GeofenceCondition, NewRule
 from app.ingest.fanout import StreamedReading
 from app.ingest.reading import Location, ReadingArgs, StoredReading
@@ -62,6 +70,7 @@ EXAMPLES: dict[str, Any] = {
     "RulePage": RulePage([_RULE], None),
     "Alert": _ALERT,
     "AlertPage": AlertPage([_ALERT], None),
+    "BulkAcknowledged": BulkAcknowledged([_ALERT], [42]),
     "Webhook": _WEBHOOK,
     "CreatedWebhook": CreatedWebhook(2, _WEBHOOK.url, "on-call", _AT, "whsec_<shown once>"),
     "DeliveryPage": DeliveryPage([_DELIVERY], None),

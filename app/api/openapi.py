@@ -27,7 +27,7 @@ from litestar.openapi.spec import (
 from litestar.static_files import create_static_files_router
 
 from app import __version__
-from app.alerts.payloads import Acknowledgement, NewWebhook
+from app.alerts.payloads import Acknowledgement, BulkAcknowledgement, NewWebhook
 from app.api.examples import example_for
 from app.auth.admin import NewKey, NewRobot
 from app.ingest.decoding import TELEMETRY_BODY
@@ -40,7 +40,8 @@ _REF_TEMPLATE = "#/components/schemas/{name}"
 # Litestar also drops the constraints of list items (list[Annotated[str, Meta(...)]]) from the admin bodies, so
 # their components are msgspec's too: the document then says what the server checks.
 (_BODY_SCHEMA, _STREAMED_SCHEMA, *_), _BODY_COMPONENTS = msgspec.json.schema_components(
-    [TELEMETRY_BODY, StreamedReading, NewRobot, NewKey, NewWebhook, Acknowledgement], ref_template=_REF_TEMPLATE
+    [TELEMETRY_BODY, StreamedReading, NewRobot, NewKey, NewWebhook, Acknowledgement, BulkAcknowledgement],
+    ref_template=_REF_TEMPLATE,
 )
 STREAM_EXAMPLE = (
     ": subscribed\nretry: 2000\n\n"

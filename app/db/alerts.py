@@ -112,12 +112,17 @@ async def apply_transitions_in(
     resolved = await conn.fetch(sql.RESOLVE_ALERTS, *_columns(resolutions, 3)) if resolutions else []
     events: list[tuple[EventType, Record]] = [("alert.opened", r) for r in opened]
     events += [("alert.resolved", r) for r in resolved]
+    await _announce_all(conn, events)
+    return opened, resolved
+
+
+async def _announce_all(conn: Connection, events: Sequence[tuple[EventType, Record]]) -> None:
+    """Outbox rows and NOTIFYs for many transitions, in two statements (not two a transition)."""
     if events:
         bodies = [encode_event(event_type, record) for event_type, record in events]
         ids = [record["alert_id"] for _, record in events]
         await conn.execute(sql.QUEUE_EVENT_DELIVERIES, ids, [event for event, _ in events], bodies)
         await conn.execute(sql.NOTIFY_ALERTS, [encode_notice(event_type, record) for event_type, record in events])
-    return opened, resolved
 
 
 def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
@@ -132,6 +137,25 @@ async def acknowledge_alert(pool: Pool, alert_id: int, by: str, note: str | None
             await _announce(conn, "alert.acknowledged", record)
             return record, True
         return await conn.fetchrow(sql.SELECT_ALERT, alert_id), False
+
+
+async def acknowledge_alerts(
+    pool: Pool, alert_ids: Sequence[int], by: str, note: str | None, visible: Sequence[str] | None
+) -> list[Record]:
+    """Acknowledge, in one transaction, those of these alerts that are open, not acknowledged, and of a robot in
+    ``visible`` (None: any); returns them. A deadlock with an alert round resolving the same alerts in another
+    order is retried: each attempt is all or nothing."""
+    for attempt in (1, 2, 3):
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                records = await conn.fetch(sql.ACKNOWLEDGE_ALERTS, list(alert_ids), by, note, visible)
+                records.sort(key=lambda record: record["alert_id"])
+                await _announce_all(conn, [("alert.acknowledged", record) for record in records])
+                return records
+        except asyncpg.DeadlockDetectedError:
+            if attempt == 3:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def resolve_robot_alerts_in(conn: Connection, robot_id: str, resolution: str) -> None:
@@ -158,9 +182,15 @@ async def fetch_alerts_page(
     kind: str | None,
     visible: Sequence[str] | None,
     limit: int,
+    rule_id: int | None = None,
+    opened_since: datetime | None = None,
+    opened_until: datetime | None = None,
 ) -> list[Record]:
+    """Newest first, below ``before_id``; each filter left None is no filter; opened in [since, until)."""
     before = MAX_ID if before_id is None else before_id
-    return await pool.fetch(sql.SELECT_ALERTS_PAGE, before, state, robot_id, kind, visible, limit)
+    return await pool.fetch(
+        sql.SELECT_ALERTS_PAGE, before, state, robot_id, kind, visible, limit, rule_id, opened_since, opened_until
+    )
 
 
 async def fetch_open_alerts(conn: Connection) -> set[tuple[int, str]]:

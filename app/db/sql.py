@@ -767,8 +767,24 @@ UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2, note = $3, sequ
 WHERE alert_id = $1 AND resolved_at IS NULL AND acknowledged_at IS NULL
 RETURNING {ALERT_COLUMNS}
 """
+# $1 the alerts, $4 the robots a limited key sees (NULL: any). Rows locked in id order: two calls on overlapping
+# sets wait for each other instead of deadlocking.
+ACKNOWLEDGE_ALERTS = f"""
+WITH target AS (
+  SELECT alert_id FROM alerts
+  WHERE alert_id = ANY($1::bigint[]) AND resolved_at IS NULL AND acknowledged_at IS NULL
+    AND ($4::text[] IS NULL OR robot_id = ANY($4))
+  ORDER BY alert_id
+  FOR UPDATE
+)
+UPDATE alerts a SET acknowledged_at = now(), acknowledged_by = $2, note = $3, sequence = a.sequence + 1
+FROM target t
+WHERE a.alert_id = t.alert_id AND a.resolved_at IS NULL AND a.acknowledged_at IS NULL
+RETURNING {", ".join(f"a.{column}" for column in ALERT_COLUMNS.split(", "))}
+"""
 SELECT_ALERT = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE alert_id = $1"
-# Newest first. $2 state, $3 robot, $4 kind, $5 the robots a limited key sees (NULL: no filter).
+# Newest first. $2 state, $3 robot, $4 kind, $5 the robots a limited key sees (NULL: no filter), $7 rule, opened in
+# [$8, $9).
 SELECT_ALERTS_PAGE = f"""
 SELECT {ALERT_COLUMNS} FROM alerts
 WHERE alert_id < $1
@@ -781,6 +797,9 @@ WHERE alert_id < $1
   AND ($3::text IS NULL OR robot_id = $3)
   AND ($4::text IS NULL OR kind = $4)
   AND ($5::text[] IS NULL OR robot_id = ANY($5))
+  AND ($7::int IS NULL OR rule_id = $7)
+  AND ($8::timestamptz IS NULL OR opened_at >= $8)
+  AND ($9::timestamptz IS NULL OR opened_at < $9)
 ORDER BY alert_id DESC
 LIMIT $6
 """

@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from app.alerts.payloads import MAX_BULK_ACKNOWLEDGE
 from app.db import alerts
 from app.errors import ErrorKind
 from app.main import create_app
@@ -190,6 +191,49 @@ async def test_acknowledge_then_conflicts(api: httpx.AsyncClient) -> None:
     assert_problem(await api.post(f"/alerts/{alert['alert_id']}/acknowledge"), ErrorKind.CONFLICT)
     assert_problem(await api.post("/alerts/999999/acknowledge"), ErrorKind.UNKNOWN_ALERT)
     assert_problem(await api.get("/alerts/999999"), ErrorKind.UNKNOWN_ALERT)
+
+
+async def test_alerts_are_acknowledged_in_bulk_and_listed_by_rule_and_opening_time(
+    api: httpx.AsyncClient, conn: asyncpg.Connection
+) -> None:
+    fault = await create_rule(api, {"kind": "status"})
+    battery = await create_rule(api, {"kind": "battery", "below": 20})
+    at = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    rows = [(fault, f"f{i}", at + timedelta(minutes=i)) for i in range(5)] + [(battery, "b0", at)]
+    for rule, robot_id, opened_at in rows:
+        await conn.execute(
+            "INSERT INTO alerts (rule_id, rule_name, kind, robot_id, reason, opened_at)"
+            " VALUES ($1, $2, $3, $4, 'x', $5)",
+            rule["rule_id"],
+            rule["name"],
+            rule["condition"]["kind"],
+            robot_id,
+            opened_at,
+        )
+    by_rule = (await api.get("/alerts", params={"rule_id": fault["rule_id"]})).json()["alerts"]
+    assert sorted(a["robot_id"] for a in by_rule) == ["f0", "f1", "f2", "f3", "f4"]
+    window = {"since": "2026-11-27T08:01:00Z", "until": "2026-11-27T08:03:00Z"}  # [since, until)
+    assert [a["robot_id"] for a in (await api.get("/alerts", params=window)).json()["alerts"]] == ["f2", "f1"]
+    assert_problem(await api.get("/alerts", params={"since": "yesterday"}), ErrorKind.BAD_PARAMETER)
+    reversed_range = {"since": window["until"], "until": window["since"]}
+    assert_problem(await api.get("/alerts", params=reversed_range), ErrorKind.BAD_RANGE)
+
+    ids = sorted(a["alert_id"] for a in by_rule)
+    await api.post(f"/alerts/{ids[0]}/acknowledge")  # acknowledged already: unchanged, not refused
+    body = {"alert_ids": [*ids, 2**40], "note": "storm: site power cut"}
+    response = await api.post("/alerts/acknowledge", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert [a["alert_id"] for a in answer["acknowledged"]] == ids[1:]
+    assert {a["note"] for a in answer["acknowledged"]} == {"storm: site power cut"}
+    assert answer["unchanged"] == [ids[0], 2**40]
+    states = {a["robot_id"]: a["state"] for a in (await api.get("/alerts")).json()["alerts"]}
+    assert states == {**{f"f{i}": "acknowledged" for i in range(5)}, "b0": "active"}
+    # At most MAX_BULK_ACKNOWLEDGE ids a call, at least one; a body that is not the shape is refused whole.
+    too_many = {"alert_ids": list(range(1, MAX_BULK_ACKNOWLEDGE + 2))}
+    for bad in (too_many, {"alert_ids": []}, {"alert_ids": [0]}, {"alert_ids": ids, "by": "me"}):
+        assert_problem(await api.post("/alerts/acknowledge", json=bad), ErrorKind.BAD_PARAMETER)
+    assert_problem(await api.post("/alerts/acknowledge", content=b"{"), ErrorKind.BAD_PARAMETER)
 
 
 async def test_deleting_a_rule_resolves_its_alerts_and_keeps_them(api: httpx.AsyncClient) -> None:

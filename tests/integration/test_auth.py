@@ -292,6 +292,12 @@ async def test_alert_routes_need_their_scopes_and_limited_keys_see_their_robots_
     assert 'scope="operate"' in read_only.headers["www-authenticate"]
     hidden = await client.post(f"/alerts/{ids['s1']}/acknowledge", headers=bearer(north))
     assert_problem(hidden, ErrorKind.UNKNOWN_ALERT)
+    # In bulk too: the reader may not, and the north key leaves the south robot's alert alone.
+    both = {"alert_ids": [ids["s1"], ids["n1"]]}
+    assert_problem(await client.post("/alerts/acknowledge", json=both, headers=bearer(reader)), ErrorKind.FORBIDDEN)
+    bulk = (await client.post("/alerts/acknowledge", json={"alert_ids": [ids["s1"]]}, headers=bearer(north))).json()
+    assert bulk == {"acknowledged": [], "unchanged": [ids["s1"]]}
+    assert (await client.get(f"/alerts/{ids['s1']}", headers=bearer(reader))).json()["state"] == "active"
     acknowledged = await client.post(f"/alerts/{ids['n1']}/acknowledge", json={"note": "ok"}, headers=bearer(north))
     assert acknowledged.json()["acknowledged_by"] == "north reader"
 
