@@ -18,6 +18,7 @@ COPY app ./app
 COPY migrations ./migrations
 COPY --from=assets /srv/node_modules/swagger-ui-dist ./node_modules/swagger-ui-dist
 COPY --from=assets /srv/node_modules/leaflet ./node_modules/leaflet
+COPY --from=assets /srv/node_modules/leaflet.markercluster ./node_modules/leaflet.markercluster
 COPY --from=assets /srv/node_modules/uplot ./node_modules/uplot
 
 ENV FLEET_HOST=0.0.0.0 FLEET_PORT=8000 FLEET_WORKERS=2

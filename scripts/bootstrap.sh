@@ -25,10 +25,11 @@ cd "$ROOT"
 # The interpreter on the machine is used as is: nothing is downloaded outside the package registries.
 UV_PYTHON_DOWNLOADS=never "$UV" sync --quiet --locked
 
-# Browser assets the API serves itself (Swagger UI for /docs, Leaflet and uPlot for /console), pinned in
-# package-lock.json: no CDN at run time.
+# Browser assets the API serves itself (Swagger UI for /docs, Leaflet, its marker clustering and uPlot for
+# /console), pinned in package-lock.json: no CDN at run time.
 if [ ! -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ] || [ ! -f node_modules/leaflet/dist/leaflet.js ] \
-    || [ ! -f node_modules/uplot/dist/uPlot.esm.js ]; then
+    || [ ! -f node_modules/uplot/dist/uPlot.esm.js ] \
+    || [ ! -f node_modules/leaflet.markercluster/dist/leaflet.markercluster.js ]; then
     echo "bootstrap: installing the pinned browser assets with npm" >&2
     npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
 fi

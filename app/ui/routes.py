@@ -1,4 +1,5 @@
-"""The console's routes: its page, its own files, and the pinned Leaflet and uPlot files (no CDN at run time)."""
+"""The console's routes: its page, its own files, and the pinned Leaflet (with its marker clustering) and uPlot
+files (no CDN at run time)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from litestar.static_files import create_static_files_router
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
-VENDOR_DIRS = {"leaflet": NODE_MODULES / "leaflet" / "dist", "uplot": NODE_MODULES / "uplot" / "dist"}
+VENDOR_DIRS = {
+    "leaflet": NODE_MODULES / "leaflet" / "dist",
+    "markercluster": NODE_MODULES / "leaflet.markercluster" / "dist",
+    "uplot": NODE_MODULES / "uplot" / "dist",
+}
 # Only the page's own origin, and OpenStreetMap's tiles. Scripts are modules of this origin: no inline script.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: https://tile.openstreetmap.org; style-src 'self'; "

@@ -231,6 +231,7 @@ async def test_alerts_are_acknowledged_in_bulk_and_listed_by_rule_and_opening_ti
     assert states == {**{f"f{i}": "acknowledged" for i in range(5)}, "b0": "active"}
     # At most MAX_BULK_ACKNOWLEDGE ids a call, at least one; a body that is not the shape is refused whole.
     too_many = {"alert_ids": list(range(1, MAX_BULK_ACKNOWLEDGE + 2))}
+    bad: dict[str, Any]
     for bad in (too_many, {"alert_ids": []}, {"alert_ids": [0]}, {"alert_ids": ids, "by": "me"}):
         assert_problem(await api.post("/alerts/acknowledge", json=bad), ErrorKind.BAD_PARAMETER)
     assert_problem(await api.post("/alerts/acknowledge", content=b"{"), ErrorKind.BAD_PARAMETER)

@@ -244,6 +244,7 @@ def test_every_route_but_health_and_docs_needs_a_credential(auth_settings: Setti
         "/console",
         "/console/assets/{file_path:path}",
         "/console/vendor/leaflet/{file_path:path}",
+        "/console/vendor/markercluster/{file_path:path}",
         "/console/vendor/uplot/{file_path:path}",
     }
     assert {path for path in open_routes if path.startswith("/docs")} <= {

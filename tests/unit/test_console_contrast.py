@@ -9,11 +9,17 @@ import pytest
 
 CSS = Path(__file__).resolve().parents[2] / "app" / "ui" / "static" / "console.css"
 TEXT_COLOURS = ("text", "muted", "idle", "moving", "working", "charging", "error", "warn")
-MARKER_INK = "#0b0f14"  # the status letter inside a marker's disc
+THEMES = {"dark": ":root {", "light": ':root[data-theme="light"] {'}
 
 
-def palette() -> dict[str, str]:
-    return dict(re.findall(r"--([a-z]+):\s*(#[0-9a-f]{6})", CSS.read_text()))
+def palette(theme: str = "dark") -> dict[str, str]:
+    """The theme's colours: the dark ones (:root), with the light block's over them for the light theme."""
+    css = CSS.read_text()
+    colours: dict[str, str] = {}
+    for name in ("dark", theme):
+        block = css[css.index(THEMES[name]) :]
+        colours.update(re.findall(r"--([a-z-]+):\s*(#[0-9a-f]{6})", block[: block.index("}")]))
+    return colours
 
 
 def luminance(colour: str) -> float:
@@ -27,13 +33,22 @@ def contrast(a: str, b: str) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
+@pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("name", TEXT_COLOURS)
-def test_text_colours_on_panels(name: str) -> None:
-    colours = palette()
-    for background in ("bg", "panel"):
-        assert contrast(colours[name], colours[background]) >= 4.5, (name, background)
+def test_text_colours_on_panels(theme: str, name: str) -> None:
+    colours = palette(theme)
+    for background in ("bg", "panel", "card"):  # the page, its panels, the alert cards
+        assert contrast(colours[name], colours[background]) >= 4.5, (theme, name, background)
 
 
-@pytest.mark.parametrize("status", ["idle", "moving", "working", "charging", "error"])
+@pytest.mark.parametrize("status", ["idle", "moving", "working", "charging", "error", "warn"])
 def test_marker_letters_on_their_discs(status: str) -> None:
-    assert contrast(MARKER_INK, palette()[status]) >= 4.5
+    colours = palette()
+    assert contrast(colours["ink"], colours[f"disc-{status}"]) >= 4.5
+
+
+def test_the_light_theme_sets_every_colour_of_the_text_and_panels() -> None:
+    css = CSS.read_text()
+    light = css[css.index(THEMES["light"]) :]
+    named = set(re.findall(r"--([a-z-]+):", light[: light.index("}")]))
+    assert {*TEXT_COLOURS, "bg", "panel", "line", "card", "control", "hover", "map", "grid"} <= named

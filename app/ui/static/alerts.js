@@ -7,12 +7,14 @@ import { ago, reconcile } from "/console/assets/table.js";
 
 const PAGE = 20;  // items shown per group, and added by "show more"
 const OPEN_GROUPS = 3;  // groups open when first seen; the rest show their header and counts only
-const ACK_CONCURRENCY = 6;  // bulk acknowledge: requests in flight at once
+const ACK_CHUNK = 1000;  // ids per bulk acknowledge request: the API's most (MAX_BULK_ACKNOWLEDGE)
 
 export class AlertsPanel {
-  constructor(list, counter, onChange) {
+  constructor(list, counter, onChange, { search, age } = {}) {
     this.list = list;
     this.counter = counter;
+    this.search = search;  // text matched in the robot id, the rule's name and the reason
+    this.age = age;  // only alerts opened within this many seconds ("" for any time)
     // Called at most once per frame, when robots' counts of open alerts moved: (count per robot, those robots' ids).
     this.onChange = onChange;
     this.alerts = new Map();  // alert_id -> alert, open ones only
@@ -29,6 +31,17 @@ export class AlertsPanel {
       else if (button.dataset.more) this.showMore(button.dataset.more);
       else if (button.dataset.ackAll) this.acknowledgeGroup(button.dataset.ackAll, button);
     });
+    for (const control of [search, age]) control?.addEventListener("input", () => this.schedule());
+  }
+
+  // The open alerts the filters let through.
+  matching(now) {
+    const text = (this.search?.value || "").trim().toLowerCase();
+    const ageS = Number(this.age?.value || 0);
+    const alerts = [...this.alerts.values()];
+    if (!text && !ageS) return alerts;
+    return alerts.filter((a) => (!ageS || now - Date.parse(a.opened_at) <= ageS * 1000)
+      && (!text || `${a.robot_id}\n${a.rule_name}\n${a.reason}`.toLowerCase().includes(text)));
   }
 
   async load() {
@@ -64,24 +77,23 @@ export class AlertsPanel {
     }
   }
 
+  // The group's active alerts that the filters let through, a thousand a request, each request one transaction.
   async acknowledgeGroup(key, button) {
-    const active = [...this.alerts.values()].filter((a) => ruleKey(a) === key && a.state === "active");
+    const active = this.matching(Date.now()).filter((a) => ruleKey(a) === key && a.state === "active");
     button.disabled = true;
     let done = 0;
     let failed = 0;
-    const queue = active.map((a) => a.alert_id);
-    const worker = async () => {
-      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-        try {
-          this.apply(await request(`/alerts/${id}/acknowledge`, { method: "POST", body: { note: null } }));
-        } catch {
-          failed += 1;
-        }
-        done += 1;
-        button.textContent = `Acknowledging… ${done} of ${active.length}`;
+    for (let start = 0; start < active.length; start += ACK_CHUNK) {
+      const ids = active.slice(start, start + ACK_CHUNK).map((a) => a.alert_id);
+      try {
+        const answer = await request("/alerts/acknowledge", { method: "POST", body: { alert_ids: ids, note: null } });
+        for (const alert of answer.acknowledged) this.apply(alert);
+      } catch {
+        failed += ids.length;
       }
-    };
-    await Promise.all(Array.from({ length: ACK_CONCURRENCY }, worker));
+      done += ids.length;
+      button.textContent = `Acknowledging… ${done} of ${active.length}`;
+    }
     button.title = failed ? `${failed} could not be acknowledged` : "";
     button.disabled = false;
     this.schedule();
@@ -103,7 +115,7 @@ export class AlertsPanel {
     this.dirty = false;
     const now = Date.now();
     const byRule = new Map();  // rule key -> its alerts, newest first
-    for (const alert of [...this.alerts.values()].sort((a, b) => b.alert_id - a.alert_id)) {
+    for (const alert of this.matching(now).sort((a, b) => b.alert_id - a.alert_id)) {
       const key = ruleKey(alert);
       if (!byRule.has(key)) byRule.set(key, []);
       byRule.get(key).push(alert);
@@ -119,7 +131,8 @@ export class AlertsPanel {
     }
     for (const key of this.groups.keys()) if (!byRule.has(key)) this.groups.delete(key);
     reconcile(this.list, groups);
-    this.counter.textContent = `(${this.alerts.size})`;
+    const shown = [...byRule.values()].reduce((sum, alerts) => sum + alerts.length, 0);
+    this.counter.textContent = shown === this.alerts.size ? `(${this.alerts.size})` : `(${shown} of ${this.alerts.size})`;
     // Only the robots whose count of open alerts moved: acknowledging a thousand changes none of them.
     const counts = this.countsByRobot();
     const moved = [...new Set([...counts.keys(), ...this.lastCounts.keys()])].filter(

@@ -35,7 +35,8 @@ export async function request(path, { method = "GET", body } = {}) {
   if (response.status === 401) throw new Unauthorized("the key was refused");
   if (!response.ok) {
     const problem = await response.json().catch(() => ({}));
-    throw new Error(problem.detail || `${method} ${path}: HTTP ${response.status}`);
+    const failure = response.status === 403 ? Forbidden : Error;
+    throw new failure(problem.detail || `${method} ${path}: HTTP ${response.status}`);
   }
   return response.status === 204 ? null : response.json();
 }

@@ -21,6 +21,7 @@ const state = (window.fleetConsole = {
 });
 
 const pending = new Map();  // robot_id -> its newest streamed reading, not yet applied
+const staleRows = new Set();  // robots whose row shows an old count of open alerts
 let frameRequested = false;
 let tableDirty = false;
 let alertCounts = new Map();
@@ -31,15 +32,30 @@ const table = new FleetTable($("#fleet"), $("#filter"), $("#search"), (robotId) 
 const alerts = new AlertsPanel($("#alerts"), $("#alert-count"), (counts, moved) => {
   alertCounts = counts;
   tableDirty = true;
-  table.refreshRows(moved.map((robotId) => state.robots.get(robotId)).filter(Boolean), counts);
+  for (const robotId of moved) staleRows.add(robotId);  // their "open alerts" cells, a slice a frame
+  requestFrame();
   renderSummary();
-});
+}, { search: $("#alert-search"), age: $("#alert-age") });
 state.detail = detail;
 state.map = map;
 state.alerts = alerts;
 table.onSort = () => renderTable();
 $("#filter").addEventListener("change", () => renderTable());
 $("#search").addEventListener("input", () => renderTable());
+// Dark or light: the operator's choice in this browser, else what the system prefers.
+const THEME_ITEM = "fleet-console-theme";
+function applyTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  $("#theme").textContent = theme === "dark" ? "Light theme" : "Dark theme";
+  $("#theme").setAttribute("aria-pressed", String(theme === "light"));
+  detail.redraw();  // the chart's axes take the theme's colours
+}
+applyTheme(localStorage.getItem(THEME_ITEM) || (matchMedia("(prefers-color-scheme: light)").matches ? "light" : "dark"));
+$("#theme").addEventListener("click", () => {
+  const theme = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
+  localStorage.setItem(THEME_ITEM, theme);  // a preference, not a secret
+  applyTheme(theme);
+});
 $("#sign-out").addEventListener("click", () => {
   storeKey(null);
   location.reload();
@@ -72,6 +88,10 @@ function setLive(text) {
 // A streamed reading: the robot's state is now this reading, heard just now.
 function onReading(reading) {
   pending.set(reading.robot_id, reading);
+  requestFrame();
+}
+
+function requestFrame() {
   if (!frameRequested) {
     frameRequested = true;
     requestAnimationFrame(applyPending);
@@ -86,10 +106,10 @@ function applyPending() {
   // rows); in slices the page keeps answering, and the rest follow in the next frames.
   const batch = [...pending].slice(0, UPDATES_PER_FRAME);
   for (const [robotId] of batch) pending.delete(robotId);
-  if (pending.size && !frameRequested) {
-    frameRequested = true;
-    requestAnimationFrame(applyPending);
-  }
+  const stale = [...staleRows].slice(0, Math.max(0, UPDATES_PER_FRAME - batch.length));
+  for (const robotId of stale) staleRows.delete(robotId);
+  if (pending.size || staleRows.size) requestFrame();
+  table.refreshRows(stale.map((robotId) => state.robots.get(robotId)).filter(Boolean), alertCounts);
   for (const [robotId, reading] of batch) {
     const known = state.robots.get(robotId);
     // The stream carries readings in the order they were received; a late one (backfill) is older than what
@@ -144,7 +164,11 @@ async function start() {
   // Geofences come from the rules; a key that may not read them still gets everything else.
   request("/alert-rules?limit=1000").then((page) => map.showGeofences(page.rules)).catch(() => {});
   openStream("/telemetry/stream", (type, data) => {
-    if (type === "reading") onReading(JSON.parse(data));
+    if (type === "reading") {
+      const reading = JSON.parse(data);
+      onReading(reading);
+      detail.onReading(reading);
+    }
     else if (type.startsWith("alert.")) alerts.apply(JSON.parse(data));
   }, setLive);
   setInterval(() => loadFleet().catch(() => {}), FLEET_REFRESH_MS);

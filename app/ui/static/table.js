@@ -86,7 +86,8 @@ export class FleetTable {
       tr = document.createElement("tr");
       tr.tabIndex = 0;
       tr.dataset.robot = robot.robot_id;
-      for (let i = 0; i < 6; i++) tr.append(document.createElement("td"));
+      tr.setAttribute("role", "row");  // a grid row in CSS: the roles keep it a table row
+      for (let i = 0; i < 6; i++) tr.append(Object.assign(document.createElement("td"), { role: "cell" }));
       this.rows.set(robot.robot_id, tr);
     }
     const [id, status, battery, seen, online, open] = tr.cells;

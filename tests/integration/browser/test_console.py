@@ -97,7 +97,10 @@ async def test_the_console_shows_the_fleet_live(
 
         # One marker per positioned robot, one table row per robot, as GET /robots says.
         robots = (await api.get("/robots")).json()["robots"]
-        assert await page.locator(".robot-icon").count() == 3  # r0, r1, hist; /amr_3 has only a pose
+        # r0, r1, hist; /amr_3 has only a pose. r0 and hist stand on one spot: one cluster of 2 and r1's marker.
+        assert await page.evaluate("() => window.fleetConsole.map.markers.size") == 3
+        await wait_for(page, "document.querySelectorAll('.robot-icon').length === 1")
+        assert await page.locator(".cluster").all_inner_texts() == ["2"]
         assert await page.locator("#frames figure").count() == 1
         rows = await page.locator("#fleet tbody tr").evaluate_all(
             "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
@@ -187,7 +190,10 @@ async def test_first_paint_of_a_thousand_robots(settings: Settings, conn: asyncp
             await page.goto(f"{base}/console")
             timings.append(await wait_for(page, "window.fleetConsole.firstPaintMs", 10_000))
         rows = await page.locator("#fleet tbody tr").count()
-        markers = await page.locator(".robot-icon").count()
+        markers = await page.evaluate("() => window.fleetConsole.map.markers.size")
+        # Clustered: far fewer elements on the map than robots, and the clusters count them.
+        drawn = await page.locator(".leaflet-marker-icon").count()
+        clustered = sum(int(text) for text in await page.locator(".cluster").all_inner_texts())
         # A reading from every robot at once: applied, once per animation frame, to all 1,000.
         await wait_for(page, "window.fleetConsole.streamState === 'live'", 5000)
         later = (now + timedelta(seconds=1)).isoformat()
@@ -197,6 +203,7 @@ async def test_first_paint_of_a_thousand_robots(settings: Settings, conn: asyncp
     (SCREENSHOTS / "console-first-paint.txt").write_text(f"first paint of 1000 robots, ms: {timings}\n")
     print(f"first paint of 1000 robots: {timings} ms")
     assert rows == markers == 1000
+    assert drawn < 200 and clustered > 900, (drawn, clustered)
     assert min(timings) < 5000
 
 
