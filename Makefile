@@ -52,11 +52,12 @@ migrate: db  ## apply pending migrations
 run: db  ## run the API in the foreground
 	@$(PY) -m app
 
-test-deps: deps  ## what the tests need beyond Python, each installed once: TimescaleDB, Chromium, Prometheus, Mosquitto
+test-deps: deps  ## what the tests need beyond Python, each installed once: TimescaleDB, Chromium, Prometheus, Mosquitto, nginx
 	@bash scripts/db.sh install
 	@bash scripts/mqtt.sh install
 	@bash scripts/browser.sh
 	@bash scripts/prometheus.sh
+	@bash scripts/nginx.sh
 
 test: test-deps  ## run the test suite against a real TimescaleDB (started if needed); nothing is skipped
 	@$(PY) -m pytest
