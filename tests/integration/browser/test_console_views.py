@@ -41,7 +41,7 @@ def track(start: datetime) -> list[dict[str, Any]]:
             "rover",
             start + timedelta(minutes=i),
             battery_level=90 - i * 0.25,
-            battery_voltage=24.0,
+            battery_voltage=24.0 + i % 2 * 0.01,  # a 0.01 V wobble
             status="moving",
             location={"latitude": 37.1 + i * 0.00005, "longitude": -122.3 + i * 0.00003},
         )
@@ -122,6 +122,11 @@ async def test_fit_fleet_the_tileless_map_track_replay_alert_search_and_the_ligh
             5000,
         )
         assert drawn == expected
+        # A 0.01 V wobble is drawn on an axis at least 2 V tall, not blown up into a cliff.
+        span = await page.evaluate(
+            "() => { const v = window.fleetConsole.detail.chart.scales.V; return v.max - v.min }"
+        )
+        assert span >= 2
         # The slider walks it: at its end, the replay marker is on the range's last position.
         await page.evaluate(
             "() => { const s = document.querySelector('#replay');"
