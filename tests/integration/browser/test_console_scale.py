@@ -153,6 +153,13 @@ async def test_at_a_phones_width_the_console_is_one_column_without_sideways_scro
         # scrolled to, as a person would, its rows are drawn.
         await page.locator("#table-panel").scroll_into_view_if_needed()
         await page.screenshot(path=str(SCREENSHOTS / "console-phone-table.png"))
-    assert page_width <= 390
+        # A robot's detail, with the custom range's fields open: still one column, nothing wider than the phone.
+        await page.locator("#fleet tbody tr[data-robot='robot-0001']").click()
+        await wait_for(page, "window.fleetConsole.detail.chart?.robotId === 'robot-0001'", 5000)
+        await page.select_option("#range", "custom")
+        await page.locator("#detail").scroll_into_view_if_needed()
+        await page.screenshot(path=str(SCREENSHOTS / "console-phone-detail.png"))
+        detail_width = await page.evaluate("() => document.documentElement.scrollWidth")
+    assert page_width <= 390 and detail_width <= 390, (page_width, detail_width)
     assert all(box is not None and box["width"] >= 340 for box in boxes.values()), boxes
     assert boxes["#map"] and boxes["#table-panel"] and boxes["#map"]["y"] < boxes["#table-panel"]["y"]
