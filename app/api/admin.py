@@ -29,7 +29,7 @@ class AdminController(Controller):
         "/robots",
         operation_id="provisionRobot",
         status_code=201,
-        responses=problem_responses(ErrorKind.CONFLICT, *AUTH_ERRORS),
+        responses=problem_responses(ErrorKind.MALFORMED_BODY, ErrorKind.CONFLICT, *AUTH_ERRORS),
         summary="Provision a robot and issue its token (shown once)",
         description="A robot that reported before (with authentication off) keeps its history. A robot that "
         "still has a working token gives 409: rotate its token, or decommission it first.",
@@ -82,7 +82,7 @@ class AdminController(Controller):
         "/keys",
         operation_id="createKey",
         status_code=201,
-        responses=problem_responses(*AUTH_ERRORS),
+        responses=problem_responses(ErrorKind.MALFORMED_BODY, *AUTH_ERRORS),
         summary="Create an operator key (shown once)",
         description="Scopes: read, stream, export, ingest, admin. `robot_ids` or `fleet_tag` limit the key to "
         "those robots; listings then show only them.",

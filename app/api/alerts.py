@@ -194,7 +194,7 @@ class AlertsController(Controller):
         operation_id="acknowledgeAlerts",
         status_code=200,
         opt={SCOPE_OPT: Scope.OPERATE},
-        responses=problem_responses(ErrorKind.BAD_PARAMETER, *AUTH_ERRORS),
+        responses=problem_responses(ErrorKind.MALFORMED_BODY, ErrorKind.BAD_PARAMETER, *AUTH_ERRORS),
         summary="Acknowledge many open alerts at once (operate scope)",
         description=f"Up to {MAX_BULK_ACKNOWLEDGE:,} ids, in one transaction, with one note. Those not open and "
         "unacknowledged (or not this key's to see) are listed as unchanged, not refused: in a storm, alerts close "
@@ -216,7 +216,9 @@ class AlertsController(Controller):
         operation_id="acknowledgeAlert",
         status_code=200,
         opt={SCOPE_OPT: Scope.OPERATE},
-        responses=problem_responses(ErrorKind.UNKNOWN_ALERT, ErrorKind.CONFLICT, *AUTH_ERRORS),
+        responses=problem_responses(
+            ErrorKind.UNKNOWN_ALERT, ErrorKind.CONFLICT, ErrorKind.MALFORMED_BODY, *AUTH_ERRORS
+        ),
         summary="Acknowledge an open alert (operate scope)",
         description="Records who (the credential's name), when, and a note; the alert stays open until its "
         "condition clears. A resolved or already acknowledged alert gives 409.",

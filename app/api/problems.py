@@ -13,7 +13,7 @@ from typing import Annotated, Any, cast
 import asyncpg
 import msgspec
 from litestar import MediaType, Request, Response, get
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException, SerializationException
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import PathParameter
@@ -56,6 +56,9 @@ def problem_for(exc: Exception, method: str, path: str) -> tuple[Problem, dict[s
     route alike; an unexpected error is logged (with the request id) and answered without internals."""
     if isinstance(exc, FleetError):
         return problem_of(exc.kind, exc.detail, exc.errors), exc.headers or None
+    if isinstance(exc, HTTPException) and isinstance(exc.__cause__, SerializationException):
+        # A body Litestar decodes itself (JSONBody) that is not JSON at all: the same problem as a hand-decoded one.
+        return problem_of(ErrorKind.MALFORMED_BODY, f"the body is not JSON: {exc.detail}"), None
     if isinstance(exc, HTTPException):
         kind = _HTTP_KINDS.get(exc.status_code)
         if kind is not None:

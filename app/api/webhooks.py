@@ -33,7 +33,7 @@ class WebhooksController(Controller):
         "/",
         operation_id="createWebhook",
         status_code=201,
-        responses=problem_responses(ErrorKind.BAD_PARAMETER, *AUTH_ERRORS),
+        responses=problem_responses(ErrorKind.MALFORMED_BODY, ErrorKind.BAD_PARAMETER, *AUTH_ERRORS),
         summary="Register a webhook; its signing secret is shown once",
         description=(
             'Every alert transition is POSTed to it as JSON (`{"type": "alert.opened", "alert": {...}}`), '

@@ -234,7 +234,8 @@ async def test_alerts_are_acknowledged_in_bulk_and_listed_by_rule_and_opening_ti
     bad: dict[str, Any]
     for bad in (too_many, {"alert_ids": []}, {"alert_ids": [0]}, {"alert_ids": ids, "by": "me"}):
         assert_problem(await api.post("/alerts/acknowledge", json=bad), ErrorKind.BAD_PARAMETER)
-    assert_problem(await api.post("/alerts/acknowledge", content=b"{"), ErrorKind.BAD_PARAMETER)
+    assert_problem(await api.post("/alerts/acknowledge", content=b"{"), ErrorKind.MALFORMED_BODY)
+    assert_problem(await api.post(f"/alerts/{ids[1]}/acknowledge", content=b"{"), ErrorKind.MALFORMED_BODY)
 
 
 async def test_deleting_a_rule_resolves_its_alerts_and_keeps_them(api: httpx.AsyncClient) -> None:

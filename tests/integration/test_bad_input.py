@@ -62,3 +62,12 @@ async def test_bodies_that_are_not_json_are_400_problems(
     response = await client.post("/telemetry/", content=body, headers={"content-type": "application/json"})
     assert_problem(response, ErrorKind.MALFORMED_BODY)
     assert await conn.fetchval("SELECT count(*) FROM telemetry") == 0
+
+
+@pytest.mark.parametrize("path", ["/admin/robots", "/admin/keys", "/webhooks", "/alerts/acknowledge", "/alert-rules"])
+async def test_every_json_body_that_is_not_json_is_the_same_problem(
+    client: httpx.AsyncClient, conn: asyncpg.Connection, path: str
+) -> None:
+    """Whether a route decodes its body by hand or Litestar does: malformed-json, never a bare bad-parameter."""
+    response = await client.post(path, content=b'{"robot_id": ', headers={"content-type": "application/json"})
+    assert assert_problem(response, ErrorKind.MALFORMED_BODY)["detail"].startswith("the body is not JSON")
