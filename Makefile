@@ -19,7 +19,7 @@ deps:  ## install uv and the locked Python dependencies
 
 db: deps  ## start the local TimescaleDB cluster (installing it if missing) and create the database
 	@bash scripts/db.sh up
-	@$(PY) -m app.migrate --create-database
+	@$(PY) -m app.cli.migrate --create-database
 
 up:  ## start the database, the MQTT broker and the API, and print the URLs
 ifeq ($(MODE),docker)
@@ -47,7 +47,7 @@ clean-db: down  ## stop everything and delete the local database files
 	@bash scripts/db.sh clean
 
 migrate: db  ## apply pending migrations
-	@$(PY) -m app.migrate
+	@$(PY) -m app.cli.migrate
 
 run: db  ## run the API in the foreground
 	@$(PY) -m app
@@ -81,10 +81,10 @@ typecheck: deps
 check: lint typecheck test  ## what CI runs: ruff, mypy --strict, the tests
 
 admin-key: db  ## create an operator key with every scope and print it here, once (never logged)
-	@$(PY) -m app.admin create-key "admin (make admin-key)" --scope admin --scope read --scope stream --scope export --scope ingest --scope operate
+	@$(PY) -m app.cli.admin create-key "admin (make admin-key)" --scope admin --scope read --scope stream --scope export --scope ingest --scope operate
 
 admin: db  ## the admin CLI: make admin ARGS="list" | "provision-robot R1" | "revoke 3" ...
-	@$(PY) -m app.admin $(ARGS)
+	@$(PY) -m app.cli.admin $(ARGS)
 
 simulate: deps  ## run the fleet simulator against the API (make up first); ARGS=--incidents for alerts, ARGS="--transport mqtt" through the robot client
 	@$(PY) -m simulator $(if $(FLEET_ADMIN_KEY),,--local-key) $(ARGS)

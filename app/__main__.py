@@ -8,9 +8,9 @@ import tempfile
 
 import uvicorn
 
-from app.logs import logging_config
-from app.server import GuardedHttpToolsProtocol
-from app.settings import ServerSettings, load_settings
+from app.cli.serve_limits import GuardedHttpToolsProtocol
+from app.platform.logs import logging_config
+from app.platform.settings import ServerSettings, load_settings
 
 
 def main() -> None:
@@ -31,14 +31,14 @@ def main() -> None:
 
 def _serve(server: ServerSettings, workers: int) -> None:
     uvicorn.run(
-        "app.main:create_app",
+        "app.web.app:create_app",
         factory=True,
         host=server.host,
         port=server.port,
         workers=workers,
         log_level=server.log_level,
         log_config=logging_config(server.log_format, server.log_level),
-        access_log=False,  # the app writes its own access line, with the request id (app.api.access)
+        access_log=False,  # the app writes its own access line, with the request id (app.web.access_log)
         http=GuardedHttpToolsProtocol,
         timeout_keep_alive=server.idle_timeout_s,
         limit_concurrency=server.max_connections,

@@ -9,8 +9,8 @@ from typing import TypeVar, cast
 import asyncpg
 import msgspec
 
-from app.db import sql
-from app.ingest.reading import Location, Reading, Row, Status, encode_fields, stored_reading, to_row
+from app.model.reading import Location, Reading, Row, Status, encode_fields, stored_reading, to_row
+from app.platform import sql
 from simulator.fleet import build_fleet, voltage_for
 
 CENTRE = (37.4275, -122.1697)

@@ -18,11 +18,11 @@ import asyncpg
 import httpx
 from rich.console import Console
 
-from app.auth import admin
-from app.db import sql
-from app.db.migrations import apply_migrations, create_database_if_missing
-from app.ingest.reading import Row
-from app.settings import load_settings
+from app.auth import provisioning as admin
+from app.model.reading import Row
+from app.platform import sql
+from app.platform.migrations import apply_migrations, create_database_if_missing
+from app.platform.settings import load_settings
 from benchmarks import report
 from benchmarks.alert_rules import bench_rules
 from benchmarks.dataset import chunks, generate_rows, json_bodies, line_protocol_bodies

@@ -10,12 +10,12 @@ import argparse
 import asyncio
 import time
 
-from app.auth.principals import ANONYMOUS
-from app.db.migrations import apply_migrations, create_database_if_missing
-from app.db.pool import create_pool
-from app.ingest.buffer import Ingestor
-from app.ingest.latest import LatestState
-from app.settings import load_settings, replace_settings
+from app.model.principal import ANONYMOUS
+from app.platform.migrations import apply_migrations, create_database_if_missing
+from app.platform.pool import create_pool
+from app.platform.settings import load_settings, replace_settings
+from app.telemetry.buffer import Ingestor
+from app.telemetry.latest import LatestState
 from benchmarks.dataset import generate_rows, json_bodies
 
 RESET = "TRUNCATE telemetry, telemetry_1m, telemetry_15m, robot_latest"  # benchmark-only statement

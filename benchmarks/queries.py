@@ -24,10 +24,15 @@ from urllib.parse import quote, urlencode
 import asyncpg
 from rich.console import Console
 
-from app.auth import admin
-from app.db import alerts, fleet, robots, rollups, sql, telemetry
-from app.db.migrations import apply_migrations, create_database_if_missing
-from app.settings import load_settings
+from app.alerts import store as alerts
+from app.auth import provisioning as admin
+from app.fleet import store as fleet
+from app.platform import sql
+from app.platform.migrations import apply_migrations, create_database_if_missing
+from app.platform.settings import load_settings
+from app.rollups import store as rollups
+from app.telemetry import robots_store as robots
+from app.telemetry import store as telemetry
 from benchmarks import report
 from benchmarks.dataset import copy_fleet, iter_rows, line_protocol_bodies
 from benchmarks.loadgen import build_get, build_post, run_load

@@ -13,10 +13,10 @@ from typing import Any
 
 from litestar import Litestar
 
-from app.auth import admin
-from app.db.pool import create_pool
-from app.main import create_app
-from app.settings import load_settings, replace_settings
+from app.auth import provisioning as admin
+from app.platform.pool import create_pool
+from app.platform.settings import load_settings, replace_settings
+from app.web.app import create_app
 
 REQUESTS = 20_000
 BODY = b"[]"

@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from app.db.migrations import apply_migrations, create_database_if_missing
+from app.platform.migrations import apply_migrations, create_database_if_missing
 from benchmarks.dataset import copy_fleet, iter_rows, line_protocol_bodies
 from benchmarks.loadgen import build_post, run_load
 from benchmarks.servers import influx_query, influx_server, influxd_missing_reason

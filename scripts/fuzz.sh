@@ -25,8 +25,8 @@ versions=$(.venv/bin/python -c 'import importlib.metadata as m; print(*(f"{p}=={
 UV_PYTHON_DOWNLOADS=never python3 -m uv pip install -q -p .fuzz-venv/bin/python $versions
 
 export FLEET_DATABASE_URL=$DB_URL FLEET_PORT=$PORT FLEET_LOG_LEVEL=warning
-.venv/bin/python -m app.migrate --create-database >/dev/null
-KEY=$(.venv/bin/python -m app.admin create-key fuzz --scope admin --scope read --scope stream --scope export \
+.venv/bin/python -m app.cli.migrate --create-database >/dev/null
+KEY=$(.venv/bin/python -m app.cli.admin create-key fuzz --scope admin --scope read --scope stream --scope export \
     --scope ingest --scope operate | grep -o 'flt_k_[A-Za-z0-9_-]*' | head -1)
 .venv/bin/python -m app >.fuzz-api.log 2>&1 &
 API=$!

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.alerts.geofence import Geofence, Geometry, InvalidGeometry
-from app.errors import FleetError
-from app.ingest.reading import REFUSED_CATEGORIES, normalize_robot_id
-from app.timeranges import (
+from app.model.errors import FleetError
+from app.model.reading import REFUSED_CATEGORIES, normalize_robot_id
+from app.platform.timeranges import (
     MAX_DISTANCE_RANGE,
     MAX_STALE_AFTER,
     MAX_STATIONARY_WINDOW,

@@ -57,7 +57,7 @@ max_queued_messages 100000
 max_packet_size 8389632
 CONF
         eval "$(service_env)"
-        (cd "$ROOT" && .venv/bin/python -m app.admin write-broker-accounts)
+        (cd "$ROOT" && .venv/bin/python -m app.cli.admin write-broker-accounts)
         mosquitto -c "$DIR/mosquitto.conf" -d
         for _ in $(seq 40); do
             if running && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then

@@ -7,9 +7,9 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from app.auth import admin
-from app.db.pool import create_pool
-from app.settings import load_settings
+from app.auth import provisioning as admin
+from app.platform.pool import create_pool
+from app.platform.settings import load_settings
 
 SCOPES = ["admin", "read", "stream"]  # provision robots, verify what they sent, watch alerts (--incidents)
 

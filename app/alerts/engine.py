@@ -17,19 +17,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
-from app import metrics
+from app.alerts import store as alerts
 from app.alerts.evaluation import CompiledRule, RuleSet, compile_rule, haversine_m
 from app.alerts.rules import rule_from
-from app.db import alerts, robots
-from app.db.pool import Connection, Pool
-from app.ingest.reading import Row
-from app.periodic import Periodic
-from app.settings import AlertSettings
+from app.model.reading import Row
+from app.platform import metrics
+from app.platform.periodic import Periodic
+from app.platform.pool import Connection, Pool
+from app.platform.settings import AlertSettings
+from app.telemetry import robots_store as robots
 
 log = logging.getLogger(__name__)
 
 NO_LONGER_APPLIES = "the rule no longer applies to this robot (disabled, changed or overridden)"
-_ROW_WIDTH = 17  # robot_id and the reading's 16 columns: app.ingest.reading.Row
+_ROW_WIDTH = 17  # robot_id and the reading's 16 columns: app.model.reading.Row
 
 
 class Transition(NamedTuple):

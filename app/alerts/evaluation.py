@@ -25,8 +25,8 @@ from app.alerts.rules import (
     StatusCondition,
     kind_of,
 )
-from app.ingest.reading import Row
-from app.timeranges import duration_seconds
+from app.model.reading import Row
+from app.platform.timeranges import duration_seconds
 
 EARTH_RADIUS_M = 6_371_000.0
 
@@ -35,7 +35,7 @@ ReadingCheck = Callable[[Row], Verdict]
 _decode_fields = msgspec.json.Decoder(dict[str, Any]).decode
 _UNDECIDED: Verdict = (None, "")
 
-# Positions in a Row (app.ingest.reading.to_row): id, time, latitude, longitude, battery_level, ..., status, ...
+# Positions in a Row (app.model.reading.to_row): id, time, latitude, longitude, battery_level, ..., status, ...
 _LATITUDE: Final = 2
 _LONGITUDE: Final = 3
 _BATTERY: Final = 4

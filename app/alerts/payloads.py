@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from app.alerts.events import Alert
 from app.alerts.rules import AlertRule
-from app.ingest.reading import NO_NUL
+from app.model.alert import Alert
+from app.model.reading import NO_NUL
 
 NextCursor = Annotated[str | None, Meta(description="Pass as `cursor` for the next page; null at the end.")]
 

@@ -12,12 +12,12 @@ import msgspec
 from msgspec import Meta
 
 from app.alerts.geofence import Area, Geofence, Geometry, InvalidGeometry, count_positions
-from app.auth.admin import Tag
-from app.errors import InvalidRule, MalformedBody
-from app.ingest.decoding import field_error
-from app.ingest.reading import NO_NUL, ROBOT_ID_RULE, STATUSES, FieldKey, RobotId, Status, normalize_robot_id
-from app.schemas import FieldError
-from app.timeranges import DURATION_PATTERN, duration_seconds
+from app.auth.provisioning import Tag
+from app.model.errors import InvalidRule, MalformedBody
+from app.model.payloads import FieldError
+from app.model.reading import NO_NUL, ROBOT_ID_RULE, STATUSES, FieldKey, RobotId, Status, normalize_robot_id
+from app.platform.timeranges import DURATION_PATTERN, duration_seconds
+from app.telemetry.decoding import field_error
 
 Duration = Annotated[
     str, Meta(pattern=DURATION_PATTERN, description="A duration such as 30s, 5m or 1h.", examples=["5m"])

@@ -21,13 +21,14 @@ from typing import Any
 
 import httpx
 
-from app import __version__, metrics
+from app import __version__
+from app.alerts import store as alerts
 from app.alerts.targets import TargetRefused, resolve_target
-from app.db import alerts
-from app.db.pool import Pool
-from app.errors import BadParameter
-from app.periodic import Periodic
-from app.settings import AlertSettings
+from app.model.errors import BadParameter
+from app.platform import metrics
+from app.platform.periodic import Periodic
+from app.platform.pool import Pool
+from app.platform.settings import AlertSettings
 
 log = logging.getLogger(__name__)
 

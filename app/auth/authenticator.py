@@ -14,14 +14,14 @@ import logging
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
-from app import metrics
-from app.auth.principals import ANONYMOUS, Principal, Scope
+from app.auth import store as credentials
 from app.auth.tokens import bearer_token, hash_token
-from app.db import credentials
-from app.db.pool import Pool
-from app.errors import RateLimited, Unauthenticated
-from app.limits import RateLimiter
-from app.settings import AuthSettings
+from app.model.errors import RateLimited, Unauthenticated
+from app.model.principal import ANONYMOUS, Principal, Scope
+from app.platform import metrics
+from app.platform.limits import RateLimiter
+from app.platform.pool import Pool
+from app.platform.settings import AuthSettings
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="fleet"'}
 log = logging.getLogger(__name__)

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from app.auth import store as credentials
 from app.auth.tokens import broker_hash
-from app.db import credentials
-from app.db.pool import Pool
 from app.mqtt.messages import ACK, ERRORS, TELEMETRY, TOPIC_ROOT, fits_mqtt
-from app.settings import MqttSettings
+from app.platform.pool import Pool
+from app.platform.settings import MqttSettings
 
 PASSWORD_FILE: Final = "passwords"
 ACL_FILE: Final = "acl"

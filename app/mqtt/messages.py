@@ -11,9 +11,9 @@ from typing import Annotated, Final
 
 import msgspec
 
-from app.errors import FleetError, MalformedBody
-from app.problems import problem_of
-from app.schemas import FieldError
+from app.model.errors import FleetError, MalformedBody
+from app.model.payloads import FieldError
+from app.platform.problems import problem_of
 
 TOPIC_ROOT: Final = "fleet"
 TELEMETRY: Final = "telemetry"
@@ -31,7 +31,7 @@ BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 class TelemetryMessage(msgspec.Struct, forbid_unknown_fields=True):
     batch: BatchId
-    readings: msgspec.Raw  # decoded and checked exactly as a POSTed body (app.ingest.decoding)
+    readings: msgspec.Raw  # decoded and checked exactly as a POSTed body (app.telemetry.decoding)
 
 
 class Ack(msgspec.Struct):

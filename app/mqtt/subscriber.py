@@ -14,11 +14,8 @@ import asyncio
 import logging
 from typing import Final
 
-from app import metrics
-from app.auth.principals import Principal, Scope
-from app.errors import BodyTooLarge, FleetError, ServiceFault
-from app.ingest.buffer import Ingestor
-from app.limits import RateLimiter
+from app.model.errors import BodyTooLarge, FleetError, ServiceFault
+from app.model.principal import Principal, Scope
 from app.mqtt.accounts import read_secret
 from app.mqtt.connection import MqttConnection
 from app.mqtt.messages import (
@@ -32,7 +29,10 @@ from app.mqtt.messages import (
     robot_of,
     topic_for,
 )
-from app.settings import MqttSettings
+from app.platform import metrics
+from app.platform.limits import RateLimiter
+from app.platform.settings import MqttSettings
+from app.telemetry.buffer import Ingestor
 
 KEEPALIVE_S: Final = 30
 RECONNECT_MIN_S: Final = 0.5  # the broker went away: try again after this, doubling up to RECONNECT_MAX_S

@@ -12,8 +12,8 @@ import asyncpg
 import httpx
 import pytest
 
-from app.db.migrations import apply_migrations
-from app.settings import Settings, replace_settings, settings_from
+from app.platform.migrations import apply_migrations
+from app.platform.settings import Settings, replace_settings, settings_from
 from tests.support.database import (
     DB_SCRIPT,
     PAUSE_POLICIES,

@@ -13,11 +13,11 @@ import asyncpg
 import httpx
 import pytest
 
+from app.alerts import store as alerts
 from app.alerts.payloads import MAX_BULK_ACKNOWLEDGE
-from app.db import alerts
-from app.errors import ErrorKind
-from app.main import create_app
-from app.settings import Settings, replace_settings
+from app.model.errors import ErrorKind
+from app.platform.settings import Settings, replace_settings
+from app.web.app import create_app
 from tests.support.auth import bearer, issue_key, issue_robot
 from tests.support.builders import reading
 from tests.support.problems import assert_problem
@@ -374,7 +374,7 @@ async def test_opening_an_alert_for_a_rule_deleted_meanwhile_is_a_no_op(
 
 async def test_options_lists_every_method_of_every_path(api: httpx.AsyncClient, alert_settings: Settings) -> None:
     """Litestar 2's default OPTIONS answer names only a path's first handler (litestar#4169): every path with
-    several methods must declare its own (app.api.options)."""
+    several methods must declare its own (app.web.options)."""
     checked = 0
     for route in create_app(alert_settings).routes:
         methods = {m for h in getattr(route, "route_handlers", []) for m in h.http_methods} - {"HEAD"}

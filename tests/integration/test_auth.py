@@ -17,9 +17,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app.auth.tokens import hash_token
-from app.errors import ErrorKind
-from app.main import create_app
-from app.settings import Settings, replace_settings
+from app.model.errors import ErrorKind
+from app.platform.settings import Settings, replace_settings
+from app.web.app import create_app
 from tests.support.auth import bearer, issue_key, issue_robot
 from tests.support.builders import count_rows, reading
 from tests.support.problems import assert_problem

@@ -6,7 +6,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.errors import ErrorKind
+from app.model.errors import ErrorKind
 from tests.support.builders import reading
 from tests.support.problems import assert_problem
 

@@ -11,8 +11,8 @@ import asyncpg
 import httpx
 import pytest
 
-from app.errors import ErrorKind
-from app.settings import Settings, replace_settings
+from app.model.errors import ErrorKind
+from app.platform.settings import Settings, replace_settings
 from simulator.fleet import haversine_m, metres_to_degrees
 from tests.support.builders import reading
 from tests.support.problems import assert_problem

@@ -16,8 +16,8 @@ import httpx
 import msgspec
 import pytest
 
-from app.main import create_app
-from app.settings import Settings, replace_settings
+from app.platform.settings import Settings, replace_settings
+from app.web.app import create_app
 from tests.support.auth import issue_key
 from tests.support.servers import live_api
 

@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from app import __version__
-from app.db.pool import create_pool
-from app.errors import ErrorKind, StorageUnavailable
-from app.ingest.buffer import Ingestor
-from app.ingest.latest import LatestState
-from app.ingest.reading import Row
-from app.settings import Settings, replace_settings
+from app.model.errors import ErrorKind, StorageUnavailable
+from app.model.reading import Row
+from app.platform.pool import create_pool
+from app.platform.settings import Settings, replace_settings
+from app.telemetry.buffer import Ingestor
+from app.telemetry.latest import LatestState
 from tests.support.builders import count_rows, make_row, reading, series
 from tests.support.database import PAUSE_POLICIES, REFRESH_EVERY_30_S, REFRESH_EVERY_SECOND
 from tests.support.problems import assert_problem

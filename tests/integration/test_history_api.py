@@ -9,8 +9,8 @@ import httpx
 import msgspec
 import pytest
 
-from app.errors import ErrorKind
-from app.settings import Settings, replace_settings
+from app.model.errors import ErrorKind
+from app.platform.settings import Settings, replace_settings
 from tests.support.builders import reading, series
 from tests.support.problems import assert_problem
 from tests.support.servers import serve_in_process

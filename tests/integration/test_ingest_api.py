@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.errors import ErrorKind
+from app.model.errors import ErrorKind
 from tests.support.builders import SEED, count_rows, reading, series
 from tests.support.problems import assert_problem
 

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import msgspec
 
-from app.settings import Settings
+from app.platform.settings import Settings
 from tests.support.builders import reading
 from tests.support.servers import live_api
 from tests.support.sse import sse_events
@@ -78,7 +78,7 @@ async def test_two_instances_serve_every_write_and_stream_each_others(
                 assert sorted(r["seq"] for r in page["readings"]) == list(range(robot, 40, 4))
 
 
-# A listener's last statement is its second LISTEN once both channels are set up (app.db.notices).
+# A listener's last statement is its second LISTEN once both channels are set up (app.platform.notices).
 LISTENERS = """
 SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN "fleet_alerts"' AND datname = current_database()
 """

@@ -1,4 +1,4 @@
-"""The lean ingest route (app.api.lean_ingest) keeps the contract of Litestar's route, answer for answer.
+"""The lean ingest route (app.web.ingest_endpoint) keeps the contract of Litestar's route, answer for answer.
 
 With CORS configured, a request that carries an Origin header goes through Litestar's route instead; so each
 request below is sent both ways, and the two answers must agree in status, body and headers.
@@ -13,8 +13,8 @@ import httpx
 import msgspec
 import pytest
 
-from app.errors import ErrorKind
-from app.settings import Settings, replace_settings
+from app.model.errors import ErrorKind
+from app.platform.settings import Settings, replace_settings
 from tests.support.auth import bearer, issue_key, issue_robot
 from tests.support.builders import reading
 from tests.support.problems import assert_problem

@@ -9,9 +9,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from app.db import sql, telemetry
-from app.db.migrations import MIGRATIONS_DIR, apply_migrations, list_migrations
-from app.ingest.reading import COLUMNS
+from app.model.reading import COLUMNS
+from app.platform import sql
+from app.platform.migrations import MIGRATIONS_DIR, apply_migrations, list_migrations
+from app.telemetry import store as telemetry
 from tests.support.database import database_url_for, recreate_database, refresh_minutes
 
 SCRATCH = "fleet_migrations_test"

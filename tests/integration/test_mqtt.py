@@ -20,9 +20,9 @@ from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from prometheus_client import REGISTRY
 
-from app.errors import ErrorKind
-from app.problems import problem_type
-from app.settings import Settings, replace_settings, settings_from
+from app.model.errors import ErrorKind
+from app.platform.problems import problem_type
+from app.platform.settings import Settings, replace_settings, settings_from
 from fleet_robot import MqttTransport, RobotClient
 from simulator.run import SimConfig, Simulation
 from tests.support.auth import bearer, issue_key, issue_robot

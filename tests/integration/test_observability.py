@@ -18,9 +18,9 @@ import asyncpg
 import httpx
 import pytest
 
-from app.errors import ErrorKind
-from app.logs import REQUEST_ID, JsonFormatter
-from app.settings import Settings, replace_settings
+from app.model.errors import ErrorKind
+from app.platform.logs import REQUEST_ID, JsonFormatter
+from app.platform.settings import Settings, replace_settings
 from benchmarks.servers import api_server, free_port
 from tests.support.auth import bearer, issue_key
 from tests.support.builders import reading

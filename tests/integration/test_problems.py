@@ -10,11 +10,11 @@ import msgspec
 import pytest
 from litestar import get
 
-from app.api.examples import EXAMPLES
-from app.errors import ErrorKind
-from app.main import create_app
-from app.problems import PROBLEMS, problem_type
-from app.settings import Settings
+from app.model.errors import ErrorKind
+from app.platform.problems import PROBLEMS, problem_type
+from app.platform.settings import Settings
+from app.web.app import create_app
+from app.web.examples import EXAMPLES
 from tests.support.problems import assert_problem
 from tests.support.servers import serve_in_process
 
@@ -51,7 +51,7 @@ async def test_unexpected_error_is_a_logged_500_without_internals(
 
     monkeypatch.setattr("tests.support.servers.create_app", with_boom)
     # Litestar's logging set-up replaces the root handlers (and so pytest's caplog): listen on the logger itself.
-    collect, logger = Collect(), logging.getLogger("app.api.problems")
+    collect, logger = Collect(), logging.getLogger("app.web.problems")
     logger.addHandler(collect)
     try:
         async with serve_in_process(settings) as client:

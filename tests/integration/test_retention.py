@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from app.db import rollups
-from app.settings import Settings, replace_settings
+from app.platform.settings import Settings, replace_settings
+from app.rollups import store as rollups
 from tests.support.database import refresh_minutes
 from tests.support.servers import serve_in_process
 

@@ -13,8 +13,11 @@ import asyncpg
 import httpx
 import pytest
 
-from app.db import fleet, rollups, sql, telemetry
-from app.settings import Settings, replace_settings
+from app.fleet import store as fleet
+from app.platform import sql
+from app.platform.settings import Settings, replace_settings
+from app.rollups import store as rollups
+from app.telemetry import store as telemetry
 from tests.support.builders import reading
 from tests.support.database import refresh_minutes
 from tests.support.servers import serve_in_process

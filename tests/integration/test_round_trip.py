@@ -13,8 +13,8 @@ import asyncpg
 import httpx
 import msgspec
 
-from app.errors import ErrorKind
-from app.settings import Settings
+from app.model.errors import ErrorKind
+from app.platform.settings import Settings
 from tests.support.problems import assert_problem
 from tests.support.servers import live_api
 from tests.support.sse import sse_events

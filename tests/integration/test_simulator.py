@@ -13,9 +13,9 @@ import httpx
 import msgspec
 import pytest
 
-from app.ingest.decoding import Window, parse_rows
-from app.ingest.reading import COLUMN_NAMES
-from app.settings import Settings, replace_settings
+from app.model.reading import COLUMN_NAMES
+from app.platform.settings import Settings, replace_settings
+from app.telemetry.decoding import Window, parse_rows
 from simulator.__main__ import main as simulator_main
 from simulator.delivery import Backoff, Deliverer, Stats, parse_retry_after
 from simulator.fleet import SITE_HALF_SIZE_M, build_fleet, haversine_m

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from app.alerts import store as alerts
 from app.alerts.webhooks import sign, verify_signature
-from app.db import alerts
-from app.errors import ErrorKind
-from app.settings import Settings, replace_settings
+from app.model.errors import ErrorKind
+from app.platform.settings import Settings, replace_settings
 from simulator.webhook_receiver import Receiver
 from tests.integration.test_alerts import create_rule, eventually, open_alerts, post
 from tests.support.problems import assert_problem

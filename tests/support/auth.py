@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.auth import admin
-from app.db.pool import Pool
+from app.auth import provisioning as admin
+from app.platform.pool import Pool
 
 
 def bearer(token: str) -> dict[str, str]:

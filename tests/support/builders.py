@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import asyncpg
 
-from app.ingest.reading import Location, Reading, Row, to_row
+from app.model.reading import Location, Reading, Row, to_row
 
 SEED: dict[str, Any] = {
     "robot_id": "R2-D2",

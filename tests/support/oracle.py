@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-STATUSES = ("idle", "moving", "working", "charging", "error")  # the order ties go by (app.db.telemetry)
+STATUSES = ("idle", "moving", "working", "charging", "error")  # the order ties go by (app.telemetry.store)
 EARTH_RADIUS_M = 6_371_000.0
 
 

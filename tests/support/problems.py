@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from app.errors import ErrorKind
-from app.problems import PROBLEMS, problem_type
+from app.model.errors import ErrorKind
+from app.platform.problems import PROBLEMS, problem_type
 
 
 def assert_problem(response: httpx.Response, kind: ErrorKind) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from typing import Any, cast
 import httpx
 import uvicorn
 
-from app.main import create_app
-from app.settings import Settings
+from app.platform.settings import Settings
+from app.web.app import create_app
 
 
 @asynccontextmanager

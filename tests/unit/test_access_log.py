@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from app.logs import REQUEST_ID, AccessLog
+from app.platform.logs import REQUEST_ID, AccessLog
 
 
 async def test_lines_are_written_a_second_after_the_first_or_when_a_batch_is_full(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from app.alerts.events import NOTICE_MAX_BYTES, decode_event, encode_event, encode_notice
+from app.model.alert import NOTICE_MAX_BYTES, decode_event, encode_event, encode_notice
 
 
 def record(**text: str) -> dict[str, Any]:

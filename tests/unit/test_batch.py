@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.ingest.batch import count_accepted, first_occurrences, newest_per_robot, prepare_batch
-from app.ingest.reading import TIME, Record, Row, candidate, is_newer
+from app.model.reading import TIME, Record, Row, candidate, is_newer
+from app.telemetry.batch import count_accepted, first_occurrences, newest_per_robot, prepare_batch
 from tests.support.builders import make_row
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

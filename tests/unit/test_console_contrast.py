@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-CSS = Path(__file__).resolve().parents[2] / "app" / "ui" / "static" / "console.css"
+CSS = Path(__file__).resolve().parents[2] / "app" / "web" / "ui" / "static" / "console.css"
 TEXT_COLOURS = ("text", "muted", "idle", "moving", "working", "charging", "error", "warn")
 THEMES = {"dark": ":root {", "light": ':root[data-theme="light"] {'}
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.cursors import decode_cursor, encode_cursor
-from app.errors import BadCursor
+from app.model.errors import BadCursor
+from app.platform.cursors import decode_cursor, encode_cursor
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

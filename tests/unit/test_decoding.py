@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from app.errors import InvalidReading, MalformedBody, TooManyReadings
-from app.ingest.decoding import Window, parse_rows
-from app.ingest.reading import TIME, Location, Pose, StoredReading, stored_reading
+from app.model.errors import InvalidReading, MalformedBody, TooManyReadings
+from app.model.reading import TIME, Location, Pose, StoredReading, stored_reading
+from app.telemetry.decoding import Window, parse_rows
 
 SEED = b'{"robot_id": "R2-D2", "location": {"latitude": 37.1, "longitude": -122.3}, "battery_level": 87.5}'
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import ENV_PREFIX, GROUP_OF_FIELD, SCRIPT_ONLY_VARIABLES
+from app.platform.settings import ENV_PREFIX, GROUP_OF_FIELD, SCRIPT_ONLY_VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = ROOT / "docs" / "operations.md"

@@ -10,8 +10,8 @@ import pytest
 
 from app.alerts.evaluation import RuleSet, compile_rule
 from app.alerts.rules import AlertRule, decode_rule
-from app.errors import InvalidRule
-from app.ingest.reading import Reading, Row, encode_fields, to_row
+from app.model.errors import InvalidRule
+from app.model.reading import Reading, Row, encode_fields, to_row
 
 AT = datetime(2026, 11, 28, tzinfo=UTC)
 

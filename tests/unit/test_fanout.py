@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.ingest import fanout
-from app.ingest.commits import CommitOrder
-from app.ingest.fanout import Broadcaster
-from app.ingest.reading import Row
+from app.model.reading import Row
+from app.telemetry import fanout
+from app.telemetry.commits import CommitOrder
+from app.telemetry.fanout import Broadcaster
 from tests.support.builders import make_row
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 APP = Path(__file__).resolve().parent.parent.parent / "app"
-WEB_MODULES = ("app.api", "app.ui", "app.main", "app.services")
+WEB_MODULES = ("app.api", "app.ui", "app.web.app", "app.web.lifespan")
 SQL_METHODS = frozenset(
     {"execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table", "copy_from_query"}
     | {"copy_to_table", "copy_from_table", "cursor", "prepare"}
@@ -33,7 +33,7 @@ def imports_of(tree: ast.AST) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
-            # "from app.db import sql" imports the module app.db.sql
+            # "from app.db import sql" imports the module app.platform.sql
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
 

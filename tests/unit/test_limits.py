@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.auth.principals import Principal, Scope
-from app.errors import RateLimited
-from app.limits import ConcurrencyLimiter, RateLimiter
-from app.services import Limits
-from app.settings import LimitSettings
+from app.model.errors import RateLimited
+from app.model.principal import Principal, Scope
+from app.platform.limits import ConcurrencyLimiter, RateLimiter
+from app.platform.settings import LimitSettings
+from app.web.lifespan import Limits
 
 
 def test_token_bucket_allows_the_burst_then_the_rate() -> None:

@@ -11,11 +11,11 @@ from typing import cast
 import pytest
 
 from app.auth.tokens import broker_hash
-from app.errors import InvalidReading, StorageUnavailable
+from app.model.errors import InvalidReading, StorageUnavailable
+from app.model.payloads import FieldError
 from app.mqtt.accounts import render_acl, render_passwords
 from app.mqtt.connection import PINGRESP, PUBLISH, MqttConnection, encode_packet, encode_string, split_packets
 from app.mqtt.messages import batch_of, encode_problem, fits_mqtt, robot_of, topic_for
-from app.schemas import FieldError
 
 # Made by `mosquitto_passwd -b -c pw robot-1 secret-token` (Mosquitto 2.0.11): the broker must accept our hashes.
 MOSQUITTO_LINE = (

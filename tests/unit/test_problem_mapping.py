@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncpg
 
-from app.api.problems import problem_for
-from app.errors import ErrorKind
-from app.problems import problem_type
+from app.model.errors import ErrorKind
+from app.platform.problems import problem_type
+from app.web.problems import problem_for
 
 
 def test_a_rollback_failing_after_a_query_timeout_answers_the_timeout() -> None:

@@ -5,17 +5,8 @@ from __future__ import annotations
 import typing
 from datetime import UTC, datetime
 
-from app.db import sql
-from app.ingest.reading import (
-    COLUMN_NAMES,
-    COLUMNS,
-    ReadingArgs,
-    Record,
-    Row,
-    StoredReading,
-    stored_reading,
-    to_row,
-)
+from app.model.reading import COLUMN_NAMES, COLUMNS, ReadingArgs, Record, Row, StoredReading, stored_reading, to_row
+from app.platform import sql
 from tests.support.builders import make_row
 
 

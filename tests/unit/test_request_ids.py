@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from unittest import mock
 
-from app.logs import RequestIds, request_id_from
+from app.platform.logs import RequestIds, request_id_from
 
 
 def test_new_ids_are_unique_hex_and_a_sane_client_id_is_kept() -> None:
@@ -18,9 +18,9 @@ def test_new_ids_are_unique_hex_and_a_sane_client_id_is_kept() -> None:
 
 def test_each_process_gets_its_own_prefix() -> None:
     ids = RequestIds()
-    with mock.patch("app.logs.os.getpid", return_value=101):
+    with mock.patch("app.platform.logs.os.getpid", return_value=101):
         first = {ids.next_id() for _ in range(100)}
-    with mock.patch("app.logs.os.getpid", return_value=102):  # a worker started after the first
+    with mock.patch("app.platform.logs.os.getpid", return_value=102):  # a worker started after the first
         second = {ids.next_id() for _ in range(100)}
     assert not first & second
     assert len({i[:8] for i in first}) == 1 and len({i[:8] for i in second}) == 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app.db.rollups import MINUTE, PERIOD, ceil_to, floor_to
-from app.db.telemetry import _rolls_up
+from app.rollups.store import MINUTE, PERIOD, ceil_to, floor_to
+from app.telemetry.store import _rolls_up
 
 T = datetime(2026, 11, 28, 10, 0, 30, tzinfo=UTC)
 

@@ -8,7 +8,14 @@ from datetime import timedelta
 import msgspec
 import pytest
 
-from app.settings import GROUP_OF_FIELD, SCRIPT_ONLY_VARIABLES, Settings, SettingsError, load_settings, replace_settings
+from app.platform.settings import (
+    GROUP_OF_FIELD,
+    SCRIPT_ONLY_VARIABLES,
+    Settings,
+    SettingsError,
+    load_settings,
+    replace_settings,
+)
 
 
 def test_settings_read_prefixed_environment() -> None:

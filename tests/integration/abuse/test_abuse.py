@@ -21,7 +21,7 @@ import httpx
 import msgspec
 import pytest
 
-from app.errors import ErrorKind
+from app.model.errors import ErrorKind
 from benchmarks.servers import api_server
 from tests.support.auth import bearer, issue_key, issue_robot
 from tests.support.builders import reading

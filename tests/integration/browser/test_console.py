@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.async_api import Page
 
-from app.settings import Settings, replace_settings
+from app.platform.settings import Settings, replace_settings
 from simulator.run import SimConfig, Simulation
 from tests.support.auth import bearer, issue_key
 from tests.support.browser import SCREENSHOTS, block_internet, offline_browser

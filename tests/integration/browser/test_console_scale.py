@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 from playwright.async_api import Page
 
-from app.settings import Settings, replace_settings
+from app.platform.settings import Settings, replace_settings
 from tests.integration.browser.test_console import wait_for
 from tests.support.browser import SCREENSHOTS, block_internet, offline_browser
 from tests.support.builders import reading

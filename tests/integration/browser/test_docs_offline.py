@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from app.settings import Settings
+from app.platform.settings import Settings
 from tests.support.browser import SCREENSHOTS, block_internet, offline_browser
 from tests.support.servers import live_api
 

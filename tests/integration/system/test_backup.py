@@ -13,8 +13,8 @@ import asyncpg
 import httpx
 import pytest
 
-from app.db import rollups
-from app.settings import Settings, replace_settings
+from app.platform.settings import Settings, replace_settings
+from app.rollups import store as rollups
 from tests.support.builders import reading
 from tests.support.database import ROOT, database_url_for, recreate_database, refresh_minutes
 from tests.support.servers import serve_in_process

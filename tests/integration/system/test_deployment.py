@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.settings import Settings
+from app.platform.settings import Settings
 from tests.integration.test_alerts import next_event
 from tests.support.builders import reading
 from tests.support.database import ROOT

@@ -1,0 +1,1 @@
+"""The command line: `python -m app` serves the API (uvicorn, its limits, the metrics directory); admin and migrate."""

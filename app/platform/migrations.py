@@ -1,0 +1,72 @@
+"""The plain-SQL migration runner: ``migrations/NNN_name.sql``, each applied once in its own transaction."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from app.platform import sql
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+# Any constant works; it only has to be the same for every process that migrates this database.
+MIGRATION_LOCK_KEY = 7_201_911
+_MIGRATION_NAME = re.compile(r"^(\d+)_([\w-]+)\.sql$")
+
+
+def list_migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
+    """Return ``(version, name, path)`` for each ``NNN_name.sql`` file, in version order."""
+    found = []
+    for path in directory.glob("*.sql"):
+        match = _MIGRATION_NAME.match(path.name)
+        if match is None:
+            raise ValueError(f"migration file name must look like 001_name.sql: {path.name}")
+        found.append((int(match[1]), match[2], path))
+    versions = [version for version, _, _ in found]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"duplicate migration versions in {directory}")
+    return sorted(found)
+
+
+async def apply_migrations(database_url: str, directory: Path = MIGRATIONS_DIR) -> list[int]:
+    """Apply each pending migration in its own transaction; return the versions applied now."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(sql.LOCK_MIGRATIONS, MIGRATION_LOCK_KEY)
+        try:
+            await conn.execute(sql.CREATE_MIGRATIONS_TABLE)
+            applied = {row["version"] for row in await conn.fetch(sql.SELECT_APPLIED_MIGRATIONS)}
+            newly_applied = []
+            for version, name, path in list_migrations(directory):
+                if version in applied:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(path.read_text())
+                    await conn.execute(sql.INSERT_MIGRATION, version, name)
+                newly_applied.append(version)
+            return newly_applied
+        finally:
+            await conn.execute(sql.UNLOCK_MIGRATIONS, MIGRATION_LOCK_KEY)
+    finally:
+        await conn.close()
+
+
+def quote_identifier(name: str) -> str:
+    # A database name cannot be a $n parameter. It comes from the operator's settings, never from a request.
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def create_database_if_missing(database_url: str) -> bool:
+    url = urlsplit(database_url)
+    name = url.path.lstrip("/")
+    maintenance = urlunsplit(url._replace(path="/postgres"))
+    conn = await asyncpg.connect(maintenance)
+    try:
+        if await conn.fetchval(sql.DATABASE_EXISTS, name):
+            return False
+        await conn.execute(sql.CREATE_DATABASE_PREFIX + quote_identifier(name))
+        return True
+    finally:
+        await conn.close()

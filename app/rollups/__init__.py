@@ -1,0 +1,1 @@
+"""The rollups behind wide buckets and fleet-wide questions, and the data lifecycle (retention)."""
