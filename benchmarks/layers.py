@@ -45,7 +45,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "app/telemetry/fanout.py",
             "app/alerts/",
             "app/platform/periodic.py",
-            "app/platform/sampling.py",
+            "app.web.sampling.py",
         ),
     ),
     ("event loop: uvloop's C code (epoll, socket reads, callbacks)", ("asyncio/", "uvloop")),

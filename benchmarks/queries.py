@@ -31,8 +31,8 @@ from app.platform import sql
 from app.platform.migrations import apply_migrations, create_database_if_missing
 from app.platform.settings import load_settings
 from app.rollups import store as rollups
-from app.telemetry import robots_store as robots
 from app.telemetry import store as telemetry
+from app.telemetry.latest import follow_latest
 from benchmarks import report
 from benchmarks.dataset import copy_fleet, iter_rows, line_protocol_bodies
 from benchmarks.loadgen import build_get, build_post, run_load
@@ -99,7 +99,7 @@ async def load_dataset(database_url: str, plan: Plan, console: Console) -> tuple
         async with conn.transaction():  # the latest state, as the API's alert round follows the readings
             positions = await alerts.start_round(conn)
             assert positions is not None
-            await robots.follow_latest(conn, *positions)
+            await follow_latest(conn, *positions)
             await alerts.finish_round(conn, positions[1])
         await conn.execute(ANALYZE)  # before the rollup pass, as a running service's statistics would be
         started = time.monotonic()

@@ -25,7 +25,7 @@ from app.platform import metrics
 from app.platform.periodic import Periodic
 from app.platform.pool import Connection, Pool
 from app.platform.settings import AlertSettings
-from app.telemetry import robots_store as robots
+from app.telemetry.latest import follow_latest
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class AlertEngine(Periodic):
             if positions is None:
                 return False
             low, high = positions
-            followed = await robots.follow_latest(conn, low, high)
+            followed = await follow_latest(conn, low, high)
             await self._load_rules(conn)
             round_ = _Round(self.rules, await alerts.fetch_open_alerts(conn))
             if round_.rules.rules or round_.open:

@@ -12,10 +12,12 @@ import msgspec
 from msgspec import Meta
 
 from app.alerts.geofence import Area, Geofence, Geometry, InvalidGeometry, count_positions
-from app.auth.provisioning import Tag
+from app.auth.visibility import visible_robot_tags
 from app.model.errors import InvalidRule, MalformedBody
 from app.model.payloads import FieldError
+from app.model.principal import Principal, Tag
 from app.model.reading import NO_NUL, ROBOT_ID_RULE, STATUSES, FieldKey, RobotId, Status, normalize_robot_id
+from app.platform.pool import Pool
 from app.platform.timeranges import DURATION_PATTERN, duration_seconds
 from app.telemetry.decoding import field_error
 
@@ -190,3 +192,19 @@ def rule_values(rule: NewRule) -> tuple[str, Kind, str | None, str | None, str, 
     condition = msgspec.json.encode(rule.condition).decode()
     positions = count_positions(rule.condition.geometry) if isinstance(rule.condition, GeofenceCondition) else 0
     return rule.name, kind_of(rule.condition), rule.robot_id, rule.fleet_tag, condition, rule.enabled, positions
+
+
+async def visible_rules(pool: Pool, principal: Principal, rules: list[AlertRule]) -> list[AlertRule]:
+    """The rules a principal may see: all, for one that sees the whole fleet; else the fleet-wide rules (they watch
+    its robots too) and those of robots it sees or of tags one of them carries."""
+    if not principal.limited:
+        return rules
+    visible = await visible_robot_tags(pool, principal)
+    seen_tags = {tag for robot_tags in visible.values() for tag in robot_tags}
+    return [
+        rule
+        for rule in rules
+        if (rule.robot_id is None and rule.fleet_tag is None)
+        or (rule.robot_id is not None and rule.robot_id in visible)
+        or (rule.fleet_tag is not None and rule.fleet_tag in seen_tags)
+    ]

@@ -158,10 +158,14 @@ async def acknowledge_alerts(
     raise AssertionError("unreachable")
 
 
-async def resolve_robot_alerts_in(conn: Connection, robot_id: str, resolution: str) -> None:
-    """Resolve the robot's open alerts in the caller's transaction, announced as any resolution is."""
+async def retire_robot_in(conn: Connection, robot_id: str, resolution: str, delete_history: bool) -> None:
+    """In the caller's transaction: resolve the robot's open alerts (announced as any resolution is), forget its
+    anchors and, if asked, delete its alerts (their deliveries by cascade)."""
     for record in await conn.fetch(sql.RESOLVE_ROBOT_ALERTS, robot_id, resolution):
         await _announce(conn, "alert.resolved", record)
+    await conn.execute(sql.DELETE_ROBOT_ANCHORS, robot_id)
+    if delete_history:
+        await conn.execute(sql.DELETE_ROBOT_ALERTS, robot_id)
 
 
 async def _announce(conn: Connection, event_type: EventType, record: Record) -> None:

@@ -16,11 +16,10 @@ from app.auth.lookalikes import skeleton
 from app.auth.tokens import broker_hash, generate_token, hash_token, shown_prefix
 from app.model.errors import BadParameter, UnknownRobot
 from app.model.payloads import CredentialInfo, IssuedCredential
-from app.model.principal import KEY_SCOPES, Scope
+from app.model.principal import KEY_SCOPES, Scope, Tag
 from app.model.reading import NO_NUL, ROBOT_ID_RULE, RobotId, normalize_robot_id
 from app.platform.pool import Pool
 
-Tag = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 ScopeName = Annotated[
     str,
     Meta(
@@ -43,7 +42,8 @@ class NewKey(msgspec.Struct, forbid_unknown_fields=True):
     fleet_tag: Tag | None = None
 
 
-def _robot_id(raw: str) -> str:
+def checked_robot_id(raw: str) -> str:
+    """The robot id, normalised; BadParameter if it breaks the robot-id rule."""
     robot_id = normalize_robot_id(raw)
     if robot_id is None:
         raise BadParameter(ROBOT_ID_RULE)
@@ -51,7 +51,7 @@ def _robot_id(raw: str) -> str:
 
 
 async def provision_robot(pool: Pool, new: NewRobot) -> IssuedCredential:
-    robot_id = _robot_id(new.robot_id)
+    robot_id = checked_robot_id(new.robot_id)
     # Robots that reported without being provisioned (authentication off) get their skeletons first.
     if missing := await credentials.fetch_robots_without_skeleton(pool):
         await credentials.store_skeletons(pool, [(key, skeleton(other)) for key, other in missing])
@@ -68,16 +68,9 @@ async def provision_robot(pool: Pool, new: NewRobot) -> IssuedCredential:
     return IssuedCredential(credential_id, "robot", robot_id, token, shown_prefix(token), created_at, robot_id=robot_id)
 
 
-async def decommission_robot(pool: Pool, robot_id: str, delete_history: bool) -> None:
-    """Its tokens revoked, its open alerts resolved, gone from the fleet's latest state; its readings and alerts
-    kept or deleted as asked. Provisioning the id again later starts it afresh."""
-    if not await credentials.decommission_robot(pool, _robot_id(robot_id), delete_history):
-        raise UnknownRobot(robot_id)
-
-
 async def rotate_robot_token(pool: Pool, robot_id: str, grace_s: int) -> IssuedCredential:
     """A new token; the robot's current ones keep working for ``grace_s`` seconds, then stop."""
-    robot_id = _robot_id(robot_id)
+    robot_id = checked_robot_id(robot_id)
     token = generate_token("robot")
     old_expire_at = datetime.now(UTC) + timedelta(seconds=grace_s)
     issued = await credentials.rotate_robot_token(
@@ -103,7 +96,7 @@ async def create_key(pool: Pool, new: NewKey) -> IssuedCredential:
     unknown = sorted(set(new.scopes) - known)
     if unknown:
         raise BadParameter(f"unknown scope(s) {unknown}; a key's scopes are {sorted(known)}")
-    robot_ids = None if new.robot_ids is None else sorted({_robot_id(r) for r in new.robot_ids})
+    robot_ids = None if new.robot_ids is None else sorted({checked_robot_id(r) for r in new.robot_ids})
     if Scope.ADMIN.value in new.scopes and (robot_ids is not None or new.fleet_tag is not None):
         # Admin routes act on the whole fleet (keys, robots, rules, webhooks): a limited admin key would reach
         # past its limit, and could mint a key broader than itself.

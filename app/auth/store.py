@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from app.alerts import store as alerts
 from app.model.errors import Conflict
 from app.model.payloads import CredentialInfo
 from app.platform import sql
-from app.platform.pool import Pool
+from app.platform.pool import Connection, Pool
 
 
 class StoredCredential:
@@ -121,24 +120,19 @@ async def rotate_robot_token(
     return row["credential_id"], row["created_at"]
 
 
-async def decommission_robot(pool: Pool, robot_id: str, delete_history: bool) -> bool:
-    """Revoke the robot's tokens, resolve its open alerts, forget its latest state and, if asked, delete its
-    history, in one transaction; tell every process. False: no such robot."""
-    async with pool.acquire() as conn, conn.transaction():
-        robot_key = await conn.fetchval(sql.LOCK_ROBOT, robot_id)
-        if robot_key is None:
-            return False
-        await conn.execute(sql.REVOKE_ROBOT_TOKENS, robot_key)
-        await alerts.resolve_robot_alerts_in(conn, robot_id, "robot decommissioned")
-        await conn.execute(sql.DELETE_ROBOT_LATEST, robot_key)
-        await conn.execute(sql.DELETE_ROBOT_ANCHORS, robot_id)
-        if delete_history:
-            for statement in sql.DELETE_ROBOT_READINGS:
-                await conn.execute(statement, robot_key)
-            await conn.execute(sql.DELETE_ROBOT_ALERTS, robot_id)
-            await conn.execute(sql.DELETE_ROBOT, robot_key)
-        await conn.execute(sql.BUMP_CREDENTIAL_EPOCH)
-    return True
+async def lock_robot_in(conn: Connection, robot_id: str) -> int | None:
+    """In the caller's transaction: the robot's key, its row locked until the transaction ends; None if unknown."""
+    robot_key: int | None = await conn.fetchval(sql.LOCK_ROBOT, robot_id)
+    return robot_key
+
+
+async def retire_robot_in(conn: Connection, robot_key: int, delete_robot: bool) -> None:
+    """In the caller's transaction: revoke the robot's tokens (and, if asked, forget the robot and its
+    credentials); every process reloads its credentials."""
+    await conn.execute(sql.REVOKE_ROBOT_TOKENS, robot_key)
+    if delete_robot:
+        await conn.execute(sql.DELETE_ROBOT, robot_key)
+    await conn.execute(sql.BUMP_CREDENTIAL_EPOCH)
 
 
 async def insert_key(
@@ -186,3 +180,20 @@ async def fetch_robot_tags(pool: Pool, robot_ids: Sequence[str] | None = None) -
     else:
         rows = await pool.fetch(sql.SELECT_ROBOT_TAGS, list(robot_ids))
     return {row["robot_id"]: row["tags"] for row in rows}
+
+
+# --- the robot registry ---------------------------------------------------------------------------------------
+
+
+async def fetch_robot_key(pool: Pool, robot_id: str) -> tuple[int, list[str]] | None:
+    """The robot's key and tags, or None for a robot never seen."""
+    row = await pool.fetchrow(sql.SELECT_ROBOT_KEY_AND_TAGS, robot_id)
+    return None if row is None else (row["robot_key"], row["tags"])
+
+
+async def register_robots(conn: Connection, robot_ids: Collection[str]) -> dict[str, int]:
+    """Register the robots not yet known and return every given robot's key.
+
+    Pass the ids sorted: concurrent registrations then lock the unique index in one order."""
+    await conn.execute(sql.REGISTER_ROBOTS, list(robot_ids))
+    return {record["robot_id"]: record["robot_key"] for record in await conn.fetch(sql.SELECT_ROBOT_KEYS, robot_ids)}

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from app.alerts.rules import AlertRule
 from app.auth import store as credentials
 from app.model.errors import UnknownRobot
 from app.model.payloads import RobotState
 from app.model.principal import Principal
 from app.platform.pool import Pool
-from app.telemetry import robots_store as robots
 
 T = TypeVar("T")
 
@@ -19,7 +17,7 @@ T = TypeVar("T")
 async def resolve_robot(pool: Pool, principal: Principal, robot_id: str) -> int:
     """The robot's key; UnknownRobot if it was never seen or lies outside the principal's robots (a limited key
     learns nothing of robots it may not see, not even that they exist)."""
-    found = await robots.fetch_robot_key(pool, robot_id)
+    found = await credentials.fetch_robot_key(pool, robot_id)
     if found is None or (principal.limited and not principal.sees(robot_id, found[1])):
         raise UnknownRobot(robot_id)
     return found[0]
@@ -29,11 +27,11 @@ async def visible_robot_ids(pool: Pool, principal: Principal) -> frozenset[str] 
     """The robots a limited key may see now; None for a principal that sees the whole fleet."""
     if not principal.limited:
         return None
-    return frozenset(await _visible_robot_tags(pool, principal))
+    return frozenset(await visible_robot_tags(pool, principal))
 
 
-async def _visible_robot_tags(pool: Pool, principal: Principal) -> dict[str, list[str]]:
-    """A limited key's robots, with their tags."""
+async def visible_robot_tags(pool: Pool, principal: Principal) -> dict[str, list[str]]:
+    """A limited key's robots, with their tags (not for a principal that sees the whole fleet)."""
     tags = await credentials.fetch_robot_tags(pool, sorted(principal.robot_ids) if principal.robot_ids else None)
     return {robot_id: robot_tags for robot_id, robot_tags in tags.items() if principal.sees(robot_id, robot_tags)}
 
@@ -50,19 +48,3 @@ def visible_states(principal: Principal, states: list[RobotState]) -> list[Robot
     if not principal.limited:
         return states
     return [state for state in states if principal.sees(state.robot_id, state.tags)]
-
-
-async def visible_rules(pool: Pool, principal: Principal, rules: list[AlertRule]) -> list[AlertRule]:
-    """The rules a principal may see: all, for one that sees the whole fleet; else the fleet-wide rules (they watch
-    its robots too) and those of robots it sees or of tags one of them carries."""
-    if not principal.limited:
-        return rules
-    visible = await _visible_robot_tags(pool, principal)
-    seen_tags = {tag for robot_tags in visible.values() for tag in robot_tags}
-    return [
-        rule
-        for rule in rules
-        if (rule.robot_id is None and rule.fleet_tag is None)
-        or (rule.robot_id is not None and rule.robot_id in visible)
-        or (rule.fleet_tag is not None and rule.fleet_tag in seen_tags)
-    ]

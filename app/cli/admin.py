@@ -12,6 +12,7 @@ import sys
 import msgspec
 
 from app.auth import provisioning as admin
+from app.fleet.decommission import decommission_robot
 from app.model.errors import FleetError
 from app.mqtt import accounts
 from app.platform.migrations import apply_migrations
@@ -58,7 +59,7 @@ async def run(args: argparse.Namespace) -> int:
             new = admin.NewKey(args.name, args.scope, robot_ids=args.robot, fleet_tag=args.fleet_tag)
             issued = await admin.create_key(pool, msgspec.convert(msgspec.to_builtins(new), admin.NewKey))
         elif args.command == "decommission-robot":
-            await admin.decommission_robot(pool, args.robot_id, args.delete_history)
+            await decommission_robot(pool, args.robot_id, args.delete_history)
             print(f"decommissioned robot {args.robot_id}" + (", its history deleted" if args.delete_history else ""))
             return 0
         elif args.command == "write-broker-accounts":

@@ -11,8 +11,8 @@ import asyncpg
 
 from app.platform import sql
 from app.platform.pool import Pool
-from app.rollups import store as rollups
-from app.rollups.store import PERIOD, ceil_to, floor_to
+from app.rollups import snapshots as rollups
+from app.rollups.periods import PERIOD, ceil_to, floor_to
 
 
 async def fetch_distances(pool: Pool, since: datetime, until: datetime) -> list[tuple[str, int, float]]:

@@ -7,8 +7,6 @@ from typing import Any, Literal
 
 import msgspec
 
-from app.telemetry.fanout import Broadcaster
-
 AlertState = Literal["active", "acknowledged", "resolved"]
 EventType = Literal["alert.opened", "alert.acknowledged", "alert.resolved"]
 EVENT_TYPES: tuple[EventType, ...] = ("alert.opened", "alert.acknowledged", "alert.resolved")
@@ -105,9 +103,3 @@ def decode_event(payload: str) -> AlertEvent:
 
 def encode_alert(alert: Alert) -> bytes:
     return _encode(alert)
-
-
-def relay_alert_notice(broadcaster: Broadcaster, payload: str) -> None:
-    """An alert transition announced by any process (NOTIFY): to this process's live subscribers."""
-    event = decode_event(payload)
-    broadcaster.publish_alert(event.type, event.alert.robot_id, encode_alert(event.alert))

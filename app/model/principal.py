@@ -5,8 +5,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Annotated
+
+from msgspec import Meta
 
 from app.model.errors import Forbidden
+
+# A fleet tag, on robots, limited keys and alert rules.
+Tag = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
 class Scope(enum.Enum):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from app.auth import store as credentials
+from app.auth import registry as credentials
 from app.auth.tokens import broker_hash
 from app.mqtt.messages import ACK, ERRORS, TELEMETRY, TOPIC_ROOT, fits_mqtt
 from app.platform.pool import Pool

@@ -38,3 +38,11 @@ async def create_pool(settings: DatabaseSettings, max_size: int | None = None, *
 
 async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     """asyncpg has rolled back an open transaction already; nothing else to undo."""
+
+
+PING = "SELECT 1"
+
+
+async def ping(pool: Pool) -> None:
+    """Whether the database answers (raises if not)."""
+    await pool.fetchval(PING)

@@ -6,27 +6,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+from app.model.payloads import DatabaseJob
 from app.platform import sql
 from app.platform.pool import Connection, Pool
+from app.rollups.periods import RollupState
 
 # A pass is background work, not a request: the first one, over every stored reading, can take longer than a
 # query may (FLEET_QUERY_TIMEOUT_MS).
 PASS_TIMEOUT_S = 3600.0
 FIRST_POSITION = 0  # below every stored_xid: the first pass starts here
-MINUTE = timedelta(minutes=1)
-PERIOD = timedelta(minutes=15)  # telemetry_15m's, as sql.PERIOD
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class RollupState:
-    rolled_up_xid: int | None  # telemetry_15m holds every reading stored below this position, no other; None: none
-    status_gap_s: int | None  # the status gap telemetry_15m holds; None: not rolled up yet
-    refreshed_xid: int | None  # telemetry_1m's last refresh saw every reading stored below this; None: never ran
-    refreshed_to: datetime | None  # and materialized the minutes before this
 
 
 async def roll_up_stored(pool: Pool, status_gap_s: int) -> int | None:
@@ -69,10 +59,41 @@ async def snapshot(conn: Connection) -> AsyncIterator[RollupState]:
         yield RollupState(row["rolled_up_xid"], row["status_gap_s"], row["refreshed_xid"], row["refreshed_to"])
 
 
-def floor_to(t: datetime, width: timedelta) -> datetime:
-    return t - (t - _EPOCH) % width
+# --- the data lifecycle: retention, the columnstore policy, the database's jobs ---------------------------------
+
+RETAINED_TABLES = ("telemetry", "telemetry_1m", "telemetry_15m")  # the readings and both rollups
 
 
-def ceil_to(t: datetime, width: timedelta) -> datetime:
-    floor = floor_to(t, width)
-    return floor if floor == t else floor + width
+async def set_retention_policies(pool: Pool, period: timedelta | None) -> bool:
+    """Make the database's retention jobs drop what is older than ``period`` (none: no jobs), on the readings and
+    both rollups; whether anything changed. Processes started with one setting agree, so this is a no-op after the
+    first."""
+    changed = False
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(sql.LOCK_RETENTION)
+        current = {row[0]: row[1] for row in await conn.fetch(sql.SELECT_RETENTION_POLICIES)}
+        for table in RETAINED_TABLES:
+            if current.get(table) == period:  # as set already (None: no job, and none wanted)
+                continue
+            await conn.execute(sql.REMOVE_RETENTION_POLICY, table)
+            if period is not None:
+                await conn.execute(sql.ADD_RETENTION_POLICY, table, period)
+            changed = True
+    return changed
+
+
+async def fetch_timescaledb_license(pool: Pool) -> str:
+    """``timescale`` (the community edition, which the migrations need) or ``apache``."""
+    license_name: str = await pool.fetchval(sql.SHOW_TIMESCALEDB_LICENSE)
+    return license_name
+
+
+async def fetch_columnstore_policy(pool: Pool) -> tuple[str, bool] | None:
+    """How old a chunk of readings is when the columnstore policy converts it, and whether the policy is scheduled
+    (not paused); None without such a policy."""
+    row = await pool.fetchrow(sql.SELECT_COLUMNSTORE_AFTER)
+    return None if row is None else (row[0], row[1])
+
+
+async def fetch_jobs(pool: Pool) -> list[DatabaseJob]:
+    return [DatabaseJob(*row) for row in await pool.fetch(sql.SELECT_JOBS)]

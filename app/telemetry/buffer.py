@@ -12,6 +12,7 @@ from typing import Protocol
 
 import asyncpg
 
+from app.auth import registry
 from app.model.errors import FleetError, StorageUnavailable
 from app.model.payloads import IngestResult
 from app.model.principal import ANONYMOUS, Principal
@@ -19,7 +20,6 @@ from app.model.reading import Row, candidate
 from app.platform import metrics
 from app.platform.pool import Connection, Pool
 from app.platform.settings import IngestSettings
-from app.telemetry import robots_store as robots
 from app.telemetry import store as telemetry
 from app.telemetry.batch import count_accepted, newest_per_robot, prepare_batch
 from app.telemetry.commits import CommitListener, CommitOrder
@@ -313,5 +313,5 @@ class Ingestor:
         keys = {robot_id: cached[robot_id] for robot_id in robot_ids if robot_id in cached}
         missing = sorted(robot_ids - keys.keys())  # sorted: concurrent registrations lock in one order
         if missing:
-            keys.update(await robots.register_robots(conn, missing))
+            keys.update(await registry.register_robots(conn, missing))
         return keys

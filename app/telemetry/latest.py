@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 from app.model.payloads import RobotState
 from app.model.reading import Candidate, is_newer
-from app.platform.pool import Pool
-from app.telemetry import robots_store as robots
+from app.platform.pool import Connection, Pool
+from app.telemetry import store
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class LatestState:
                 return
             batch, self._pending = self._pending, {}
             try:
-                await robots.upsert_latest(self._pool, [batch[key] for key in sorted(batch)])
+                await store.upsert_latest(self._pool, [batch[key] for key in sorted(batch)])
             except BaseException:
                 self.note(batch)  # keep it for the next attempt; newer notes since then still win
                 raise
@@ -66,7 +66,7 @@ class LatestState:
     ) -> list[RobotState]:
         """Latest states, with every reading this process acknowledged reflected."""
         await self.sync()
-        return await robots.fetch_robot_states(
+        return await store.fetch_robot_states(
             self._read_pool,
             received_since=datetime.now(UTC) - timedelta(seconds=stale_after_s),
             status=status,
@@ -98,3 +98,9 @@ class LatestState:
                 if failing:
                     log.warning("latest state is written again")
                 failing = False
+
+
+async def follow_latest(conn: Connection, low: int, high: int) -> list[tuple[int, datetime]]:
+    """In the caller's transaction (an alert round's): offer each robot's newest reading stored at positions
+    [low, high) to its latest state; every robot with readings there, with that reading's stored_at."""
+    return await store.follow_latest(conn, low, high)

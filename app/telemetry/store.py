@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta
 from tempfile import SpooledTemporaryFile
 from zoneinfo import ZoneInfo
@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from app.model.errors import ExportTooLarge
-from app.model.payloads import Bucket, BucketSeries, HistoryPage
-from app.model.reading import STATUSES, Location, Record, Status, reading_args, stored_reading
+from app.model.payloads import Bucket, BucketSeries, HistoryPage, RobotState
+from app.model.reading import COLUMNS, STATUSES, Candidate, Location, Record, Status, reading_args, stored_reading
 from app.platform import sql
 from app.platform.cursors import Position, decode_cursor, encode_cursor
 from app.platform.pool import Connection, Pool
 from app.platform.timeranges import MAX_TIME, MIN_TIME, check_bucket_count, parse_bucket, parse_zone
-from app.rollups import store as rollups
-from app.rollups.store import MINUTE, ceil_to, floor_to
+from app.rollups import snapshots as rollups
+from app.rollups.periods import MINUTE, RollupState, ceil_to, floor_to
 from app.telemetry.batch import first_occurrences
 from app.telemetry.fanout import StreamedReading
 
@@ -116,7 +116,7 @@ async def fetch_rolled_up_buckets(
 
 async def fetch_buckets_in_snapshot(
     conn: Connection,
-    state: rollups.RollupState,
+    state: RollupState,
     robot_key: int,
     width: timedelta,
     tz: str,
@@ -236,3 +236,50 @@ async def fetch_stored_since(
 def _streamed(rows: Sequence[asyncpg.Record]) -> list[tuple[Position, StreamedReading]]:
     """Rows of (robot_id, stored_at, reading columns...) as stream positions and streamed readings."""
     return [((row[1], row[0], row[2]), StreamedReading(*reading_args(tuple(row)[2:]), row[0])) for row in rows]
+
+
+# --- each robot's latest state ----------------------------------------------------------------------------------
+
+
+async def upsert_latest(pool: Pool, candidates: Iterable[Candidate]) -> None:
+    """Move each robot's latest state forward to the given reading; one "newer wins" ranks lower changes nothing."""
+    rows = [(*record, received_at) for _, received_at, record in candidates]
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    if columns:  # zip(*[]) gives no columns at all
+        await pool.execute(sql.UPSERT_LATEST, *columns)
+
+
+async def follow_latest(conn: Connection, low: int, high: int) -> list[tuple[int, datetime]]:
+    """Offer each robot's newest reading stored at positions [low, high) to its latest state (what a crashed
+    process left unwritten is written here); every robot with readings there, with that reading's stored_at."""
+    if high <= low:
+        return []
+    return [(row["robot_key"], row["stored_at"]) for row in await conn.fetch(sql.FOLLOW_LATEST, low, high)]
+
+
+async def fetch_robot_states(
+    pool: Pool,
+    *,
+    received_since: datetime,
+    status: str | None = None,
+    battery_below: float | None = None,
+    online: bool | None = None,
+    robot_id: str | None = None,
+) -> list[RobotState]:
+    """Latest states, filtered; a robot is online when the server received a reading from it at or after
+    ``received_since`` (its own clock plays no part)."""
+    rows = await pool.fetch(sql.SELECT_ROBOT_STATES, status, battery_below, received_since, online, robot_id)
+    width = len(COLUMNS)
+    return [
+        RobotState(*reading_args(row), row[width], row[width + 1], row[width + 4], row[width + 2], row[width + 3])
+        for row in rows
+    ]
+
+
+async def forget_robot_in(conn: Connection, robot_key: int, delete_history: bool) -> None:
+    """In the caller's transaction: take the robot out of the latest state and, if asked, delete its readings
+    and their quarter-hour rollup (the minute aggregate follows at its next refresh)."""
+    await conn.execute(sql.DELETE_ROBOT_LATEST, robot_key)
+    if delete_history:
+        for statement in sql.DELETE_ROBOT_READINGS:
+            await conn.execute(statement, robot_key)

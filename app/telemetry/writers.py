@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.auth import store as credentials
+from app.auth import registry as credentials
 from app.model.errors import Forbidden
 from app.model.payloads import FieldError
 from app.model.principal import Principal, Scope

@@ -13,9 +13,9 @@ from functools import partial
 import msgspec
 
 from app.alerts.engine import AlertEngine
+from app.alerts.notices import relay_alert_notice
 from app.alerts.webhooks import WebhookSender
 from app.auth.authenticator import Authenticator
-from app.model.alert import relay_alert_notice
 from app.model.payloads import Storage
 from app.model.principal import Principal
 from app.mqtt.accounts import BrokerAccounts
@@ -25,7 +25,6 @@ from app.platform.limits import ConcurrencyLimiter, RateLimiter
 from app.platform.migrations import apply_migrations
 from app.platform.notices import CommitNotices
 from app.platform.pool import Pool, create_pool
-from app.platform.sampling import Sampler
 from app.platform.settings import LimitSettings, Settings
 from app.rollups import retention
 from app.rollups.jobs import Rollups
@@ -34,6 +33,7 @@ from app.telemetry.fanout import Broadcaster
 from app.telemetry.latest import LatestState
 from app.telemetry.relay import CommitRelay
 from app.web.admission import InFlight
+from app.web.sampling import Sampler
 
 GC_YOUNG_THRESHOLD = 50_000  # allocations between young-generation collections (Python's default: 700)
 

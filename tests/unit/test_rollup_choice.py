@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app.rollups.store import MINUTE, PERIOD, ceil_to, floor_to
+from app.rollups.periods import MINUTE, PERIOD, ceil_to, floor_to
 from app.telemetry.store import _rolls_up
 
 T = datetime(2026, 11, 28, 10, 0, 30, tzinfo=UTC)

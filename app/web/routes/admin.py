@@ -8,6 +8,7 @@ from litestar import Controller, delete, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from app.auth import provisioning as admin
+from app.fleet.decommission import decommission_robot
 from app.model.errors import ErrorKind
 from app.model.payloads import CredentialInfo, IssuedCredential
 from app.model.principal import Scope
@@ -59,7 +60,7 @@ class AdminController(Controller):
             Literal["keep", "delete"], QueryParameter(description="keep (the default) or delete its readings.")
         ] = "keep",
     ) -> None:
-        await admin.decommission_robot(pool, robot_id_from_path(robot_id), history == "delete")
+        await decommission_robot(pool, robot_id_from_path(robot_id), history == "delete")
         authenticator.forget()
 
     @post(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, delete, get, post, put
 from litestar.params import JSONBody, Parameter, PathParameter, QueryParameter
 
-from app.alerts import store as alerts
+from app.alerts import lifecycle as alerts
 from app.alerts.payloads import (
     MAX_BULK_ACKNOWLEDGE,
     Acknowledgement,
@@ -16,8 +16,18 @@ from app.alerts.payloads import (
     BulkAcknowledgement,
     RulePage,
 )
-from app.alerts.rules import KINDS, RULE_SCHEMA_RULES, AlertRule, Kind, NewRule, decode_rule, rule_from, rule_values
-from app.auth.visibility import visible_robot_ids, visible_rules
+from app.alerts.rules import (
+    KINDS,
+    RULE_SCHEMA_RULES,
+    AlertRule,
+    Kind,
+    NewRule,
+    decode_rule,
+    rule_from,
+    rule_values,
+    visible_rules,
+)
+from app.auth.visibility import visible_robot_ids
 from app.model.alert import Alert, AlertState, alert_from
 from app.model.errors import Conflict, ErrorKind, UnknownAlert, UnknownAlertRule
 from app.model.principal import Scope

@@ -19,7 +19,7 @@ from app.auth.visibility import resolve_robot
 from app.model.errors import ErrorKind
 from app.model.principal import Scope
 from app.platform.timeranges import MAX_TIME, MIN_TIME, parse_range
-from app.telemetry import store as telemetry
+from app.telemetry import history as telemetry
 from app.web.admission import CLOSE_CONNECTION_KEY
 from app.web.deps import LimitsDep, PoolDep, PrincipalDep, SettingsDep
 from app.web.guard import SCOPE_OPT

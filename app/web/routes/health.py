@@ -9,7 +9,7 @@ from litestar.openapi import ResponseSpec
 
 from app import __version__
 from app.model.payloads import Health
-from app.telemetry import robots_store as robots
+from app.platform import pool
 from app.web.deps import ControlPoolDep, SettingsDep, StorageDep
 
 
@@ -27,7 +27,7 @@ from app.web.deps import ControlPoolDep, SettingsDep, StorageDep
 )
 async def health(control_pool: ControlPoolDep, settings: SettingsDep, storage: StorageDep) -> Response[Health]:
     # Not awaited past the timeout: with a frozen database even cancelling the query can wait.
-    ping = asyncio.create_task(robots.ping(control_pool))
+    ping = asyncio.create_task(pool.ping(control_pool))
     done, _ = await asyncio.wait({ping}, timeout=settings.database.health_timeout_ms / 1000)
     if not done or ping.exception() is not None:
         ping.cancel()

@@ -18,7 +18,7 @@ from app.model.errors import ErrorKind
 from app.model.principal import Scope
 from app.platform.cursors import Position, decode_position, encode_position
 from app.platform.settings import StreamSettings
-from app.telemetry import store as telemetry
+from app.telemetry import history as telemetry
 from app.telemetry.fanout import READING_EVENT, Broadcaster, Subscriber, encode_reading
 from app.web.deps import BroadcasterDep, LimitsDep, PoolDep, PrincipalDep, SettingsDep
 from app.web.guard import SCOPE_OPT

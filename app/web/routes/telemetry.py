@@ -12,7 +12,7 @@ from app.model.errors import ErrorKind
 from app.model.payloads import BucketSeries, HistoryPage, IngestResult
 from app.model.principal import ANONYMOUS, Scope
 from app.platform.timeranges import MIN_TIME, parse_range, parse_zone
-from app.telemetry import store as telemetry
+from app.telemetry import history as telemetry
 from app.web.access_log import READINGS_KEY
 from app.web.deps import PoolDep, PrincipalDep, SettingsDep, ingestor_of, limits_of
 from app.web.guard import SCOPE_OPT, principal_of

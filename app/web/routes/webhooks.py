@@ -8,7 +8,7 @@ import msgspec
 from litestar import Controller, delete, get, post
 from litestar.params import JSONBody, PathParameter
 
-from app.alerts import store as alerts
+from app.alerts import lifecycle as alerts
 from app.alerts.payloads import CreatedWebhook, Delivery, DeliveryPage, NewWebhook, Webhook
 from app.alerts.webhooks import check_webhook_url, generate_secret
 from app.model.errors import ErrorKind, UnknownWebhook

@@ -8,9 +8,8 @@ import asyncio
 from app.model.payloads import Storage
 from app.platform import metrics
 from app.platform.periodic import Periodic
-from app.platform.pool import Pool
+from app.platform.pool import Pool, ping
 from app.rollups import retention
-from app.telemetry import robots_store as robots
 from app.telemetry.fanout import Broadcaster
 
 SAMPLE_INTERVAL_S = 1.0
@@ -53,7 +52,7 @@ class Sampler(Periodic):
     async def _database_answers(self) -> bool:
         try:
             async with asyncio.timeout(PING_TIMEOUT_S):
-                await robots.ping(self._control_pool)
+                await ping(self._control_pool)
         except Exception:  # down, frozen or refusing: all the same to this gauge
             return False
         return True
