@@ -1,51 +1,8 @@
-"""``python -m app``: serve the API with uvicorn, as the server settings (FLEET_HOST, FLEET_PORT, ...) say."""
+"""``python -m app``: serve the API (app.cli.serve)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-
-import uvicorn
-
-from app.cli.serve_limits import GuardedHttpToolsProtocol
-from app.platform.logs import logging_config
-from app.platform.settings import ServerSettings, load_settings
-
-
-def main() -> None:
-    settings = load_settings()  # read here too, so that a misspelt variable stops start-up at once
-    # Prometheus's multiprocess mode: each worker writes its metrics to files here, and a scrape sums them. It
-    # must be set before any worker imports the client; a fresh directory per server start.
-    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        metrics_dir = tempfile.mkdtemp(prefix="fleet-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    else:
-        metrics_dir = None
-    try:
-        _serve(settings.server, settings.worker_count)
-    finally:
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _serve(server: ServerSettings, workers: int) -> None:
-    uvicorn.run(
-        "app.web.app:create_app",
-        factory=True,
-        host=server.host,
-        port=server.port,
-        workers=workers,
-        log_level=server.log_level,
-        log_config=logging_config(server.log_format, server.log_level),
-        access_log=False,  # the app writes its own access line, with the request id (app.web.access_log)
-        http=GuardedHttpToolsProtocol,
-        timeout_keep_alive=server.idle_timeout_s,
-        limit_concurrency=server.max_connections,
-        # Live streams never end on their own: give them this long before shutdown drains the ingest buffer.
-        timeout_graceful_shutdown=5,
-    )
-
+from app.cli.serve import main
 
 if __name__ == "__main__":
     main()

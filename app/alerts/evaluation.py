@@ -44,7 +44,7 @@ _FIELDS: Final = 16
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle metres; the same formula as the database's haversine_m (migrations/003)."""
+    """Great-circle metres; the same formula as the database's haversine_m (migrations/009, which replaced 003)."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
     a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))

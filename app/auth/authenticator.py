@@ -9,7 +9,6 @@ so a revoked token stops working everywhere within that interval.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from app.model.errors import RateLimited, Unauthenticated
 from app.model.principal import ANONYMOUS, Principal, Scope
 from app.platform import metrics
 from app.platform.limits import RateLimiter
+from app.platform.periodic import Periodic
 from app.platform.pool import Pool
 from app.platform.settings import AuthSettings
 
@@ -37,7 +37,7 @@ class Authenticator:
         self.enabled = settings.enabled
         self._cache: dict[bytes, tuple[Principal, datetime | None]] = {}
         self._epoch: int | None = None
-        self._poller: asyncio.Task[None] | None = None
+        self._poller = Periodic("credential-epoch-poller", settings.auth_poll_ms / 1000, self._follow_epoch)
         self._on_change: list[Callable[[], None]] = []
         # Moved by every forget(): a load that began before it (its snapshot may hold a token revoked since) is
         # not kept.
@@ -52,12 +52,10 @@ class Authenticator:
             return
         self._epoch = await credentials.fetch_epoch(self._pool)
         await self._load()
-        self._poller = asyncio.create_task(self._poll(), name="credential-epoch-poller")
+        self._poller.start()
 
     async def close(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
+        await self._poller.close()
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` whenever credentials (or robots' provisioning) may have changed."""
@@ -113,27 +111,17 @@ class Authenticator:
         for callback in self._on_change:
             callback()
 
-    async def _poll(self) -> None:
-        interval_s = self._settings.auth_poll_ms / 1000
-        failing = False
-        while True:
-            await asyncio.sleep(interval_s)
+    async def _follow_epoch(self) -> None:
+        # A database away raises here: the cached tokens are kept, and Periodic says so once.
+        epoch = await credentials.fetch_epoch(self._pool)
+        if epoch != self._epoch:
+            self._epoch = epoch  # read before the load: a change after it moves the epoch again
             try:
-                epoch = await credentials.fetch_epoch(self._pool)
-            except Exception as exc:  # the database is away: keep what we know, say so once
-                if not failing:
-                    log.warning("credential epoch not readable, keeping cached tokens: %r", exc)
-                failing = True
-                continue
-            failing = False
-            if epoch != self._epoch:
-                self._epoch = epoch  # read before the load: a change after it moves the epoch again
-                try:
-                    await self._load()  # the old cache answers meanwhile: a fleet never finds it empty
-                except Exception as exc:  # tokens are looked up one by one until the next change
-                    log.warning("credentials not loaded, looking tokens up one by one: %r", exc)
-                    self._cache.clear()
-                self._notify_change()
+                await self._load()  # the old cache answers meanwhile: a fleet never finds it empty
+            except Exception as exc:  # tokens are looked up one by one until the next change
+                log.warning("credentials not loaded, looking tokens up one by one: %r", exc)
+                self._cache.clear()
+            self._notify_change()
 
     async def _load(self) -> None:
         """Replace the cache with every live credential (the newest ``token_cache_size``), in one query."""

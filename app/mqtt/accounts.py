@@ -7,7 +7,6 @@ no longer passes them: a revocation reaches a connected robot within one poll.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -19,6 +18,7 @@ from typing import Final
 from app.auth import registry as credentials
 from app.auth.tokens import broker_hash
 from app.mqtt.messages import ACK, ERRORS, TELEMETRY, TOPIC_ROOT, fits_mqtt
+from app.platform.periodic import Periodic
 from app.platform.pool import Pool
 from app.platform.settings import MqttSettings
 
@@ -113,26 +113,16 @@ class BrokerAccounts:
     def __init__(self, pool: Pool, settings: MqttSettings) -> None:
         self._pool = pool
         self._settings = settings
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Periodic("broker-accounts", settings.mqtt_accounts_poll_ms / 1000, self._refresh)
 
     async def start(self) -> None:
         await write_accounts(self._pool, self._settings)
-        self._task = asyncio.create_task(self._poll(), name="broker-accounts")
+        self._poller.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._poller.close()
 
-    async def _poll(self) -> None:
-        failing = False
-        while True:
-            await asyncio.sleep(self._settings.mqtt_accounts_poll_ms / 1000)
-            try:
-                if await write_accounts(self._pool, self._settings):
-                    log.info("broker accounts rewritten; the broker was asked to reload them")
-                failing = False
-            except Exception as exc:  # the database is away: the broker keeps the accounts it has
-                if not failing:
-                    log.warning("broker accounts not refreshed: %r", exc)
-                failing = True
+    async def _refresh(self) -> None:
+        # A database away leaves the broker the accounts it has; Periodic says so once.
+        if await write_accounts(self._pool, self._settings):
+            log.info("broker accounts rewritten; the broker was asked to reload them")

@@ -9,22 +9,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
 
 class Periodic:
-    """Calls ``tick`` at once and then every ``interval_s``; a failing tick is tried again next time. Failures are
-    logged when they start and when they stop, not at every interval (a database outage would flood the log)."""
+    """Calls ``tick`` (the method, or the ``call`` given) at once and then every ``interval_s``; a failing tick is
+    tried again next time. Failures are logged when they start and when they stop, not at every interval (a
+    database outage would flood the log). Every background loop of the service is one of these."""
 
-    def __init__(self, name: str, interval_s: float) -> None:
+    def __init__(self, name: str, interval_s: float, call: Callable[[], Awaitable[object]] | None = None) -> None:
         self._name = name
         self._interval_s = interval_s
+        self._call = call
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def tick(self) -> None:
-        raise NotImplementedError
+        if self._call is None:
+            raise NotImplementedError
+        await self._call()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self._name)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.model.payloads import RobotState
 from app.model.reading import Candidate, is_newer
+from app.platform.periodic import Periodic
 from app.platform.pool import Connection, Pool
 from app.telemetry import store
 
@@ -31,10 +32,10 @@ class LatestState:
         self._interval_s = interval_ms / 1000
         self._pending: dict[int, Candidate] = {}  # robot_key -> newest committed reading not yet written
         self._lock = asyncio.Lock()
-        self._writer: asyncio.Task[None] | None = None
+        self._writer = Periodic("latest-state-writer", self._interval_s, self.sync)
 
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_periodically(), name="latest-state-writer")
+        self._writer.start()
 
     def note(self, newest: Mapping[int, Candidate]) -> None:
         """Record each robot's newest reading of a committed flush (call only after COMMIT)."""
@@ -76,28 +77,11 @@ class LatestState:
         )
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
+        await self._writer.close()
         try:
             await self.sync()
         except Exception as exc:  # the alert rounds write it from the committed readings
             log.warning("latest state not written at shutdown: %r", exc)
-
-    async def _write_periodically(self) -> None:
-        failing = False  # logged when writes start failing and when they work again, not at every interval
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.sync()
-            except Exception as exc:
-                if not failing:
-                    log.warning("latest state not written, retrying every %g s: %r", self._interval_s, exc)
-                failing = True
-            else:
-                if failing:
-                    log.warning("latest state is written again")
-                failing = False
 
 
 async def follow_latest(conn: Connection, low: int, high: int) -> list[tuple[int, datetime]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -34,8 +33,6 @@ from app.telemetry.latest import LatestState
 from app.telemetry.relay import CommitRelay
 from app.web.admission import InFlight
 from app.web.sampling import Sampler
-
-GC_YOUNG_THRESHOLD = 50_000  # allocations between young-generation collections (Python's default: 700)
 
 log = logging.getLogger(__name__)
 
@@ -179,14 +176,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         sampler.start()
         stack.push_async_callback(sampler.close)
         stack.callback(metrics.forget_process, os.getpid())
-        # Everything built so far lives as long as the process: move it out of the collector's way, so that
-        # full collections triggered by request garbage do not rescan it (a tail-latency cost).
-        gc.freeze()
-        # A flush allocates tens of thousands of tuples and rows, and with the default threshold (700) a young
-        # collection ran every few hundred of them: 10 % of the API's CPU per batched row (py-spy --native). That
-        # garbage is freed by reference counting; collections only find cycles, which ingest does not make.
-        _, older, oldest = gc.get_threshold()
-        gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
         yield Services(
             settings=settings,
             pool=pool,
