@@ -9,8 +9,9 @@ from typing import TypeVar, cast
 import asyncpg
 import msgspec
 
+from app.auth import queries as auth_sql
 from app.model.reading import Location, Reading, Row, Status, encode_fields, stored_reading, to_row
-from app.platform import sql
+from app.telemetry import queries as telemetry_sql
 from simulator.fleet import build_fleet, voltage_for
 
 CENTRE = (37.4275, -122.1697)
@@ -78,17 +79,21 @@ async def copy_fleet(
     for rows in iter_rows(robots, per_robot, end=end, step_s=step_s):
         if not keys:
             ids = [row[0] for row in rows]
-            await conn.execute(sql.REGISTER_ROBOTS, ids)
-            keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(sql.SELECT_ROBOT_KEYS, ids)}
+            await conn.execute(auth_sql.REGISTER_ROBOTS, ids)
+            keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(auth_sql.SELECT_ROBOT_KEYS, ids)}
         buffer.extend((keys[row[0]], *row[1:]) for row in rows)
         if len(buffer) >= rows_per_copy:
-            await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=buffer, columns=sql.TELEMETRY_COLUMNS)
+            await conn.copy_records_to_table(
+                telemetry_sql.TELEMETRY_TABLE, records=buffer, columns=telemetry_sql.TELEMETRY_COLUMNS
+            )
             loaded += len(buffer)
             buffer = []
             if on_copied is not None:
                 on_copied(loaded)
     if buffer:
-        await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=buffer, columns=sql.TELEMETRY_COLUMNS)
+        await conn.copy_records_to_table(
+            telemetry_sql.TELEMETRY_TABLE, records=buffer, columns=telemetry_sql.TELEMETRY_COLUMNS
+        )
         loaded += len(buffer)
     return loaded
 

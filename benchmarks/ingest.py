@@ -19,10 +19,12 @@ import httpx
 from rich.console import Console
 
 from app.auth import provisioning as admin
+from app.auth import queries as auth_sql
 from app.model.reading import Row
-from app.platform import sql
 from app.platform.migrations import apply_migrations, create_database_if_missing
+from app.platform.notices import COMMITTED_BELOW
 from app.platform.settings import load_settings
+from app.telemetry import queries as telemetry_sql
 from benchmarks import report
 from benchmarks.alert_rules import bench_rules
 from benchmarks.dataset import chunks, generate_rows, json_bodies, line_protocol_bodies
@@ -60,7 +62,7 @@ LOADGEN_PROCESSES = 2
 # TRUNCATE deadlocks it), then scheduled as the phase wants: every 30 s as deployed, every 1 s, or not at all.
 RESET_TELEMETRY = "TRUNCATE telemetry, telemetry_1m, telemetry_15m"
 RESET_ROLLUPS = (
-    f"UPDATE rollup_state SET rolled_up_xid = {sql.COMMITTED_BELOW}, status_gap_s = $1, refreshed_xid = NULL,"
+    f"UPDATE rollup_state SET rolled_up_xid = {COMMITTED_BELOW}, status_gap_s = $1, refreshed_xid = NULL,"
     " refreshed_to = NULL"
 )
 SCHEDULE_REFRESHES = (
@@ -204,8 +206,8 @@ class Bench:
             await self.empty_telemetry(conn)
             await conn.execute(RESET_CREDENTIALS)
             robot_ids = sorted({row[0] for row in self.rows})
-            await conn.execute(sql.REGISTER_ROBOTS, robot_ids)
-            self.keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(sql.SELECT_ROBOT_KEYS, robot_ids)}
+            await conn.execute(auth_sql.REGISTER_ROBOTS, robot_ids)
+            self.keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(auth_sql.SELECT_ROBOT_KEYS, robot_ids)}
         finally:
             await conn.close()
 
@@ -243,7 +245,9 @@ class Bench:
         async def copy_every_nth(conn: asyncpg.Connection, offset: int) -> None:
             for batch in batches[offset::connections]:
                 async with conn.transaction():
-                    await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=batch, columns=sql.TELEMETRY_COLUMNS)
+                    await conn.copy_records_to_table(
+                        telemetry_sql.TELEMETRY_TABLE, records=batch, columns=telemetry_sql.TELEMETRY_COLUMNS
+                    )
 
         meter.start()
         cpu_before = time.process_time()

@@ -26,11 +26,13 @@ from rich.console import Console
 
 from app.alerts import store as alerts
 from app.auth import provisioning as admin
+from app.auth import queries as auth_sql
+from app.fleet import queries as fleet_sql
 from app.fleet import store as fleet
-from app.platform import sql
 from app.platform.migrations import apply_migrations, create_database_if_missing
 from app.platform.settings import load_settings
 from app.rollups import store as rollups
+from app.telemetry import queries as telemetry_sql
 from app.telemetry import store as telemetry
 from app.telemetry.latest import follow_latest
 from benchmarks import report
@@ -54,7 +56,7 @@ RESET_ALL = (
 REFRESH_MINUTES = "CALL refresh_minutes(NULL, NULL)"
 ANALYZE = "VACUUM ANALYZE telemetry, telemetry_1m, robots, robot_latest"
 COUNT_TELEMETRY = "SELECT count(*) FROM telemetry"
-TAKE_RECENT = f"DELETE FROM telemetry WHERE time >= $1 RETURNING {', '.join(sql.TELEMETRY_COLUMNS)}"
+TAKE_RECENT = f"DELETE FROM telemetry WHERE time >= $1 RETURNING {', '.join(telemetry_sql.TELEMETRY_COLUMNS)}"
 FORGET_ROLLED_UP = """
 WITH since AS (SELECT time_bucket('15 minutes', $1::timestamptz) AS at),
      periods AS (DELETE FROM telemetry_15m WHERE period >= (SELECT at FROM since))
@@ -184,13 +186,13 @@ async def buckets_raw_and_rolled_up(
     equal = True
     conn = await asyncpg.connect(database_url)
     try:
-        keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(sql.SELECT_ROBOT_KEYS, robot_ids)}
+        keys = {r["robot_id"]: r["robot_key"] for r in await conn.fetch(auth_sql.SELECT_ROBOT_KEYS, robot_ids)}
         for i in range(reps):
             key = keys[robot_ids[i % len(robot_ids)]]
             args = (key, timedelta(hours=1), "UTC", since, until)
             answers = {}
             started = time.perf_counter()
-            answers["raw"] = await conn.fetch(sql.SELECT_BUCKETS, *args)
+            answers["raw"] = await conn.fetch(telemetry_sql.SELECT_BUCKETS, *args)
             timings["raw"].append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
             answers["rollup"] = await telemetry.fetch_rolled_up_buckets(conn, *args)
@@ -223,10 +225,10 @@ async def fleet_raw_and_rolled_up(
     async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
 
         async def raw_activity() -> dict[str, dict[str, float]]:
-            return fleet.seconds_by_robot(await pool.fetch(sql.SELECT_STATUS_SECONDS, since, until, gap_s, now))
+            return fleet.seconds_by_robot(await pool.fetch(fleet_sql.SELECT_STATUS_SECONDS, since, until, gap_s, now))
 
         async def raw_distances() -> list[tuple[str, int, float]]:
-            return [(r[0], r[1], r[2]) for r in await pool.fetch(sql.SELECT_DISTANCES, since, until)]
+            return [(r[0], r[1], r[2]) for r in await pool.fetch(fleet_sql.SELECT_DISTANCES, since, until)]
 
         pairs: list[tuple[str, Any, Any]] = [
             ("daily activity, whole fleet, one UTC day", raw_activity,
@@ -304,7 +306,9 @@ async def steady_pass_ms(database_url: str, end: datetime) -> dict[str, float]:
             started = time.perf_counter()
             await rollups.roll_up_stored(pool, gap_s)
             again_ms = (time.perf_counter() - started) * 1000
-            await conn.copy_records_to_table(sql.TELEMETRY_TABLE, records=recent, columns=sql.TELEMETRY_COLUMNS)
+            await conn.copy_records_to_table(
+                telemetry_sql.TELEMETRY_TABLE, records=recent, columns=telemetry_sql.TELEMETRY_COLUMNS
+            )
             started = time.perf_counter()
             await rollups.roll_up_stored(pool, gap_s)
             append_ms = (time.perf_counter() - started) * 1000

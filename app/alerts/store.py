@@ -9,9 +9,9 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
+from app.alerts import queries as sql
 from app.model.alert import EventType, encode_event, encode_notice
 from app.model.errors import RulesFull
-from app.platform import sql
 from app.platform.pool import Connection, Pool
 
 Record = asyncpg.Record

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
+from app.auth import queries as sql
 from app.model.errors import Conflict
 from app.model.payloads import CredentialInfo
-from app.platform import sql
 from app.platform.pool import Connection, Pool
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
-from app.platform import sql
+from app.fleet import queries as sql
 from app.platform.pool import Pool
 from app.rollups import snapshots as rollups
 from app.rollups.periods import PERIOD, ceil_to, floor_to

@@ -8,9 +8,23 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from app.platform import sql
-
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+
+CREATE_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+# Session-level lock so that several workers starting at once apply each migration exactly once.
+LOCK_MIGRATIONS = "SELECT pg_advisory_lock($1)"
+UNLOCK_MIGRATIONS = "SELECT pg_advisory_unlock($1)"
+DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = $1"
+CREATE_DATABASE_PREFIX = "CREATE DATABASE "  # + a quoted identifier: DDL takes no parameters
+SELECT_APPLIED_MIGRATIONS = "SELECT version FROM schema_migrations"
+INSERT_MIGRATION = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
 # Any constant works; it only has to be the same for every process that migrates this database.
 MIGRATION_LOCK_KEY = 7_201_911
 _MIGRATION_NAME = re.compile(r"^(\d+)_([\w-]+)\.sql$")
@@ -34,21 +48,21 @@ async def apply_migrations(database_url: str, directory: Path = MIGRATIONS_DIR) 
     """Apply each pending migration in its own transaction; return the versions applied now."""
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(sql.LOCK_MIGRATIONS, MIGRATION_LOCK_KEY)
+        await conn.execute(LOCK_MIGRATIONS, MIGRATION_LOCK_KEY)
         try:
-            await conn.execute(sql.CREATE_MIGRATIONS_TABLE)
-            applied = {row["version"] for row in await conn.fetch(sql.SELECT_APPLIED_MIGRATIONS)}
+            await conn.execute(CREATE_MIGRATIONS_TABLE)
+            applied = {row["version"] for row in await conn.fetch(SELECT_APPLIED_MIGRATIONS)}
             newly_applied = []
             for version, name, path in list_migrations(directory):
                 if version in applied:
                     continue
                 async with conn.transaction():
                     await conn.execute(path.read_text())
-                    await conn.execute(sql.INSERT_MIGRATION, version, name)
+                    await conn.execute(INSERT_MIGRATION, version, name)
                 newly_applied.append(version)
             return newly_applied
         finally:
-            await conn.execute(sql.UNLOCK_MIGRATIONS, MIGRATION_LOCK_KEY)
+            await conn.execute(UNLOCK_MIGRATIONS, MIGRATION_LOCK_KEY)
     finally:
         await conn.close()
 
@@ -64,9 +78,9 @@ async def create_database_if_missing(database_url: str) -> bool:
     maintenance = urlunsplit(url._replace(path="/postgres"))
     conn = await asyncpg.connect(maintenance)
     try:
-        if await conn.fetchval(sql.DATABASE_EXISTS, name):
+        if await conn.fetchval(DATABASE_EXISTS, name):
             return False
-        await conn.execute(sql.CREATE_DATABASE_PREFIX + quote_identifier(name))
+        await conn.execute(CREATE_DATABASE_PREFIX + quote_identifier(name))
         return True
     finally:
         await conn.close()

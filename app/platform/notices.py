@@ -10,9 +10,17 @@ from collections.abc import Callable
 
 import asyncpg
 
-from app.platform import sql
-
 RECONNECT_S = 1.0
+
+# Every reading's stored_xid is the id of the transaction that stored it (migrations/012). Below the xmin of the
+# current snapshot every transaction has ended: "stored_xid < COMMITTED_BELOW" is a set of readings that no commit
+# can join any more, which is what lets the rollups, the latest state and the alert rounds follow the readings
+# exactly once each, from the database alone, whatever process stored them and whether or not it survived.
+COMMITTED_BELOW = "txid_snapshot_xmin(txid_current_snapshot())"
+# Every flush announces its commit on this channel; every alert transition on the other (app.telemetry.relay,
+# app.alerts.notices).
+COMMIT_CHANNEL = "fleet_commits"
+ALERT_CHANNEL = "fleet_alerts"
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +39,7 @@ class CommitNotices:
     ) -> None:
         self._database_url = database_url
         self._on_listening = on_listening  # called each time a LISTEN is in place, the first and after a loss
-        self._handlers = {sql.COMMIT_CHANNEL: on_commit, sql.ALERT_CHANNEL: on_alert}
+        self._handlers = {COMMIT_CHANNEL: on_commit, ALERT_CHANNEL: on_alert}
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()  # set while a LISTEN is in place (tests wait on it)

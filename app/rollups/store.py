@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from app.model.payloads import DatabaseJob
-from app.platform import sql
 from app.platform.pool import Connection, Pool
+from app.rollups import queries as sql
 from app.rollups.periods import RollupState
 
 # A pass is background work, not a request: the first one, over every stored reading, can take longer than a

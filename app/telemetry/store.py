@@ -12,12 +12,12 @@ import asyncpg
 from app.model.errors import ExportTooLarge
 from app.model.payloads import Bucket, BucketSeries, HistoryPage, RobotState
 from app.model.reading import COLUMNS, STATUSES, Candidate, Location, Record, Status, reading_args, stored_reading
-from app.platform import sql
 from app.platform.cursors import Position, decode_cursor, encode_cursor
 from app.platform.pool import Connection, Pool
 from app.platform.timeranges import MAX_TIME, MIN_TIME, check_bucket_count, parse_bucket, parse_zone
 from app.rollups import snapshots as rollups
 from app.rollups.periods import MINUTE, RollupState, ceil_to, floor_to
+from app.telemetry import queries as sql
 from app.telemetry.batch import first_occurrences
 from app.telemetry.fanout import StreamedReading
 

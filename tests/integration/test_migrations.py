@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 
 from app.model.reading import COLUMNS
-from app.platform import sql
 from app.platform.migrations import MIGRATIONS_DIR, apply_migrations, list_migrations
+from app.telemetry import queries as telemetry_sql
 from app.telemetry import store as telemetry
 from tests.support.database import database_url_for, recreate_database, refresh_minutes
 
@@ -193,7 +193,7 @@ async def test_a_database_made_before_the_minute_aggregate_is_upgraded(scratch_u
         )
         assert interval == timedelta(days=1)
         args = (1, timedelta(hours=1), "UTC", datetime(2026, 10, 31, 23, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
-        raw = await conn.fetch(sql.SELECT_BUCKETS, *args)
+        raw = await conn.fetch(telemetry_sql.SELECT_BUCKETS, *args)
         assert sum(r["readings"] for r in raw) == 2 * 86400 // 7 + 1
         assert await telemetry.fetch_rolled_up_buckets(conn, *args) == raw  # never refreshed: from the readings
         await refresh_minutes(conn)  # the scratch database's job may be refreshing already

@@ -13,10 +13,11 @@ import asyncpg
 import httpx
 import pytest
 
+from app.fleet import queries as fleet_sql
 from app.fleet import store as fleet
-from app.platform import sql
 from app.platform.settings import Settings, replace_settings
 from app.rollups import store as rollups
+from app.telemetry import queries as telemetry_sql
 from app.telemetry import store as telemetry
 from tests.support.builders import reading
 from tests.support.database import refresh_minutes
@@ -81,7 +82,7 @@ async def compare(pool: asyncpg.Pool, rng: random.Random, keys: dict[str, int]) 
         since = NOW - timedelta(days=4) + timedelta(seconds=rng.choice([0, 17, 60, 3599]))
         until = NOW + timedelta(seconds=rng.choice([0, 1, 45]))
         args = (robot_key, width, zone, since, until)
-        raw = await pool.fetch(sql.SELECT_BUCKETS, *args)
+        raw = await pool.fetch(telemetry_sql.SELECT_BUCKETS, *args)
         async with pool.acquire() as conn:
             rolled = await telemetry.fetch_rolled_up_buckets(conn, *args)
         assert sum(r["readings"] for r in raw) > 0
@@ -96,14 +97,14 @@ async def compare_fleet_questions(pool: asyncpg.Pool, rng: random.Random) -> Non
     for _ in range(10):
         since = NOW - timedelta(days=3, minutes=rng.choice([0, 15, 61]), seconds=rng.choice([0, 7, 899]))
         until = rng.choice([NOW - timedelta(hours=30, seconds=rng.uniform(0, 900)), NOW + timedelta(minutes=40)])
-        raw_distances = await pool.fetch(sql.SELECT_DISTANCES, since, until)
+        raw_distances = await pool.fetch(fleet_sql.SELECT_DISTANCES, since, until)
         distances = await fleet.fetch_distances(pool, since, until)
         assert [(r, n) for r, n, _ in distances] == [(r["robot_id"], r["readings"]) for r in raw_distances]
         for (_, _, metres), raw in zip(distances, raw_distances, strict=True):
             assert metres == pytest.approx(raw["metres"], rel=1e-9)
         assert sum(n for _, n, _ in distances) > 0
         assert all(type(n) is int and type(m) is float for _, n, m in distances)  # as the API encodes them
-        raw_seconds = await pool.fetch(sql.SELECT_STATUS_SECONDS, since, until, GAP_S, now)
+        raw_seconds = await pool.fetch(fleet_sql.SELECT_STATUS_SECONDS, since, until, GAP_S, now)
         seconds = await fleet.fetch_status_seconds(pool, since, until, GAP_S, now)
         assert {r["robot_id"] for r in raw_seconds} == set(seconds)
         for row in raw_seconds:
@@ -187,7 +188,7 @@ async def test_buckets_equal_the_readings_while_refreshes_and_writes_run(
             compared += 1
             async with pool.acquire() as reader, rollups.snapshot(reader) as state:
                 rolled = await telemetry.fetch_buckets_in_snapshot(reader, state, *args)
-                raw = await reader.fetch(sql.SELECT_BUCKETS, *args)
+                raw = await reader.fetch(telemetry_sql.SELECT_BUCKETS, *args)
             same(raw, rolled)
     finally:
         done.set()
@@ -206,7 +207,7 @@ async def test_the_api_answers_hour_buckets_from_the_rollup(
     answer = (await client.get("/telemetry/R-a", params=params)).json()
     # The same statement without the rollup, through the plain bucket query: equal, bucket by bucket.
     robot_key = await conn.fetchval("SELECT robot_key FROM robots WHERE robot_id = 'R-a'")
-    raw = await pool.fetch(sql.SELECT_BUCKETS, robot_key, timedelta(hours=1), "Asia/Kolkata", since, until)
+    raw = await pool.fetch(telemetry_sql.SELECT_BUCKETS, robot_key, timedelta(hours=1), "Asia/Kolkata", since, until)
     assert [b["readings"] for b in answer["buckets"]] == [r["readings"] for r in raw]
     assert [b["battery_level_min"] for b in answer["buckets"]] == [r["battery_min"] for r in raw]
     assert answer["buckets"][0]["start"].endswith("+05:30")

@@ -6,7 +6,7 @@ import typing
 from datetime import UTC, datetime
 
 from app.model.reading import COLUMN_NAMES, COLUMNS, ReadingArgs, Record, Row, StoredReading, stored_reading, to_row
-from app.platform import sql
+from app.telemetry import queries as telemetry_sql
 from tests.support.builders import make_row
 
 
@@ -26,8 +26,12 @@ def test_output_fields_cover_every_column() -> None:
 
 
 def test_sql_column_lists_come_from_the_declaration() -> None:
-    assert sql.TELEMETRY_COLUMNS == ("robot_key", *COLUMN_NAMES)
+    assert telemetry_sql.TELEMETRY_COLUMNS == ("robot_key", *COLUMN_NAMES)
     for name in COLUMN_NAMES:
-        assert name in sql.UPSERT_LATEST and name in sql.SELECT_HISTORY_PAGE and name in sql.SELECT_ROBOT_STATES
-    assert sql.EXPORT_CSV_COLUMNS[2:] == COLUMN_NAMES[1:]
+        assert (
+            name in telemetry_sql.UPSERT_LATEST
+            and name in telemetry_sql.SELECT_HISTORY_PAGE
+            and name in telemetry_sql.SELECT_ROBOT_STATES
+        )
+    assert telemetry_sql.EXPORT_CSV_COLUMNS[2:] == COLUMN_NAMES[1:]
     assert to_row.__doc__  # the one constructor of a Row
