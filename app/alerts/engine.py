@@ -15,11 +15,10 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from app.alerts import store as alerts
-from app.alerts.evaluation import CompiledRule, RuleSet, compile_rule, haversine_m
-from app.alerts.rules import rule_from
+from app.alerts.evaluation import Anchor, CompiledRule, RobotSnapshot, RuleSet, compile_rule, haversine_m
 from app.model.reading import Row
 from app.platform import metrics
 from app.platform.periodic import Periodic
@@ -30,7 +29,6 @@ from app.telemetry.latest import follow_latest
 log = logging.getLogger(__name__)
 
 NO_LONGER_APPLIES = "the rule no longer applies to this robot (disabled, changed or overridden)"
-_ROW_WIDTH = 17  # robot_id and the reading's 16 columns: app.model.reading.Row
 
 
 class Transition(NamedTuple):
@@ -40,14 +38,6 @@ class Transition(NamedTuple):
     kind: str
     robot_id: str
     reason: str
-
-
-class Anchor(NamedTuple):
-    """Where a robot was last seen to move more than a stationary rule's radius, and since when (server time)."""
-
-    latitude: float
-    longitude: float
-    since: datetime
 
 
 class AlertEngine(Periodic):
@@ -96,18 +86,14 @@ class AlertEngine(Periodic):
     async def _load_rules(self, conn: Connection) -> None:
         epoch = await alerts.fetch_rules_epoch(conn)
         if epoch != self._epoch:
-            records = await alerts.fetch_rules(conn)
-            rules = [rule_from(record) for record in records]
+            rules = await alerts.fetch_rules(conn)
             self.rules = RuleSet([compile_rule(rule) for rule in rules if rule.enabled])
             self._epoch = epoch
 
     async def _load_anchors(self, conn: Connection) -> dict[tuple[str, float], Anchor]:
         if not self.rules.stationary_radii:
             return {}
-        return {
-            (r["robot_id"], r["within_m"]): Anchor(r["latitude"], r["longitude"], r["since"])
-            for r in await alerts.fetch_anchors(conn)
-        }
+        return await alerts.fetch_anchors(conn)
 
     # --- reading-driven rules ----------------------------------------------------------------------------
 
@@ -117,10 +103,8 @@ class AlertEngine(Periodic):
         """Each robot with readings in this round is judged by its latest state: its newest reading."""
         rules = round_.rules
         moved: list[tuple[str, float, float, float, datetime]] = []
-        for record in await alerts.fetch_latest_rows(conn, robot_keys):
-            values = tuple(record)
-            row: Row = values[:_ROW_WIDTH]
-            robot_id, tags, received_at = row[0], values[_ROW_WIDTH], values[_ROW_WIDTH + 1]
+        for row, tags, received_at in await alerts.fetch_latest_rows(conn, robot_keys):
+            robot_id = row[0]
             if rules.stationary_radii:
                 moved += _move_anchors(anchors, robot_id, row, received_at, rules.stationary_radii)
             for rule in rules.applicable(robot_id, tags):
@@ -138,29 +122,29 @@ class AlertEngine(Periodic):
         for rule_id, robot_id in round_.open:
             open_by_robot.setdefault(robot_id, set()).add(rule_id)
         now = datetime.now(UTC)
-        for record in await alerts.fetch_snapshot(conn):
-            robot_id = record["robot_id"]
-            applicable = round_.rules.applicable(robot_id, tuple(record["tags"]))
+        for robot in await alerts.fetch_snapshot(conn):
+            robot_id = robot.robot_id
+            applicable = round_.rules.applicable(robot_id, tuple(robot.tags))
             for rule in applicable:
                 if rule.kind == "offline":
-                    silent_s = (now - record["received_at"]).total_seconds()
+                    silent_s = (now - robot.received_at).total_seconds()
                     holds = silent_s > rule.after_s
                     reason = f"no reading received for {silent_s:.0f} s" if holds else "a reading was received"
                     round_.decide(rule, robot_id, holds, reason)
                 elif rule.kind == "stationary":
-                    round_.decide(rule, robot_id, *self._stationary(rule, record, anchors, now))
+                    round_.decide(rule, robot_id, *self._stationary(rule, robot, anchors, now))
             for rule_id in open_by_robot.get(robot_id, set()) - {rule.rule_id for rule in applicable}:
                 round_.transitions.append(Transition("resolve", rule_id, "", "", robot_id, NO_LONGER_APPLIES))
 
     def _stationary(
-        self, rule: CompiledRule, record: Any, anchors: dict[tuple[str, float], Anchor], now: datetime
+        self, rule: CompiledRule, robot: RobotSnapshot, anchors: dict[tuple[str, float], Anchor], now: datetime
     ) -> tuple[bool, str]:
-        status, received_at = record["status"], record["received_at"]
+        status, received_at = robot.status, robot.received_at
         if status != "moving":
             return False, f"status is {status}"
         if (now - received_at).total_seconds() > self._stale_after_s:
             return False, "offline: its status is not current"
-        anchor = anchors.get((record["robot_id"], rule.within_m))
+        anchor = anchors.get((robot.robot_id, rule.within_m))
         still_s = 0.0 if anchor is None else (now - anchor.since).total_seconds()
         if still_s >= rule.after_s:
             return True, f"status is moving, but it stayed within {rule.within_m:g} m for {still_s:.0f} s"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from datetime import datetime
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -41,6 +42,32 @@ _LONGITUDE: Final = 3
 _BATTERY: Final = 4
 _STATUS: Final = 6
 _FIELDS: Final = 16
+
+
+class Anchor(NamedTuple):
+    """Where a robot was last seen to move more than a stationary rule's radius, and since when (server time)."""
+
+    latitude: float
+    longitude: float
+    since: datetime
+
+
+class RobotSnapshot(NamedTuple):
+    """What the timer-driven rules look at: a robot's tags, when its latest reading arrived, and its status."""
+
+    robot_id: str
+    tags: list[str]
+    received_at: datetime
+    status: str | None
+
+
+class LatestRow(NamedTuple):
+    """A robot's latest state as the reading-driven rules take it: the reading's row, the robot's tags, and when
+    the server received it."""
+
+    row: Row
+    tags: list[str]
+    received_at: datetime
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -8,14 +8,22 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import asyncpg
+import msgspec
 
 from app.alerts import queries as sql
-from app.model.alert import EventType, encode_event, encode_notice
+from app.alerts.evaluation import Anchor, LatestRow, RobotSnapshot
+from app.alerts.payloads import Delivery, Webhook
+from app.alerts.rules import AlertRule, rule_from
+from app.model.alert import Alert, EventType, alert_from, encode_event, encode_notice
 from app.model.errors import RulesFull
+from app.model.reading import COLUMNS
 from app.platform.pool import Connection, Pool
 
 Record = asyncpg.Record
 MAX_ID = 2**63 - 1  # the first page of a newest-first list starts below this
+
+
+ROW_WIDTH = 1 + len(COLUMNS)  # robot_id and the reading's columns: app.model.reading.Row
 
 
 class RuleLimits(NamedTuple):
@@ -23,23 +31,23 @@ class RuleLimits(NamedTuple):
     max_positions: int  # geofence positions, over every rule
 
 
-async def insert_rule(pool: Pool, values: Sequence[Any], limits: RuleLimits) -> Record:
+async def insert_rule(pool: Pool, values: Sequence[Any], limits: RuleLimits) -> AlertRule:
     """``values``: name, kind, robot_id, fleet_tag, condition JSON, enabled, positions. RulesFull past ``limits``."""
     async with pool.acquire() as conn, conn.transaction():
         await _check_room(conn, 0, values[-1], limits)
         row = await conn.fetchrow(sql.INSERT_RULE, *values)
         await conn.execute(sql.BUMP_RULES_EPOCH)
     assert row is not None
-    return row
+    return rule_from(row)
 
 
-async def update_rule(pool: Pool, rule_id: int, values: Sequence[Any], limits: RuleLimits) -> Record | None:
+async def update_rule(pool: Pool, rule_id: int, values: Sequence[Any], limits: RuleLimits) -> AlertRule | None:
     """The replaced rule; None if there is no such rule; RulesFull if the change would pass ``limits``."""
     async with pool.acquire() as conn, conn.transaction():
         await _check_room(conn, rule_id, values[-1], limits)
         row = await conn.fetchrow(sql.UPDATE_RULE, rule_id, *values)
         await conn.execute(sql.BUMP_RULES_EPOCH)
-    return row
+    return None if row is None else rule_from(row)
 
 
 async def _check_room(conn: Connection, rule_id: int, positions: int, limits: RuleLimits) -> None:
@@ -66,16 +74,17 @@ async def delete_rule(pool: Pool, rule_id: int) -> bool:
     return deleted is not None
 
 
-async def fetch_rule(pool: Pool, rule_id: int) -> Record | None:
-    return await pool.fetchrow(sql.SELECT_RULE, rule_id)
+async def fetch_rule(pool: Pool, rule_id: int) -> AlertRule | None:
+    row = await pool.fetchrow(sql.SELECT_RULE, rule_id)
+    return None if row is None else rule_from(row)
 
 
-async def fetch_rules(conn: Pool | Connection) -> list[Record]:
-    return await conn.fetch(sql.SELECT_RULES)
+async def fetch_rules(conn: Pool | Connection) -> list[AlertRule]:
+    return [rule_from(row) for row in await conn.fetch(sql.SELECT_RULES)]
 
 
-async def fetch_rules_page(pool: Pool, after_id: int, limit: int) -> list[Record]:
-    return await pool.fetch(sql.SELECT_RULES_PAGE, after_id, limit)
+async def fetch_rules_page(pool: Pool, after_id: int, limit: int) -> list[AlertRule]:
+    return [rule_from(row) for row in await pool.fetch(sql.SELECT_RULES_PAGE, after_id, limit)]
 
 
 async def fetch_rules_epoch(conn: Pool | Connection) -> int:
@@ -129,19 +138,20 @@ def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object
     return [[row[i] for row in rows] for i in range(width)]
 
 
-async def acknowledge_alert(pool: Pool, alert_id: int, by: str, note: str | None) -> tuple[Record | None, bool]:
+async def acknowledge_alert(pool: Pool, alert_id: int, by: str, note: str | None) -> tuple[Alert | None, bool]:
     """(the alert, whether this call acknowledged it); (None, False) if there is no such alert."""
     async with pool.acquire() as conn, conn.transaction():
         record = await conn.fetchrow(sql.ACKNOWLEDGE_ALERT, alert_id, by, note)
         if record is not None:
             await _announce(conn, "alert.acknowledged", record)
-            return record, True
-        return await conn.fetchrow(sql.SELECT_ALERT, alert_id), False
+            return alert_from(record), True
+        found = await conn.fetchrow(sql.SELECT_ALERT, alert_id)
+        return (None if found is None else alert_from(found)), False
 
 
 async def acknowledge_alerts(
     pool: Pool, alert_ids: Sequence[int], by: str, note: str | None, visible: Sequence[str] | None
-) -> list[Record]:
+) -> list[Alert]:
     """Acknowledge, in one transaction, those of these alerts that are open, not acknowledged, and of a robot in
     ``visible`` (None: any); returns them. A deadlock with an alert round resolving the same alerts in another
     order is retried: each attempt is all or nothing."""
@@ -151,7 +161,7 @@ async def acknowledge_alerts(
                 records = await conn.fetch(sql.ACKNOWLEDGE_ALERTS, list(alert_ids), by, note, visible)
                 records.sort(key=lambda record: record["alert_id"])
                 await _announce_all(conn, [("alert.acknowledged", record) for record in records])
-                return records
+                return [alert_from(record) for record in records]
         except asyncpg.DeadlockDetectedError:
             if attempt == 3:
                 raise
@@ -174,8 +184,9 @@ async def _announce(conn: Connection, event_type: EventType, record: Record) -> 
     await conn.execute(sql.NOTIFY_ALERT, encode_notice(event_type, record))
 
 
-async def fetch_alert(pool: Pool, alert_id: int) -> Record | None:
-    return await pool.fetchrow(sql.SELECT_ALERT, alert_id)
+async def fetch_alert(pool: Pool, alert_id: int) -> Alert | None:
+    row = await pool.fetchrow(sql.SELECT_ALERT, alert_id)
+    return None if row is None else alert_from(row)
 
 
 async def fetch_alerts_page(
@@ -189,21 +200,22 @@ async def fetch_alerts_page(
     rule_id: int | None = None,
     opened_since: datetime | None = None,
     opened_until: datetime | None = None,
-) -> list[Record]:
+) -> list[Alert]:
     """Newest first, below ``before_id``; each filter left None is no filter; opened in [since, until)."""
     before = MAX_ID if before_id is None else before_id
-    return await pool.fetch(
+    rows = await pool.fetch(
         sql.SELECT_ALERTS_PAGE, before, state, robot_id, kind, visible, limit, rule_id, opened_since, opened_until
     )
+    return [alert_from(row) for row in rows]
 
 
 async def fetch_open_alerts(conn: Connection) -> set[tuple[int, str]]:
     return {(row["rule_id"], row["robot_id"]) for row in await conn.fetch(sql.SELECT_OPEN_ALERTS)}
 
 
-async def fetch_snapshot(conn: Connection) -> list[Record]:
-    """Every robot with a latest state: ``robot_id, tags, received_at, status``."""
-    return await conn.fetch(sql.SELECT_ALERT_SNAPSHOT)
+async def fetch_snapshot(conn: Connection) -> list[RobotSnapshot]:
+    """Every robot with a latest state."""
+    return [RobotSnapshot(*row) for row in await conn.fetch(sql.SELECT_ALERT_SNAPSHOT)]
 
 
 # --- rounds ----------------------------------------------------------------------------------------------------
@@ -224,13 +236,21 @@ async def finish_round(conn: Connection, high: int) -> None:
     await conn.execute(sql.SET_DERIVED_XID, high)
 
 
-async def fetch_latest_rows(conn: Connection, robot_keys: Sequence[int]) -> list[Record]:
-    """The latest state of these robots: ``robot_id``, the reading's columns, ``tags``, ``received_at``."""
-    return await conn.fetch(sql.SELECT_LATEST_ROWS, list(robot_keys))
+async def fetch_latest_rows(conn: Connection, robot_keys: Sequence[int]) -> list[LatestRow]:
+    """The latest state of these robots."""
+    latest = []
+    for record in await conn.fetch(sql.SELECT_LATEST_ROWS, list(robot_keys)):
+        values = tuple(record)
+        latest.append(LatestRow(values[:ROW_WIDTH], values[ROW_WIDTH], values[ROW_WIDTH + 1]))
+    return latest
 
 
-async def fetch_anchors(conn: Connection) -> list[Record]:
-    return await conn.fetch(sql.SELECT_ANCHORS)
+async def fetch_anchors(conn: Connection) -> dict[tuple[str, float], Anchor]:
+    """Each (robot, stationary radius)'s anchor."""
+    return {
+        (r["robot_id"], r["within_m"]): Anchor(r["latitude"], r["longitude"], r["since"])
+        for r in await conn.fetch(sql.SELECT_ANCHORS)
+    }
 
 
 async def upsert_anchors(conn: Connection, anchors: Sequence[tuple[str, float, float, float, datetime]]) -> None:
@@ -241,14 +261,14 @@ async def upsert_anchors(conn: Connection, anchors: Sequence[tuple[str, float, f
 # --- webhooks ------------------------------------------------------------------------------------------------
 
 
-async def insert_webhook(pool: Pool, url: str, description: str, secret: str) -> Record:
+async def insert_webhook(pool: Pool, url: str, description: str, secret: str) -> Webhook:
     row = await pool.fetchrow(sql.INSERT_WEBHOOK, url, description, secret)
     assert row is not None
-    return row
+    return Webhook(**dict(row))
 
 
-async def fetch_webhooks(pool: Pool) -> list[Record]:
-    return await pool.fetch(sql.SELECT_WEBHOOKS)
+async def fetch_webhooks(pool: Pool) -> list[Webhook]:
+    return [Webhook(**dict(row)) for row in await pool.fetch(sql.SELECT_WEBHOOKS)]
 
 
 async def delete_webhook(pool: Pool, webhook_id: int) -> bool:
@@ -269,10 +289,12 @@ async def mark_attempt_failed(
     await pool.execute(sql.MARK_ATTEMPT_FAILED, delivery_id, status, error, retry_in_s, max_attempts)
 
 
-async def fetch_deliveries_page(pool: Pool, webhook_id: int, before_id: int | None, limit: int) -> list[Record] | None:
+async def fetch_deliveries_page(
+    pool: Pool, webhook_id: int, before_id: int | None, limit: int
+) -> list[Delivery] | None:
     """A page of the webhook's deliveries, or None if there is no such webhook (any more)."""
     before = MAX_ID if before_id is None else before_id
     records: list[Record] = await pool.fetch(sql.SELECT_DELIVERIES_PAGE, webhook_id, before, limit)
     if not records and not await pool.fetchval(sql.WEBHOOK_EXISTS, webhook_id):
         return None
-    return records
+    return [msgspec.convert(dict(record), Delivery) for record in records]

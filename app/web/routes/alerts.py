@@ -23,12 +23,11 @@ from app.alerts.rules import (
     Kind,
     NewRule,
     decode_rule,
-    rule_from,
     rule_values,
     visible_rules,
 )
 from app.auth.visibility import visible_robot_ids
-from app.model.alert import Alert, AlertState, alert_from
+from app.model.alert import Alert, AlertState
 from app.model.errors import Conflict, ErrorKind, UnknownAlert, UnknownAlertRule
 from app.model.principal import Scope
 from app.platform.cursors import IdPager
@@ -69,7 +68,7 @@ class AlertRulesController(Controller):
     )
     async def create_rule(self, pool: PoolDep, settings: SettingsDep, request: Request[Any, Any, Any]) -> AlertRule:
         rule = decode_rule(await request.body())
-        return rule_from(await alerts.insert_rule(pool, rule_values(rule), _rule_limits(settings)))
+        return await alerts.insert_rule(pool, rule_values(rule), _rule_limits(settings))
 
     @get(
         "/",
@@ -89,8 +88,7 @@ class AlertRulesController(Controller):
         cursor: Cursor = None,
     ) -> RulePage:
         size = keyset_page_size(limit, settings)
-        records = await alerts.fetch_rules_page(pool, RULE_PAGES.decode(cursor) or 0, size)
-        rules = [rule_from(record) for record in records]
+        rules = await alerts.fetch_rules_page(pool, RULE_PAGES.decode(cursor) or 0, size)
         # The cursor follows the rules read, not those shown: a limited key's page may hold fewer than `limit`.
         next_cursor = RULE_PAGES.next_cursor([rule.rule_id for rule in rules], size)
         return RulePage(await visible_rules(pool, principal, rules), next_cursor)
@@ -103,8 +101,8 @@ class AlertRulesController(Controller):
         summary="One alert rule",
     )
     async def get_rule(self, pool: PoolDep, principal: PrincipalDep, rule_id: RuleIdPath) -> AlertRule:
-        record = await alerts.fetch_rule(pool, rule_id)
-        if record is None or not await visible_rules(pool, principal, [rule := rule_from(record)]):
+        rule = await alerts.fetch_rule(pool, rule_id)
+        if rule is None or not await visible_rules(pool, principal, [rule]):
             raise UnknownAlertRule(f"no alert rule {rule_id}")
         return rule
 
@@ -126,10 +124,10 @@ class AlertRulesController(Controller):
         self, pool: PoolDep, settings: SettingsDep, request: Request[Any, Any, Any], rule_id: RuleIdPath
     ) -> AlertRule:
         rule = decode_rule(await request.body())
-        record = await alerts.update_rule(pool, rule_id, rule_values(rule), _rule_limits(settings))
-        if record is None:
+        replaced = await alerts.update_rule(pool, rule_id, rule_values(rule), _rule_limits(settings))
+        if replaced is None:
             raise UnknownAlertRule(f"no alert rule {rule_id}")
-        return rule_from(record)
+        return replaced
 
     @delete(
         "/{rule_id:int}",
@@ -175,7 +173,7 @@ class AlertsController(Controller):
         opened_since, opened_until = parse_range(since, until)
         size = keyset_page_size(limit, settings)
         visible = await visible_robot_ids(pool, principal)
-        records = await alerts.fetch_alerts_page(
+        found = await alerts.fetch_alerts_page(
             pool,
             ALERT_PAGES.decode(cursor),
             alert_state,
@@ -187,7 +185,6 @@ class AlertsController(Controller):
             opened_since,
             opened_until,
         )
-        found = [alert_from(record) for record in records]
         return AlertPage(found, ALERT_PAGES.next_cursor([alert.alert_id for alert in found], size))
 
     @get(
@@ -214,10 +211,9 @@ class AlertsController(Controller):
         self, pool: PoolDep, principal: PrincipalDep, data: JSONBody[BulkAcknowledgement]
     ) -> BulkAcknowledged:
         visible = await visible_robot_ids(pool, principal)
-        records = await alerts.acknowledge_alerts(
+        acknowledged = await alerts.acknowledge_alerts(
             pool, data.alert_ids, principal.name, data.note, None if visible is None else sorted(visible)
         )
-        acknowledged = [alert_from(record) for record in records]
         done = {alert.alert_id for alert in acknowledged}
         return BulkAcknowledged(acknowledged, sorted({i for i in data.alert_ids if i not in done}))
 
@@ -242,8 +238,8 @@ class AlertsController(Controller):
     ) -> Alert:
         await _visible_alert(pool, principal, await alerts.fetch_alert(pool, alert_id), alert_id)
         note = data.note if data is not None else None
-        record, acknowledged = await alerts.acknowledge_alert(pool, alert_id, principal.name, note)
-        alert = await _visible_alert(pool, principal, record, alert_id)
+        found, acknowledged = await alerts.acknowledge_alert(pool, alert_id, principal.name, note)
+        alert = await _visible_alert(pool, principal, found, alert_id)
         if not acknowledged:
             raise Conflict(f"alert {alert_id} is {alert.state} already")
         return alert
@@ -253,10 +249,10 @@ def _rule_limits(settings: SettingsDep) -> alerts.RuleLimits:
     return alerts.RuleLimits(settings.alerts.max_alert_rules, settings.alerts.max_geofence_positions)
 
 
-async def _visible_alert(pool: PoolDep, principal: PrincipalDep, record: Any, alert_id: int) -> Alert:
+async def _visible_alert(pool: PoolDep, principal: PrincipalDep, alert: Alert | None, alert_id: int) -> Alert:
     """The alert, or 404 if there is none or the credential may not see its robot."""
-    if record is not None:
+    if alert is not None:
         visible = await visible_robot_ids(pool, principal)
-        if visible is None or record["robot_id"] in visible:
-            return alert_from(record)
+        if visible is None or alert.robot_id in visible:
+            return alert
     raise UnknownAlert(f"no alert {alert_id}")

@@ -9,7 +9,7 @@ from litestar import Controller, delete, get, post
 from litestar.params import JSONBody, PathParameter
 
 from app.alerts import lifecycle as alerts
-from app.alerts.payloads import CreatedWebhook, Delivery, DeliveryPage, NewWebhook, Webhook
+from app.alerts.payloads import CreatedWebhook, DeliveryPage, NewWebhook, Webhook
 from app.alerts.webhooks import check_webhook_url, generate_secret
 from app.model.errors import ErrorKind, UnknownWebhook
 from app.model.principal import Scope
@@ -51,8 +51,8 @@ class WebhooksController(Controller):
     async def create_webhook(self, pool: PoolDep, settings: SettingsDep, data: JSONBody[NewWebhook]) -> CreatedWebhook:
         await check_webhook_url(data.url, settings.alerts.webhook_allow_private)
         secret = generate_secret()
-        record = await alerts.insert_webhook(pool, data.url, data.description, secret)
-        return CreatedWebhook(**dict(record), secret=secret)
+        webhook = await alerts.insert_webhook(pool, data.url, data.description, secret)
+        return CreatedWebhook(**msgspec.structs.asdict(webhook), secret=secret)
 
     @get(
         "/",
@@ -61,7 +61,7 @@ class WebhooksController(Controller):
         summary="Every webhook, without secrets",
     )
     async def list_webhooks(self, pool: PoolDep) -> list[Webhook]:
-        return [Webhook(**dict(record)) for record in await alerts.fetch_webhooks(pool)]
+        return await alerts.fetch_webhooks(pool)
 
     @delete(
         "/{webhook_id:int}",
@@ -88,8 +88,7 @@ class WebhooksController(Controller):
         cursor: Cursor = None,
     ) -> DeliveryPage:
         size = keyset_page_size(limit, settings)
-        records = await alerts.fetch_deliveries_page(pool, webhook_id, DELIVERY_PAGES.decode(cursor), size)
-        if records is None:
+        found = await alerts.fetch_deliveries_page(pool, webhook_id, DELIVERY_PAGES.decode(cursor), size)
+        if found is None:
             raise UnknownWebhook(f"no webhook {webhook_id}")
-        found = [msgspec.convert(dict(record), Delivery) for record in records]
         return DeliveryPage(found, DELIVERY_PAGES.next_cursor([d.delivery_id for d in found], size))
