@@ -13,9 +13,11 @@ from app.model.reading import COLUMNS
 from app.platform.migrations import MIGRATIONS_DIR, apply_migrations, list_migrations
 from app.telemetry import queries as telemetry_sql
 from app.telemetry import store as telemetry
-from tests.support.database import database_url_for, recreate_database, refresh_minutes
+from tests.support.database import ROOT, database_url_for, recreate_database, refresh_minutes
+from tests.support.schema import schema_text
 
 SCRATCH = "fleet_migrations_test"
+SCHEMA_FILE = ROOT / "docs" / "schema.sql"
 INFORMATION_SCHEMA_TYPES = {
     "timestamptz": "timestamp with time zone",
     "float8": "double precision",
@@ -202,3 +204,11 @@ async def test_a_database_made_before_the_minute_aggregate_is_upgraded(scratch_u
         assert [tuple(r) for r in rolled] == [tuple(r) for r in raw]
     finally:
         await conn.close()
+
+
+async def test_the_migrations_make_the_schema_in_schema_sql(scratch_url: str) -> None:
+    """docs/schema.sql is the whole schema in one readable file; regenerate it when a migration changes it:
+    .venv/bin/python -m tests.support.schema DATABASE_URL > docs/schema.sql (on a freshly migrated database)."""
+    await apply_migrations(scratch_url)
+    made = await schema_text(scratch_url)
+    assert made == SCHEMA_FILE.read_text(), "the migrations and docs/schema.sql differ: regenerate the file"
