@@ -1,6 +1,6 @@
 """Provisioning: robots and their tokens, operator keys and their scopes, rotation and revocation.
 
-Used by the admin API and by ``python -m app.admin``; every secret is returned once and stored only as a hash.
+Used by the admin API and by ``python -m app.cli.admin``; every secret is returned once and stored only as a hash.
 """
 
 from __future__ import annotations

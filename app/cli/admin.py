@@ -1,4 +1,4 @@
-"""``python -m app.admin``: provision robots, create operator keys, rotate, revoke and list, straight on the database.
+"""``python -m app.cli.admin``: provision robots, create operator keys, rotate, revoke and list, on the database.
 
 This is how the first admin key is made. Secrets are printed once, to this terminal only, never logged.
 """

@@ -1,4 +1,4 @@
-"""``python -m app.migrate``: apply pending migrations; ``--create-database`` first creates the database."""
+"""``python -m app.cli.migrate``: apply pending migrations; ``--create-database`` first creates the database."""
 
 from __future__ import annotations
 

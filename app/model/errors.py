@@ -1,6 +1,6 @@
 """The domain's one error taxonomy: every failure a client can be told about is a ``FleetError`` of a kind.
 
-Only ``app.api.problems`` knows how a kind becomes an HTTP status and an RFC 9457 problem.
+Only ``app.web.problems`` knows how a kind becomes an HTTP status and an RFC 9457 problem.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every payload the API writes besides the reading itself (``app.ingest.reading``), as msgspec structs."""
+"""Every payload the API writes besides the reading itself (``app.model.reading``), as msgspec structs."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ ROBOT_ID_RULE = (
     "(full-width) characters"
 )
 _robot_id_shape = re.compile(ROBOT_ID_PATTERN).search
-# No NUL (PostgreSQL's text holds none): stated in the schema, checked in app.ingest.decoding, as a msgspec
+# No NUL (PostgreSQL's text holds none): stated in the schema, checked in app.telemetry.decoding, as a msgspec
 # pattern per fields key cost 1.1 us.
 NO_NUL = "^[^\\x00]*$"
 # Unicode categories refused in an id: controls, format characters (zero-width, bidi overrides), separators

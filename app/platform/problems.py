@@ -1,5 +1,5 @@
 """Each error kind's RFC 9457 problem: its status, title and type, the one mapping every transport answers with
-(HTTP in app.api.problems, MQTT in app.mqtt)."""
+(HTTP in app.web.problems, MQTT in app.mqtt)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """RFC 9457 problem details: the one place an error becomes an HTTP status and a problem body.
 
-Domain errors (``app.errors``), Litestar's own refusals, and anything unexpected all leave through here.
+Domain errors (``app.model.errors``), Litestar's own refusals, and anything unexpected all leave through here.
 """
 
 from __future__ import annotations
