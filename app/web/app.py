@@ -36,7 +36,7 @@ from app.web.openapi import (
     build_openapi_config,
     state_page_limits,
 )
-from app.web.options import fix_default_options
+from app.web.options import allow_every_method
 from app.web.params import refuse_unknown_parameters
 from app.web.paths import route_on_raw_path
 from app.web.problems import handle_error, problem_page
@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         openapi_config=build_openapi_config(),
         exception_handlers={Exception: handle_error},
+        before_send=[allow_every_method],
         logging_config=None,  # logging is configured once for the server (app.platform.logs), not by the framework
         request_max_body_size=settings.ingest.max_body_bytes,
         # Off unless origins are named: a browser page elsewhere cannot read or write through a visitor's session.
@@ -140,7 +141,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if origins
         else None,
     )
-    fix_default_options(app)
     add_body_schemas(app)
     add_response_examples(app)
     state_page_limits(app, settings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import msgspec
 from litestar import Litestar, Router
@@ -106,16 +106,18 @@ def json_body_operation(
     struct: type[msgspec.Struct], description: str, extra: dict[str, dict[str, Any]] | None = None
 ) -> type[Operation]:
     """An operation class for a route that decodes its JSON body by hand (to answer 422 with the field at
-    fault): the body's schema is msgspec's, registered with the other hand-decoded bodies. ``extra`` adds rules
+    fault): the body's schema is msgspec's; its components travel with the operation class, and add_body_schemas
+    puts them in the document when the app is built (nothing is registered at import). ``extra`` adds rules
     msgspec cannot derive to components, by name (such as two fields that exclude each other)."""
     (schema,), components = msgspec.json.schema_components([struct], ref_template=_REF_TEMPLATE)
     for name, rules in (extra or {}).items():
         components[name].update(rules)
-    _BODY_COMPONENTS.update(components)
     example = example_for(struct.__name__)
 
     @dataclass
     class JsonBodyOperation(Operation):
+        body_components: ClassVar[dict[str, Any]] = components
+
         def __post_init__(self) -> None:
             media = OpenAPIMediaType(schema=cast(Schema, schema))
             if example is not None:
@@ -234,11 +236,17 @@ def state_page_limits(app: Litestar, settings: Settings) -> None:
 
 
 def add_body_schemas(app: Litestar) -> None:
-    """Register the hand-decoded body's component schemas (Litestar rebuilds components from handlers only)."""
+    """Register the hand-decoded bodies' component schemas (Litestar rebuilds components from handlers only): the
+    shared ones, and those each route's operation class carries."""
     document = app.openapi_schema
     if document.components.schemas is None:
         document.components.schemas = {}
     document.components.schemas.update(cast(dict[str, Schema], _BODY_COMPONENTS))
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            carried = getattr(handler.operation_class, "body_components", None)
+            if carried:
+                document.components.schemas.update(cast(dict[str, Schema], carried))
 
 
 CSV_EXAMPLE = (

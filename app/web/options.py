@@ -1,27 +1,25 @@
 """The answer to OPTIONS on a path served by several handlers. Litestar 2 builds its default OPTIONS handler with
 the path's first handler and never updates it, so ``Allow`` lists only that handler's method (litestar#4169,
-fixed in Litestar 3). ``fix_default_options`` points each default handler at its path's final route."""
+fixed in Litestar 3). A ``before_send`` hook, Litestar's public way to change a response on its way out, writes
+``Allow`` from the path's final route instead of patching the generated handler."""
 
 from __future__ import annotations
 
-from litestar import Litestar
+from litestar.datastructures import MutableScopeHeaders
 from litestar.routes import HTTPRoute
+from litestar.types import Message, Scope
 
-DEFAULT_OPTIONS_HANDLER = "options_handler"  # the name of the function Litestar generates
 
-
-def fix_default_options(app: Litestar) -> int:
-    """Rebind every default OPTIONS handler to the route it answers for; returns how many were rebound."""
-    rebound = 0
-    for route in app.routes:
-        if not isinstance(route, HTTPRoute):
-            continue
-        for handler in route.route_handlers:
-            function = handler.fn
-            if getattr(function, "__name__", "") != DEFAULT_OPTIONS_HANDLER:
-                continue
-            for cell in getattr(function, "__closure__", None) or ():
-                if isinstance(cell.cell_contents, HTTPRoute) and cell.cell_contents is not route:
-                    cell.cell_contents = route  # it reads route.methods when it answers
-                    rebound += 1
-    return rebound
+async def allow_every_method(message: Message, scope: Scope) -> None:
+    """Give an OPTIONS answer the ``Allow`` of every method its path serves (OPTIONS is rare: the routes are
+    looked up each time)."""
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    if "allow" not in headers:
+        return
+    template = scope.get("path_template")
+    for route in scope["app"].routes:
+        if isinstance(route, HTTPRoute) and route.path_format == template:
+            headers["allow"] = ", ".join(sorted(route.methods))
+            return
