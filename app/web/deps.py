@@ -13,7 +13,6 @@ from app.model.payloads import Storage
 from app.model.principal import Principal
 from app.platform.pool import Pool
 from app.platform.settings import Settings
-from app.telemetry.buffer import Ingestor
 from app.telemetry.fanout import Broadcaster
 from app.telemetry.latest import LatestState
 from app.web.guard import provide_principal
@@ -62,16 +61,10 @@ def provide_authenticator(state: State) -> Authenticator:
     return _services(state).authenticator
 
 
-def limits_of(request: Request[Any, Any, Any]) -> Limits:
-    """The ingest route's accessor for the limits (see ingestor_of)."""
-    return _services(request.app.state).limits
-
-
-def ingestor_of(request: Request[Any, Any, Any]) -> Ingestor:
-    """The ingest route's one exception to injection: Litestar's dependency resolution costs ~10 us per request
-    (43 vs 33 us for a bare POST handler, direct ASGI calls, 20,000 each), ~10 % of the API CPU of a
-    single-reading POST. Every other route takes its services as NamedDependency parameters."""
-    return _services(request.app.state).ingestor
+def services_of(request: Request[Any, Any, Any]) -> Services:
+    """The ingest route takes the services whole, as the plain ingest entry it shares its code with does; every
+    other route takes its services as NamedDependency parameters."""
+    return _services(request.app.state)
 
 
 def provide_broadcaster(state: State) -> Broadcaster:

@@ -1,10 +1,10 @@
-"""POST /telemetry as a plain ASGI endpoint: the contract of ``TelemetryController.ingest`` (authentication, limits,
-problems, acknowledgement after commit) without Litestar's per-request machinery, which was a quarter of the API's
-CPU per single-reading POST (benchmarks/NOTES.md, issue 10).
+"""POST /telemetry: the one implementation of the ingest contract (media type, the credential's share, the body
+within its size, acknowledgement after commit), and the plain ASGI entry most requests take, without Litestar's
+per-request machinery, which was a quarter of the API's CPU per single-reading POST (benchmarks/NOTES.md).
 
-Litestar's route stays registered: it carries the OpenAPI entry, and takes the requests this one hands over
-(browsers' cross-origin requests, when CORS is configured, so that Litestar's CORS handling answers them, and
-requests with a query string, which its guard refuses).
+Litestar's route (``TelemetryController.ingest``) calls the same ``ingest_readings``: it carries the OpenAPI entry
+and takes the requests the plain entry hands over (browsers' cross-origin requests, when CORS is configured, so
+that Litestar's CORS handling answers them, and requests with a query string, which its guard refuses).
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ async def serve_ingest(services: Services, scope: HTTPScope, receive: Receive, s
 
 async def _ingest(services: Services, scope: HTTPScope, receive: Receive) -> bytes:
     writer = await admit(services, cast(dict[str, Any], scope), Scope.INGEST)
+    return await ingest_readings(services, writer, scope, receive)
+
+
+async def ingest_readings(services: Services, writer: Principal, scope: HTTPScope, receive: Receive) -> bytes:
+    """The contract once the writer is admitted: its readings stored, the answer encoded after their commit."""
     check_media_type(_media_type(scope["headers"]).decode("latin-1"), writer)
     ingestor, limit = services.ingestor, services.settings.ingest.max_body_bytes
     if writer is ANONYMOUS:  # authentication off: no client to tell apart
