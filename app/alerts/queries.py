@@ -58,9 +58,6 @@ BUMP_RULES_EPOCH = "UPDATE alert_rules_epoch SET epoch = epoch + 1"
 SELECT_RULES_EPOCH = "SELECT epoch FROM alert_rules_epoch"
 
 
-NOTIFY_ALERT = f"SELECT pg_notify('{ALERT_CHANNEL}', $1)"
-
-
 ALERT_COLUMNS = (
     "alert_id, rule_id, rule_name, kind, robot_id, reason, opened_at, acknowledged_at, acknowledged_by, note, "
     "resolved_at, resolution, sequence"
@@ -184,12 +181,6 @@ DELETE_WEBHOOK = "DELETE FROM webhooks WHERE webhook_id = $1 RETURNING webhook_i
 
 
 WEBHOOK_EXISTS = "SELECT EXISTS (SELECT 1 FROM webhooks WHERE webhook_id = $1)"
-
-
-QUEUE_DELIVERIES = """
-INSERT INTO webhook_deliveries (webhook_id, alert_id, event, body)
-SELECT webhook_id, $1, $2, $3 FROM webhooks
-"""
 
 
 # Due deliveries, each leased for $2 s: a process that dies mid-attempt leaves it to any other after the lease.

@@ -67,8 +67,8 @@ async def _check_room(conn: Connection, rule_id: int, positions: int, limits: Ru
 async def delete_rule(pool: Pool, rule_id: int) -> bool:
     """Resolve the rule's open alerts (announced as any resolution is), then delete it; its alerts stay."""
     async with pool.acquire() as conn, conn.transaction():
-        for record in await conn.fetch(sql.RESOLVE_RULE_ALERTS, rule_id, "rule deleted"):
-            await _announce(conn, "alert.resolved", record)
+        resolved = await conn.fetch(sql.RESOLVE_RULE_ALERTS, rule_id, "rule deleted")
+        await _announce_all(conn, [("alert.resolved", record) for record in resolved])
         deleted = await conn.fetchval(sql.DELETE_RULE, rule_id)
         await conn.execute(sql.BUMP_RULES_EPOCH)
     return deleted is not None
@@ -143,7 +143,7 @@ async def acknowledge_alert(pool: Pool, alert_id: int, by: str, note: str | None
     async with pool.acquire() as conn, conn.transaction():
         record = await conn.fetchrow(sql.ACKNOWLEDGE_ALERT, alert_id, by, note)
         if record is not None:
-            await _announce(conn, "alert.acknowledged", record)
+            await _announce_all(conn, [("alert.acknowledged", record)])
             return alert_from(record), True
         found = await conn.fetchrow(sql.SELECT_ALERT, alert_id)
         return (None if found is None else alert_from(found)), False
@@ -171,17 +171,11 @@ async def acknowledge_alerts(
 async def retire_robot_in(conn: Connection, robot_id: str, resolution: str, delete_history: bool) -> None:
     """In the caller's transaction: resolve the robot's open alerts (announced as any resolution is), forget its
     anchors and, if asked, delete its alerts (their deliveries by cascade)."""
-    for record in await conn.fetch(sql.RESOLVE_ROBOT_ALERTS, robot_id, resolution):
-        await _announce(conn, "alert.resolved", record)
+    resolved = await conn.fetch(sql.RESOLVE_ROBOT_ALERTS, robot_id, resolution)
+    await _announce_all(conn, [("alert.resolved", record) for record in resolved])
     await conn.execute(sql.DELETE_ROBOT_ANCHORS, robot_id)
     if delete_history:
         await conn.execute(sql.DELETE_ROBOT_ALERTS, robot_id)
-
-
-async def _announce(conn: Connection, event_type: EventType, record: Record) -> None:
-    body = encode_event(event_type, record)
-    await conn.execute(sql.QUEUE_DELIVERIES, record["alert_id"], event_type, body)
-    await conn.execute(sql.NOTIFY_ALERT, encode_notice(event_type, record))
 
 
 async def fetch_alert(pool: Pool, alert_id: int) -> Alert | None:
