@@ -59,8 +59,8 @@ async def _check_room(conn: Connection, rule_id: int, positions: int, limits: Ru
 async def delete_rule(pool: Pool, rule_id: int) -> bool:
     """Resolve the rule's open alerts (announced as any resolution is), then delete it; its alerts stay."""
     async with pool.acquire() as conn, conn.transaction():
-        for record in await conn.fetch(sql.RESOLVE_RULE_ALERTS, rule_id, "rule deleted"):
-            await _announce(conn, "alert.resolved", record)
+        resolved = await conn.fetch(sql.RESOLVE_RULE_ALERTS, rule_id, "rule deleted")
+        await _announce_all(conn, [("alert.resolved", record) for record in resolved])
         deleted = await conn.fetchval(sql.DELETE_RULE, rule_id)
         await conn.execute(sql.BUMP_RULES_EPOCH)
     return deleted is not None
@@ -134,7 +134,7 @@ async def acknowledge_alert(pool: Pool, alert_id: int, by: str, note: str | None
     async with pool.acquire() as conn, conn.transaction():
         record = await conn.fetchrow(sql.ACKNOWLEDGE_ALERT, alert_id, by, note)
         if record is not None:
-            await _announce(conn, "alert.acknowledged", record)
+            await _announce_all(conn, [("alert.acknowledged", record)])
             return record, True
         return await conn.fetchrow(sql.SELECT_ALERT, alert_id), False
 
@@ -160,14 +160,8 @@ async def acknowledge_alerts(
 
 async def resolve_robot_alerts_in(conn: Connection, robot_id: str, resolution: str) -> None:
     """Resolve the robot's open alerts in the caller's transaction, announced as any resolution is."""
-    for record in await conn.fetch(sql.RESOLVE_ROBOT_ALERTS, robot_id, resolution):
-        await _announce(conn, "alert.resolved", record)
-
-
-async def _announce(conn: Connection, event_type: EventType, record: Record) -> None:
-    body = encode_event(event_type, record)
-    await conn.execute(sql.QUEUE_DELIVERIES, record["alert_id"], event_type, body)
-    await conn.execute(sql.NOTIFY_ALERT, encode_notice(event_type, record))
+    resolved = await conn.fetch(sql.RESOLVE_ROBOT_ALERTS, robot_id, resolution)
+    await _announce_all(conn, [("alert.resolved", record) for record in resolved])
 
 
 async def fetch_alert(pool: Pool, alert_id: int) -> Record | None:

@@ -746,7 +746,6 @@ SELECT_RULES_EPOCH = "SELECT epoch FROM alert_rules_epoch"
 # Every alert transition is announced on this channel (the webhook body as payload), in its transaction, so every
 # API process streams it to its subscribers at COMMIT.
 ALERT_CHANNEL = "fleet_alerts"
-NOTIFY_ALERT = f"SELECT pg_notify('{ALERT_CHANNEL}', $1)"
 
 ALERT_COLUMNS = (
     "alert_id, rule_id, rule_name, kind, robot_id, reason, opened_at, acknowledged_at, acknowledged_by, note, "
@@ -837,10 +836,6 @@ INSERT_WEBHOOK = f"INSERT INTO webhooks (url, description, secret) VALUES ($1, $
 SELECT_WEBHOOKS = f"SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY webhook_id"
 DELETE_WEBHOOK = "DELETE FROM webhooks WHERE webhook_id = $1 RETURNING webhook_id"
 WEBHOOK_EXISTS = "SELECT EXISTS (SELECT 1 FROM webhooks WHERE webhook_id = $1)"
-QUEUE_DELIVERIES = """
-INSERT INTO webhook_deliveries (webhook_id, alert_id, event, body)
-SELECT webhook_id, $1, $2, $3 FROM webhooks
-"""
 # Due deliveries, each leased for $2 s: a process that dies mid-attempt leaves it to any other after the lease.
 # SKIP LOCKED: processes claiming at once take different deliveries.
 CLAIM_DELIVERIES = """

@@ -8,8 +8,8 @@ import { FleetMap, drawFrames } from "/console/assets/map.js";
 import { FleetTable } from "/console/assets/table.js";
 
 const TABLE_REFRESH_MS = 1000;  // the table re-sorts at most this often; markers move every frame
-const FLEET_REFRESH_MS = 30_000;
-const UPDATES_PER_FRAME = 250;  // the whole fleet is re-read this often: who went offline is no event
+const FLEET_REFRESH_MS = 30_000;  // the whole fleet is re-read this often: who went offline is no event
+const UPDATES_PER_FRAME = 250;  // robots (readings or alert counts) applied per animation frame
 const $ = (selector) => document.querySelector(selector);
 
 // What the tests (and a curious operator in the devtools) can look at.

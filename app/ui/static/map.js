@@ -218,12 +218,6 @@ export class FleetMap {
     }
   }
 
-  // Zooms in until the robot's marker is out of its cluster.
-  reveal(robotId) {
-    const marker = this.markers.get(robotId);
-    if (marker) this.cluster.zoomToShowLayer(marker);
-  }
-
   // Geofence rules' areas: allowed ones outlined, forbidden ones filled.
   showGeofences(rules) {
     this.fences.clearLayers();
