@@ -59,17 +59,17 @@ test-deps: deps  ## what the tests need beyond Python, each installed once: Time
 	@bash scripts/prometheus.sh
 	@bash scripts/nginx.sh
 
-test: test-deps  ## run the test suite against a real TimescaleDB (started if needed); nothing is skipped
-	@$(PY) -m pytest
+test: test-deps  ## the unit, store and api tiers against a real TimescaleDB (started if needed); nothing is skipped
+	@$(PY) -m pytest -m "not system"
+
+test-system: test-deps  ## the system tier: real API processes, broker, browser, nginx; faults, abuse, derived state
+	@$(PY) -m pytest -m system
 
 test-abuse: test-deps  ## only the abuse suite: each attack of the security review, against a real API process
 	@$(PY) -m pytest -m abuse
 
 test-faults: test-deps  ## only the fault suite: PostgreSQL and API crashes under load, every reading accounted for
 	@$(PY) -m pytest -m faults
-
-test-system: test-deps  ## only the derived-state suite: two API processes under faults, every answer against the raw rows
-	@$(PY) -m pytest -m system
 
 lint: deps
 	@.venv/bin/ruff check .
@@ -78,7 +78,7 @@ lint: deps
 typecheck: deps
 	@.venv/bin/mypy
 
-check: lint typecheck test  ## what CI runs: ruff, mypy --strict, the tests
+check: lint typecheck test test-system  ## what CI runs: ruff, mypy --strict, every tier of tests
 
 admin-key: db  ## create an operator key with every scope and print it here, once (never logged)
 	@$(PY) -m app.cli.admin create-key "admin (make admin-key)" --scope admin --scope read --scope stream --scope export --scope ingest --scope operate

@@ -181,7 +181,7 @@ cmd_down() {
 
 cmd_clean() { cmd_down; rm -rf "$PGDATA" "$LOG"; say "removed $PGDATA"; }
 
-# Faults, for tests/integration/faults: what a crash, an OOM kill or a hung host does to the database.
+# Faults, for tests/system/faults: what a crash, an OOM kill or a hung host does to the database.
 postmaster_pid() { head -1 "$PGDATA/postmaster.pid" 2>/dev/null; }
 cluster_pids() { local pm; pm=$(postmaster_pid); [ -n "$pm" ] && echo "$pm" $(pgrep -P "$pm"); }
 cmd_crash() { as_owner "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null; say "stopped (immediate)"; }

@@ -122,6 +122,11 @@ class Ingestor:
         """Credentials or robots changed: look provisioning up again."""
         self._writers.forget()
 
+    def forget_robots(self) -> None:
+        """The robots' registry was emptied behind this process (a restore into a running service; the tests'
+        emptied database): look every robot's key up again."""
+        self._robot_keys.clear()
+
     async def submit(self, rows: Sequence[Row], writer: int = 0) -> IngestResult:
         """Queue ``rows`` and wait until they are committed (or the flush fails)."""
         if self._closing:

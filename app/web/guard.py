@@ -1,6 +1,6 @@
 """Every route's credential check: a guard on the whole app reads the route's required scope from its ``opt``.
 
-Routes without a ``scope`` are public (health, /docs); ``tests/integration/test_auth.py`` lists them, so a new
+Routes without a ``scope`` are public (health, /docs); ``tests/api/test_auth.py`` lists them, so a new
 route cannot become public by omission.
 """
 

@@ -22,7 +22,7 @@ _QUERY_NAMES_STATE = "query_names"  # operation id -> the query parameters it ta
 
 def ex(value: object) -> list[Example]:
     """An example for /docs, where Swagger UI pre-fills it: only for required parameters (on an optional filter it
-    narrows what "Try it out" answers, tests/integration/test_problems.py)."""
+    narrows what "Try it out" answers, tests/api/test_problems.py)."""
     return [Example(value=value)]
 
 

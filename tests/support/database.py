@@ -30,6 +30,9 @@ async def recreate_database(server_url: str, drop_sql: str, create_sql: str) -> 
 
 
 # Every test starts from no robots, readings, credentials or alerts (identifiers: fixed names, never input).
+# Ids are not restarted, as in production they never are: an app the api tier shares keeps state by credential id
+# (rate limits, requests in flight) and by robot key (latest state), which a reused id would inherit. The rules'
+# epoch moves, so that a shared app's alert engine drops the rules it compiled.
 # The test database's columnstore policy and minute refreshes are paused: a job converting or refreshing on its
 # own schedule would race the tests' TRUNCATEs and drops (deadlocks, seen). Tests convert and refresh themselves.
 PAUSE_POLICIES = (
@@ -38,8 +41,9 @@ PAUSE_POLICIES = (
 )
 TRUNCATE_ALL = (
     "TRUNCATE telemetry, telemetry_1m, telemetry_15m, robots, robot_latest, credentials, alert_rules, alerts, "
-    "webhooks, webhook_deliveries, alert_anchors RESTART IDENTITY; "
-    "UPDATE rollup_state SET rolled_up_xid = NULL, status_gap_s = NULL, refreshed_xid = NULL, refreshed_to = NULL"
+    "webhooks, webhook_deliveries, alert_anchors; "
+    "UPDATE rollup_state SET rolled_up_xid = NULL, status_gap_s = NULL, refreshed_xid = NULL, refreshed_to = NULL; "
+    "UPDATE alert_rules_epoch SET epoch = epoch + 1"
 )
 # The refresh job made anew (no run history): on a short schedule for tests of the whole service under load,
 # paused on the migration's schedule afterwards. Anew, because TimescaleDB holds a job that a database restart or

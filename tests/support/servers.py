@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
@@ -12,12 +13,26 @@ import uvicorn
 
 from app.platform.settings import Settings
 from app.web.app import create_app
+from app.web.lifespan import SERVICES_KEY, Services
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    http: httpx.AsyncClient
+    services: Services  # what the tests drive directly: an alert round, the latest state written now
 
 
 @asynccontextmanager
 async def serve_in_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app on this event loop, lifespan included. Unlike Litestar's test client, which runs each request to
     completion through a blocking portal, concurrent requests here really overlap."""
+    async with serve_app_in_process(settings) as served:
+        yield served.http
+
+
+@asynccontextmanager
+async def serve_app_in_process(settings: Settings) -> AsyncIterator[Served]:
+    """As serve_in_process, with the app's services."""
     app = create_app(settings)
     started, stopping = asyncio.Event(), asyncio.Event()
 
@@ -38,7 +53,7 @@ async def serve_in_process(settings: Settings) -> AsyncIterator[httpx.AsyncClien
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=cast(Any, app)), base_url="http://fleet.test", timeout=30
         ) as http:
-            yield http
+            yield Served(http, app.state[SERVICES_KEY])
     finally:
         stopping.set()
         await lifespan

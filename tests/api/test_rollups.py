@@ -21,7 +21,6 @@ from app.telemetry import queries as telemetry_sql
 from app.telemetry import store as telemetry
 from tests.support.builders import reading
 from tests.support.database import refresh_minutes
-from tests.support.servers import serve_in_process
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 # The readings in the aggregate's materialized minutes: those before its last refresh's end (a refresh stores
@@ -249,19 +248,6 @@ async def test_the_api_answers_daily_activity_and_distances_from_the_quarter_hou
     assert all(robot["hours"]["idle"] > hours[robot["robot_id"]] + 2 for robot in after)
     altered = (await client.get("/fleet/distance", params=span)).json()["robots"]
     assert all(d["metres"] > metres[d["robot_id"]] + 5000 for d in altered)
-
-
-async def test_rollups_off_runs_no_pass(settings: Settings, conn: asyncpg.Connection) -> None:
-    # On, the service's first pass runs at start-up and moves the watermark; off, it stays where it was.
-    for enabled in (True, False):
-        await conn.execute("UPDATE rollup_state SET rolled_up_xid = NULL")
-        async with serve_in_process(replace_settings(settings, rollups=enabled)) as http:
-            assert (await http.get("/")).status_code == 200
-            for _ in range(50):
-                if await conn.fetchval("SELECT rolled_up_xid IS NOT NULL FROM rollup_state"):
-                    break
-                await asyncio.sleep(0.05)
-            assert await conn.fetchval("SELECT rolled_up_xid IS NOT NULL FROM rollup_state") is enabled
 
 
 async def test_a_pass_never_passes_a_transaction_still_running(

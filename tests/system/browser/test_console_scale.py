@@ -14,10 +14,10 @@ import httpx
 from playwright.async_api import Page
 
 from app.platform.settings import Settings, replace_settings
-from tests.integration.browser.test_console import wait_for
 from tests.support.browser import SCREENSHOTS, block_internet, offline_browser
 from tests.support.builders import reading
 from tests.support.servers import live_api
+from tests.system.browser.test_console import wait_for
 
 ROBOTS = 1000
 STORM_WITHIN_MS = 30_000  # a loaded CI machine; here the storm shows in a second or two

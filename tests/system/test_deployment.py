@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from app.platform.settings import Settings
-from tests.integration.test_alerts import next_event
+from tests.support.alerts import next_event
 from tests.support.builders import reading
 from tests.support.database import ROOT
 from tests.support.servers import live_api

@@ -11,10 +11,10 @@ import asyncpg
 import httpx
 
 from app.platform.settings import Settings, replace_settings
-from tests.integration.browser.test_console import wait_for
 from tests.support.browser import SCREENSHOTS, block_internet, offline_browser
 from tests.support.builders import reading
 from tests.support.servers import live_api
+from tests.system.browser.test_console import wait_for
 
 SITE_ROBOTS = 30
 OUTLIER = {"latitude": 37.1, "longitude": -121.88}  # 37 km east of the site

@@ -18,7 +18,7 @@ from app.alerts.webhooks import sign, verify_signature
 from app.model.errors import ErrorKind
 from app.platform.settings import Settings, replace_settings
 from simulator.webhook_receiver import Receiver
-from tests.integration.test_alerts import create_rule, eventually, open_alerts, post
+from tests.support.alerts import create_rule, eventually, open_alerts, post
 from tests.support.problems import assert_problem
 from tests.support.servers import serve_in_process
 
