@@ -28,6 +28,7 @@ from tests.support.database import (
 from tests.support.servers import serve_in_process
 
 TIERS = ("unit", "store", "api", "system")
+DATABASE_FIXTURES = frozenset({"database_url", "conn", "pool", "client", "served", "shared_apps", "emptied"})
 TEST_DATABASE = "fleet_test"
 # Identifiers cannot be $n parameters; these are fixed names, never input.
 DROP_TEST_DATABASE = f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)'
@@ -42,6 +43,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if tier not in TIERS:
             raise pytest.UsageError(f"{item.nodeid}: tests live in one of the tiers' folders {TIERS}")
         item.add_marker(tier)
+        if tier == "unit" and DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            raise pytest.UsageError(f"{item.nodeid}: a unit test uses no database; it belongs in tests/store or api")
 
 
 @pytest.fixture(scope="session")

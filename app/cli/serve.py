@@ -10,7 +10,7 @@ import tempfile
 
 import uvicorn
 
-from app.cli.serve_limits import GuardedHttpToolsProtocol
+from app.cli.serve_limits import GuardedHttpProtocol
 from app.platform.logs import logging_config
 from app.platform.settings import ServerSettings, load_settings
 from app.web.app import create_app
@@ -42,7 +42,7 @@ def _serve(server: ServerSettings, workers: int) -> None:
         log_level=server.log_level,
         log_config=logging_config(server.log_format, server.log_level),
         access_log=False,  # the app writes its own access line, with the request id (app.web.access_log)
-        http=GuardedHttpToolsProtocol,
+        http=GuardedHttpProtocol,
         timeout_keep_alive=server.idle_timeout_s,
         limit_concurrency=server.max_connections,
         # Live streams never end on their own: give them this long before shutdown drains the ingest buffer.

@@ -53,9 +53,9 @@ class ServerSettings(_Group, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     access_log: bool = True
     # Comma-separated origins a browser console may call the API from; empty: CORS off.
     cors_origins: str = ""
-    # Enforced by the server (app/server.py): a request's head must arrive within header_read_timeout_s and fit
-    # in max_header_bytes; an idle kept-alive connection is closed after idle_timeout_s; past max_connections
-    # per process, new requests get 503.
+    # Enforced by the server (app/cli/serve_limits.py): a request's head must arrive within header_read_timeout_s
+    # and fit in max_header_bytes; an idle kept-alive connection is closed after idle_timeout_s; past
+    # max_connections per process, new requests get 503.
     max_header_bytes: Positive = 16 * 1024
     header_read_timeout_s: Positive = 10
     idle_timeout_s: Positive = 5

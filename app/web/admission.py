@@ -1,7 +1,7 @@
 """Requests in flight, per credential: a cap on how many one credential may hold at once, and the means to end
 them all (streams and unfinished bodies included) when the credential is revoked.
 
-The server (app.cli.serve_limits) puts a way to close each request's connection in its scope: ending a request
+The server (app.cli.serve_limits) gives each request's task a way to close its connection: ending a request
 closes its connection, as a proxy would, so a handler waiting for a body or a stream waiting for readings sees a
 disconnect.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection
+from contextvars import ContextVar
 from typing import Any
 
 from app.auth.authenticator import Authenticator
@@ -19,7 +20,8 @@ from app.model.principal import Principal
 
 log = logging.getLogger(__name__)
 
-CLOSE_CONNECTION_KEY = "fleet.close_connection"  # in the ASGI scope, set by app.cli.serve_limits: closes the connection
+# The server (app.cli.serve_limits) sets this, in each request's task, to what closes the request's connection.
+CONNECTION_CLOSER: ContextVar[Callable[[], None] | None] = ContextVar("fleet_connection_closer", default=None)
 _HOLDER_KEY = "fleet.credential_id"  # in the ASGI scope: the credential this request was counted against
 # Past the cap the connection is closed after the 429, so an unread body cannot keep holding it.
 _CLOSE = {"connection": "close"}
@@ -45,7 +47,7 @@ class InFlight:
         cap = self._per_robot if principal.robot_id is not None else self._per_key
         if len(held) >= cap:
             raise RateLimited(f"at most {cap} requests at once per credential", retry_after_s=1, headers=_CLOSE)
-        held[id(scope)] = scope.get(CLOSE_CONNECTION_KEY)
+        held[id(scope)] = CONNECTION_CLOSER.get()
         scope[_HOLDER_KEY] = credential_id
 
     def leave(self, scope: dict[str, Any]) -> None:

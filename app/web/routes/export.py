@@ -10,7 +10,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from tempfile import SpooledTemporaryFile
-from typing import Any, cast
+from typing import Any
 
 from litestar import Request, get
 from litestar.response import Stream
@@ -20,7 +20,7 @@ from app.model.errors import ErrorKind
 from app.model.principal import Scope
 from app.platform.timeranges import MAX_TIME, MIN_TIME, parse_range
 from app.telemetry import history as telemetry
-from app.web.admission import CLOSE_CONNECTION_KEY
+from app.web.admission import CONNECTION_CLOSER
 from app.web.deps import LimitsDep, PoolDep, PrincipalDep, SettingsDep
 from app.web.guard import SCOPE_OPT
 from app.web.params import RobotIdPath, Since, Until
@@ -78,7 +78,7 @@ async def export_csv(
     except BaseException:
         release()
         raise
-    close = cast(Callable[[], None] | None, request.scope.get(CLOSE_CONNECTION_KEY))
+    close = CONNECTION_CLOSER.get()
     return Stream(
         _sent_within(spool, caps.export_stall_timeout_s, close, release),
         media_type="text/csv",
