@@ -99,7 +99,7 @@ Resolution = tuple[int, str, str]
 
 async def apply_transitions(
     pool: Pool, openings: Sequence[Opening], resolutions: Sequence[Resolution]
-) -> tuple[list[Record], list[Record]]:
+) -> tuple[list[Alert], list[Alert]]:
     """A round's transitions in one transaction, each announced (outbox rows, NOTIFY) in it: returns the alerts
     opened (not those open already, nor those of a rule deleted meanwhile) and resolved (not those resolved
     already). A rule deleted between the statement's check and its insert fails it once; it is run again."""
@@ -115,14 +115,14 @@ async def apply_transitions(
 
 async def apply_transitions_in(
     conn: Connection, openings: Sequence[Opening], resolutions: Sequence[Resolution]
-) -> tuple[list[Record], list[Record]]:
+) -> tuple[list[Alert], list[Alert]]:
     """``apply_transitions`` in the caller's transaction (an alert round's)."""
     opened = await conn.fetch(sql.OPEN_ALERTS, *_columns(openings, 5)) if openings else []
     resolved = await conn.fetch(sql.RESOLVE_ALERTS, *_columns(resolutions, 3)) if resolutions else []
     events: list[tuple[EventType, Record]] = [("alert.opened", r) for r in opened]
     events += [("alert.resolved", r) for r in resolved]
     await _announce_all(conn, events)
-    return opened, resolved
+    return [alert_from(r) for r in opened], [alert_from(r) for r in resolved]
 
 
 async def _announce_all(conn: Connection, events: Sequence[tuple[EventType, Record]]) -> None:
@@ -269,8 +269,18 @@ async def delete_webhook(pool: Pool, webhook_id: int) -> bool:
     return await pool.fetchval(sql.DELETE_WEBHOOK, webhook_id) is not None
 
 
-async def claim_deliveries(pool: Pool, limit: int, lease_s: float) -> list[Record]:
-    return await pool.fetch(sql.CLAIM_DELIVERIES, limit, lease_s)
+class ClaimedDelivery(NamedTuple):
+    """A delivery leased to this process for one attempt: what to send, where, signed with which secret."""
+
+    delivery_id: int
+    attempts: int  # counting this one
+    body: str
+    url: str
+    secret: str
+
+
+async def claim_deliveries(pool: Pool, limit: int, lease_s: float) -> list[ClaimedDelivery]:
+    return [ClaimedDelivery(*row) for row in await pool.fetch(sql.CLAIM_DELIVERIES, limit, lease_s)]
 
 
 async def mark_delivered(pool: Pool, delivery_id: int, status: int) -> None:

@@ -17,7 +17,6 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Any
 
 import httpx
 
@@ -97,21 +96,21 @@ class WebhookSender(Periodic):
         claimed = await alerts.claim_deliveries(self._pool, self._batch, self._lease_s)
         await asyncio.gather(*(self._attempt(delivery) for delivery in claimed))  # each attempt catches its own
 
-    async def _attempt(self, delivery: Any) -> None:
-        delivery_id, body, attempts = delivery["delivery_id"], delivery["body"], delivery["attempts"]
+    async def _attempt(self, delivery: alerts.ClaimedDelivery) -> None:
+        delivery_id, body, attempts = delivery.delivery_id, delivery.body, delivery.attempts
         message_id, timestamp = f"msg_{delivery_id}", int(time.time())
         headers = {
             "content-type": "application/json",
             "user-agent": f"fleet-telemetry/{__version__}",
             "webhook-id": message_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(delivery["secret"], message_id, timestamp, body),
+            "webhook-signature": sign(delivery.secret, message_id, timestamp, body),
         }
         status: int | None = None
         # The delivery log says what happened in words that name no address, port or network error: it is shown
         # to operators, and must not make the sender a port scanner.
         try:
-            target = await resolve_target(delivery["url"], self._settings.webhook_allow_private)
+            target = await resolve_target(delivery.url, self._settings.webhook_allow_private)
             response = await self._client.post(
                 target.url,
                 content=body.encode(),

@@ -272,13 +272,29 @@ class _WatchedTransport:
         self._transport = transport
         self._connection = connection
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
+    def write(self, data: bytes) -> None:
         self._transport.write(data)
-        self._connection.watch_written(bytes(data))
+        self._connection.watch_written(data)
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
             self.write(chunk)
 
-    def __getattr__(self, name: str) -> Any:  # close, abort, is_closing, get_extra_info, pause_reading, ...
+    # What uvicorn's protocol calls on every request, passed on without __getattr__'s detour.
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def __getattr__(self, name: str) -> Any:  # the rest: abort, set_protocol, write buffer limits, ...
         return getattr(self._transport, name)
