@@ -1,4 +1,4 @@
-"""The derived-state suite (`make test-system`, also in `make test`): two API processes under a load that mixes new
+"""The derived-state suite (`make test-system`, also in `make check`): two API processes under a load that mixes new
 readings with replays, late readings, newest-first bodies and an older and a newer reading racing through the two,
 while PostgreSQL is restarted or killed -9 or frozen, or an API process is killed -9 right after a 200. Then every
 derived answer, from both processes, is compared with an independent computation from the raw rows

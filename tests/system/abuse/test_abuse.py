@@ -1,4 +1,4 @@
-"""The abuse suite (`make test-abuse`, also in `make test`): each attack of the review, at a scale this machine
+"""The abuse suite (`make test-abuse`; in the system tier): each attack of the review, at a scale this machine
 allows, against the real API under uvicorn in its own process. Each checks that health stays up, that a
 well-behaved client stays fast while the attack runs, that the API's memory stays bounded, and that nothing is
 stored that should not be."""

@@ -1,4 +1,4 @@
-"""The fault suite (`make test-faults`, also in `make test`): clients that retry like the simulator write readings
+"""The fault suite (`make test-faults`; in the system tier): clients that retry like the simulator write readings
 with unique (robot, timestamp) keys while PostgreSQL is restarted, crashed, killed -9 or frozen, and while the API
 is stopped or killed -9 and restarted. Then every reading is accounted for: none acknowledged is missing, none
 is stored twice, none is stored that was never sent; after an API crash the latest state is the newest reading."""
