@@ -22,6 +22,9 @@ from tests.support.builders import reading
 from tests.support.servers import live_api
 
 LIVE_WITHIN_MS = 2000  # the bound for a reading or an alert to show
+# Waits that claim no latency (a detail's chart drawn, a fleet loaded): what a loaded CI machine may take, with the
+# browser, the server, PostgreSQL and a CPU burner on two cores (5 s failed once in five such runs).
+SETTLED_WITHIN_MS = 20_000
 CENTRE = (37.1, -122.3)
 SITE = {
     "type": "Polygon",
@@ -155,7 +158,7 @@ async def test_the_console_shows_the_fleet_live(
             page,
             "(() => { const c = window.fleetConsole.detail.chart;"
             " return c && c.robotId === 'hist' ? c.data[1] : null })()",
-            5000,
+            SETTLED_WITHIN_MS,
         )
         points = [value for value in series if value is not None]
         assert len(points) == HISTORY_MINUTES - len(GAP_MINUTES)
@@ -195,10 +198,10 @@ async def test_first_paint_of_a_thousand_robots(settings: Settings, conn: asyncp
         drawn = await page.locator(".leaflet-marker-icon").count()
         clustered = sum(int(text) for text in await page.locator(".cluster").all_inner_texts())
         # A reading from every robot at once: applied, once per animation frame, to all 1,000.
-        await wait_for(page, "window.fleetConsole.streamState === 'live'", 5000)
+        await wait_for(page, "window.fleetConsole.streamState === 'live'", SETTLED_WITHIN_MS)
         later = (now + timedelta(seconds=1)).isoformat()
         await api.post("/telemetry", json=[{**r, "battery_level": 50, "timestamp": later} for r in fleet])
-        await wait_for(page, "window.fleetConsole.appliedUpdates >= 1000", 5000)
+        await wait_for(page, "window.fleetConsole.appliedUpdates >= 1000", SETTLED_WITHIN_MS)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "console-first-paint.txt").write_text(f"first paint of 1000 robots, ms: {timings}\n")
     print(f"first paint of 1000 robots: {timings} ms")
@@ -228,7 +231,8 @@ async def test_with_the_simulator_running(settings: Settings, conn: asyncpg.Conn
         shown_after_s = (datetime.now(UTC) - datetime.fromisoformat(opened["opened_at"])).total_seconds()
         assert shown_after_s < LIVE_WITHIN_MS / 1000 + 1.0  # polled: the page had it before this check began
         robots = (await api.get("/robots")).json()["robots"]
-        await wait_for(page, f"window.fleetConsole.map.markers.size === {len(robots)}", 5000)
-        await wait_for(page, f"document.querySelectorAll('#fleet tbody tr').length === {len(robots)}", 5000)
+        await wait_for(page, f"window.fleetConsole.map.markers.size === {len(robots)}", SETTLED_WITHIN_MS)
+        all_rows = f"document.querySelectorAll('#fleet tbody tr').length === {len(robots)}"
+        await wait_for(page, all_rows, SETTLED_WITHIN_MS)
         await page.screenshot(path=str(SCREENSHOTS / "console-simulated.png"), full_page=True)
         await run

@@ -17,7 +17,7 @@ from app.platform.settings import Settings, replace_settings
 from tests.support.browser import SCREENSHOTS, block_internet, offline_browser
 from tests.support.builders import reading
 from tests.support.servers import live_api
-from tests.system.browser.test_console import wait_for
+from tests.system.browser.test_console import SETTLED_WITHIN_MS, wait_for
 
 ROBOTS = 1000
 STORM_WITHIN_MS = 30_000  # a loaded CI machine; here the storm shows in a second or two
@@ -155,7 +155,7 @@ async def test_at_a_phones_width_the_console_is_one_column_without_sideways_scro
         await page.screenshot(path=str(SCREENSHOTS / "console-phone-table.png"))
         # A robot's detail, with the custom range's fields open: still one column, nothing wider than the phone.
         await page.locator("#fleet tbody tr[data-robot='robot-0001']").click()
-        await wait_for(page, "window.fleetConsole.detail.chart?.robotId === 'robot-0001'", 5000)
+        await wait_for(page, "window.fleetConsole.detail.chart?.robotId === 'robot-0001'", SETTLED_WITHIN_MS)
         await page.select_option("#range", "custom")
         await page.locator("#detail").scroll_into_view_if_needed()
         await page.screenshot(path=str(SCREENSHOTS / "console-phone-detail.png"))

@@ -14,7 +14,7 @@ from app.platform.settings import Settings, replace_settings
 from tests.support.browser import SCREENSHOTS, block_internet, offline_browser
 from tests.support.builders import reading
 from tests.support.servers import live_api
-from tests.system.browser.test_console import wait_for
+from tests.system.browser.test_console import SETTLED_WITHIN_MS, wait_for
 
 SITE_ROBOTS = 30
 OUTLIER = {"latitude": 37.1, "longitude": -121.88}  # 37 km east of the site
@@ -106,7 +106,7 @@ async def test_fit_fleet_the_tileless_map_track_replay_alert_search_and_the_ligh
 
         # Track replay over a picked range: the path drawn is the robot's history in that range, point for point.
         await page.locator("#fleet tbody tr[data-robot='rover']").click()
-        await wait_for(page, "window.fleetConsole.detail.chart?.robotId === 'rover'", 5000)
+        await wait_for(page, "window.fleetConsole.detail.chart?.robotId === 'rover'", SETTLED_WITHIN_MS)
         since, until = start + timedelta(minutes=30), start + timedelta(minutes=90)
         await page.select_option("#range", "custom")
         await page.fill("#range-from", since.strftime("%Y-%m-%dT%H:%M"))
@@ -119,7 +119,7 @@ async def test_fit_fleet_the_tileless_map_track_replay_alert_search_and_the_ligh
             f"""(() => {{ const p = window.fleetConsole.map.path;
               const points = p ? p.getLatLngs().map((q) => [q.lat, q.lng]) : [];
               return points.length === {len(expected)} ? points : null }})()""",
-            5000,
+            SETTLED_WITHIN_MS,
         )
         assert drawn == expected
         # A 0.01 V wobble is drawn on an axis at least 2 V tall, not blown up into a cliff.
