@@ -100,6 +100,12 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
+def auth_settings(settings: Settings) -> Settings:
+    """Authentication on, credentials re-polled every 100 ms and a rotation's grace of 1 s, so tests see both."""
+    return replace_settings(settings, auth="on", auth_poll_ms=100, rotation_grace_s=1)
+
+
+@pytest.fixture
 def alert_settings(settings: Settings) -> Settings:
     """Alerts evaluated and delivered quickly, so their tests wait a fraction of a second, to receivers on this
     machine."""

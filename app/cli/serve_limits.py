@@ -40,6 +40,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
     """
 
     limits: ServerSettings | None = None  # read once per process: the class is named, not built, in uvicorn's config
+    _limits: ServerSettings  # this connection's, from the above at connection_made
     # Oldest first (a dict keeps insertion order), one of each per process: connections that have not yet sent a
     # whole head, the first to close at capacity; then those idle between requests.
     _fresh: dict[GuardedHttpProtocol, None] = {}  # noqa: RUF012
@@ -71,6 +72,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
         limits = GuardedHttpProtocol.limits
         if limits is None:
             limits = GuardedHttpProtocol.limits = load_settings().server
+        self._limits = limits
         self._http.connection_made(cast(asyncio.Transport, _WatchedTransport(self._transport, self)))
         self._arm_head_timer()
         GuardedHttpProtocol._open.add(self)
@@ -94,8 +96,8 @@ class GuardedHttpProtocol(asyncio.Protocol):
             pass  # uvicorn's own parser answers 400 and closes
         if transport.is_closing():  # refused by a callback
             return
-        limits = GuardedHttpProtocol.limits
-        if reading_head and self._reading_head and limits and self._head_bytes > limits.max_header_bytes:
+        limits = self._limits
+        if reading_head and self._reading_head and self._head_bytes > limits.max_header_bytes:
             self._refuse(431)
             return
         token = CONNECTION_CLOSER.set(transport.abort)
@@ -103,7 +105,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
             self._http.data_received(data)
         finally:
             CONNECTION_CLOSER.reset(token)
-        if self._in_body and self._body_timer is None and limits is not None and not transport.is_closing():
+        if self._in_body and self._body_timer is None and not transport.is_closing():
             # Armed only when a body spans reads: most requests arrive whole in one, and cost no timer.
             self._body_timer = self._loop.call_later(limits.body_read_timeout_s, self._body_late)
 
@@ -147,8 +149,7 @@ class GuardedHttpProtocol(asyncio.Protocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
-        limits = GuardedHttpProtocol.limits
-        if limits is not None and self._head_size > limits.max_header_bytes:  # the head came whole in one read
+        if self._head_size > self._limits.max_header_bytes:  # the head came whole in one read
             self._refuse(431)
             return
         self._forget()
@@ -207,11 +208,9 @@ class GuardedHttpProtocol(asyncio.Protocol):
             GuardedHttpProtocol._idle[self] = None
 
     def _arm_head_timer(self) -> None:
-        limits = GuardedHttpProtocol.limits
         if self._head_timer is not None:
             self._head_timer.cancel()
-        if limits is not None:
-            self._head_timer = self._loop.call_later(limits.header_read_timeout_s, self._refuse, 408)
+        self._head_timer = self._loop.call_later(self._limits.header_read_timeout_s, self._refuse, 408)
 
     def _body_late(self) -> None:
         self._body_timer = None

@@ -29,11 +29,6 @@ MIGRATION_013 = Path(__file__).resolve().parents[2] / "migrations" / "013_trust_
 
 
 @pytest.fixture
-def auth_settings(settings: Settings) -> Settings:
-    return replace_settings(settings, auth="on", auth_poll_ms=100, rotation_grace_s=1)
-
-
-@pytest.fixture
 async def served(shared_apps: SharedApps, auth_settings: Settings, conn: asyncpg.Connection) -> Served:
     return await shared_apps.get(auth_settings)
 

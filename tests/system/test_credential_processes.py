@@ -8,22 +8,16 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest
 from prometheus_client import REGISTRY
 
 from app.model.errors import ErrorKind
-from app.platform.settings import Settings, replace_settings
+from app.platform.settings import Settings
 from tests.support.auth import bearer, issue_key, issue_robot
 from tests.support.builders import reading
 from tests.support.problems import assert_problem
 from tests.support.servers import serve_in_process
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
-
-
-@pytest.fixture
-def auth_settings(settings: Settings) -> Settings:
-    return replace_settings(settings, auth="on", auth_poll_ms=100, rotation_grace_s=1)
 
 
 async def test_revocation_reaches_another_process_within_a_second(
